@@ -1,0 +1,26 @@
+"""Shared test set-up: Qt offscreen, and where the real MNIST lives (never downloaded in tests)."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> Path | None:
+    """$VAEGUI_DATA_DIR when it holds MNIST, else ../shared/data beside the repository."""
+    for candidate in (os.environ.get("VAEGUI_DATA_DIR"), REPO.parent / "shared" / "data"):
+        if candidate and (Path(candidate) / "MNIST" / "raw" / "train-images-idx3-ubyte").is_file():
+            return Path(candidate)
+    return None
+
+
+@pytest.fixture
+def mnist_dir() -> Path:
+    path = shared_data_dir()
+    if path is None:
+        pytest.skip("real MNIST not found: set VAEGUI_DATA_DIR or put it in ../shared/data")
+    return path
