@@ -1,0 +1,271 @@
+"""Named datasets -> in-memory uint8 tensors with labels, class names and image shape.
+
+Every dataset is held whole in memory as uint8 (MNIST is 47 MB, CIFAR-10 180 MB); conversion to
+float happens per batch in the trainer, so no float copy of a full set is ever made here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torchvision import datasets as tv_datasets
+from torchvision.datasets.folder import IMG_EXTENSIONS, is_image_file, make_dataset
+
+from . import shapes
+from .config import DataConfig
+from .errors import DataError
+
+DATASET_NAMES = ("mnist", "fashion-mnist", "kmnist", "cifar10", "shapes")  # plus "folder:PATH"
+ENV_VAR = "VAEGUI_DATA_DIR"
+FOLDER_PREFIX = "folder:"
+
+# vaegui name -> torchvision class name (looked up at call time, so tests can patch the class).
+_TORCHVISION = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "kmnist": "KMNIST", "cifar10": "CIFAR10"}
+# Size of the generated shapes dataset (train, test).
+_SHAPES_SIZES = (20000, 5000)
+
+
+@dataclass(frozen=True, eq=False)
+class ImageData:
+    """A dataset held in memory; images are uint8 0..255."""
+
+    name: str  # e.g. "mnist", "shapes", "folder:/abs/path"
+    train_images: torch.Tensor  # (N, C, H, W) uint8, contiguous, CPU
+    train_labels: torch.Tensor  # (N,) int64
+    test_images: torch.Tensor  # (M, C, H, W) uint8
+    test_labels: torch.Tensor  # (M,) int64
+    class_names: tuple[str, ...]
+    # Per-image generating factors (shapes only), each (N,) / (M,) float32.
+    train_factors: dict[str, np.ndarray] = field(default_factory=dict)
+    test_factors: dict[str, np.ndarray] = field(default_factory=dict)
+    # Paths of files that could not be read (folder datasets).
+    skipped: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for images, labels in ((self.train_images, self.train_labels), (self.test_images, self.test_labels)):
+            if images.dtype != torch.uint8 or images.dim() != 4 or len(images) != len(labels):
+                raise ValueError(f"{self.name}: images must be (N, C, H, W) uint8 with N labels")
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(C, H, W)."""
+        c, h, w = self.train_images.shape[1:]
+        return int(c), int(h), int(w)
+
+    @property
+    def data_dim(self) -> int:
+        c, h, w = self.image_shape
+        return c * h * w
+
+
+def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
+    """Explicit argument, else $VAEGUI_DATA_DIR, else the per-user cache directory; not created."""
+    chosen = data_dir if data_dir not in (None, "") else os.environ.get(ENV_VAR) or _user_cache_dir()
+    return Path(os.path.abspath(Path(chosen).expanduser()))
+
+
+def _user_cache_dir() -> Path:
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Caches"
+    else:
+        # XDG says to ignore a relative $XDG_CACHE_HOME.
+        xdg = os.environ.get("XDG_CACHE_HOME", "")
+        base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache"
+    return base / "vaegui" / "data"
+
+
+def load_dataset(cfg: DataConfig, download: bool = True) -> ImageData:
+    """Load ``cfg.dataset`` whole, keeping the first ``train_limit`` / ``test_limit`` images."""
+    name = cfg.dataset.strip()
+    if name.startswith(FOLDER_PREFIX):
+        data = load_folder(_folder_path(name), cfg.image_size, cfg.channels, seed=cfg.seed)
+    elif name.lower() == "shapes":
+        # Shapes are generated image by image, so generating only the kept prefix gives the same images.
+        n_train, n_test = (min(n, limit or n) for n, limit in zip(_SHAPES_SIZES, (cfg.train_limit, cfg.test_limit)))
+        data = make_shapes(n_train, n_test, image_size=cfg.image_size, seed=cfg.seed)
+    elif name.lower() in _TORCHVISION:
+        data = _load_torchvision(name.lower(), resolve_data_dir(cfg.data_dir), download)
+    else:
+        raise _unknown(name)
+    return _limit(data, cfg.train_limit, cfg.test_limit)
+
+
+def dataset_available(name: str, data_dir: str | os.PathLike | None = None) -> bool:
+    """Whether ``name`` can be loaded without a download (files present; checksums are not verified)."""
+    name = name.strip()
+    if name.startswith(FOLDER_PREFIX):
+        return _folder_path(name).is_dir()
+    if name.lower() == "shapes":
+        return True
+    if name.lower() not in _TORCHVISION:
+        raise _unknown(name)
+    folder, files = _expected_files(_tv_class(name.lower()), resolve_data_dir(data_dir))
+    return all((folder / f).is_file() for f in files)
+
+
+def _unknown(name: str) -> DataError:
+    return DataError(f"dataset: {name!r} is unknown; use one of {', '.join(DATASET_NAMES)} or folder:PATH")
+
+
+def _folder_path(name: str) -> Path:
+    path = name[len(FOLDER_PREFIX) :].strip()
+    if not path:
+        raise DataError(f"dataset: {name!r} names no folder; write folder:PATH")
+    return Path(os.path.abspath(Path(path).expanduser()))
+
+
+def _limit(data: ImageData, train_limit: int | None, test_limit: int | None) -> ImageData:
+    """First N images of each split; a copy, so the full set's memory can be freed."""
+    changes = {}
+    for split, limit in (("train", train_limit), ("test", test_limit)):
+        images = getattr(data, f"{split}_images")
+        if limit is None or limit >= len(images):
+            continue
+        changes[f"{split}_images"] = images[:limit].clone()
+        changes[f"{split}_labels"] = getattr(data, f"{split}_labels")[:limit].clone()
+        changes[f"{split}_factors"] = {k: v[:limit].copy() for k, v in getattr(data, f"{split}_factors").items()}
+    return dataclasses.replace(data, **changes) if changes else data
+
+
+# --- torchvision datasets -------------------------------------------------------------------------
+
+
+def _tv_class(name: str) -> type:
+    return getattr(tv_datasets, _TORCHVISION[name])
+
+
+def _expected_files(cls: type, root: Path) -> tuple[Path, list[str]]:
+    """The folder torchvision reads from and the files it needs there (see its _check_exists)."""
+    if issubclass(cls, tv_datasets.CIFAR10):
+        names = [f for f, _ in cls.train_list + cls.test_list] + [cls.meta["filename"]]
+        return root / cls.base_folder, names
+    # MNIST family: <root>/<ClassName>/raw/, the resources' names without ".gz".
+    return root / cls.__name__ / "raw", [os.path.splitext(os.path.basename(f))[0] for f, _ in cls.resources]
+
+
+def _load_torchvision(name: str, root: Path, download: bool) -> ImageData:
+    cls = _tv_class(name)
+    folder, files = _expected_files(cls, root)
+    if not all((folder / f).is_file() for f in files):
+        _download(cls, root, f"{name}: files not found in {folder} (expected {', '.join(files)})", download)
+    try:
+        train = cls(root=str(root), train=True, download=False)
+        test = cls(root=str(root), train=False, download=False)
+    except Exception as exc:  # noqa: BLE001 - RuntimeError (md5, size), AssertionError, UnpicklingError...
+        raise DataError(f"{name}: cannot read the files in {folder}: {exc}; delete them to download again") from exc
+    train_images, train_labels = _tensors(train)
+    test_images, test_labels = _tensors(test)
+    return ImageData(name, train_images, train_labels, test_images, test_labels, tuple(train.classes))
+
+
+def _download(cls: type, root: Path, problem: str, download: bool) -> None:
+    """Fetch the missing files through torchvision, or raise ``problem`` as a DataError."""
+    if not download:
+        raise DataError(f"{problem}; downloading is off")
+    try:
+        cls(root=str(root), train=True, download=True)  # fetches both splits
+    except Exception as exc:  # noqa: BLE001 - URLError, RuntimeError (all mirrors failed), tar/md5 errors...
+        raise DataError(f"{problem} and the download failed: {exc}") from exc
+
+
+def _tensors(ds) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, C, H, W) uint8 images and (N,) int64 labels of a torchvision dataset, without per-image work."""
+    if isinstance(ds.data, np.ndarray):  # CIFAR: (N, H, W, C), itself a transposed view of (N, C, H, W)
+        images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
+    else:  # MNIST family: (N, H, W)
+        images = ds.data.unsqueeze(1).contiguous()
+    return images, torch.as_tensor(ds.targets, dtype=torch.int64)
+
+
+# --- generated shapes -----------------------------------------------------------------------------
+
+
+def make_shapes(n_train: int = 20000, n_test: int = 5000, image_size: int = 28, seed: int = 0) -> ImageData:
+    """Squares, ellipses and triangles from random factors (see :mod:`vaegui.core.shapes`)."""
+    # Separate streams so train and test are different draws, and each is a prefix-stable sequence.
+    train_rng, test_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
+    splits = []
+    for rng, n in ((train_rng, n_train), (test_rng, n_test)):
+        factors = shapes.draw_factors(rng, n, image_size)
+        images = torch.from_numpy(shapes.render(factors, image_size))
+        splits.append((images, torch.from_numpy(factors["shape"].astype(np.int64)), factors))
+    (tr_x, tr_y, tr_f), (te_x, te_y, te_f) = splits
+    return ImageData("shapes", tr_x, tr_y, te_x, te_y, shapes.SHAPE_NAMES, tr_f, te_f)
+
+
+# --- image folders --------------------------------------------------------------------------------
+
+
+def load_folder(
+    path: str | os.PathLike, image_size: int = 28, channels: int = 1, test_fraction: float = 0.1, seed: int = 0
+) -> ImageData:
+    """Images in one subfolder per class (or directly in ``path``: one class), resized to a square."""
+    root = Path(os.path.abspath(Path(path).expanduser()))
+    if not root.is_dir():
+        raise DataError(f"folder {root}: not found or not a folder")
+    if not 0 <= test_fraction < 1:
+        raise DataError(f"test_fraction: {test_fraction} is not in [0, 1)")
+    if channels not in (1, 3):
+        raise DataError(f"channels: {channels} is not 1 or 3")
+    class_names, samples = _list_images(root)
+    if not samples:
+        raise DataError(f"folder {root}: no image files ({' '.join(IMG_EXTENSIONS)}) in it or in its subfolders")
+    images, labels, skipped = _read_images(samples, image_size, channels)
+    if len(images) == 0:
+        raise DataError(f"folder {root}: none of its {len(samples)} image files could be read")
+    train, test = _split(len(images), test_fraction, seed)
+    name = f"{FOLDER_PREFIX}{root}"
+    return ImageData(name, images[train], labels[train], images[test], labels[test], class_names, skipped=skipped)
+
+
+def _list_images(root: Path) -> tuple[tuple[str, ...], list[tuple[str, int]]]:
+    """Class names and (path, label) pairs; classes are the subfolders that hold images, sorted."""
+    subdirs = sorted(e.name for e in os.scandir(root) if e.is_dir() and not e.name.startswith("."))
+    class_to_idx = {c: i for i, c in enumerate(subdirs)}
+    samples = make_dataset(str(root), class_to_idx, IMG_EXTENSIONS, allow_empty=True) if subdirs else []
+    present = sorted({label for _, label in samples})
+    if present:
+        # Empty subfolders are not classes, so labels run 0..K-1 without gaps.
+        new = {old: i for i, old in enumerate(present)}
+        return tuple(subdirs[i] for i in present), [(p, new[label]) for p, label in samples]
+    files = sorted(e.path for e in os.scandir(root) if e.is_file() and is_image_file(e.name))
+    return (root.name or str(root),), [(p, 0) for p in files]
+
+
+def _read_images(
+    samples: list[tuple[str, int]], size: int, channels: int
+) -> tuple[torch.Tensor, torch.Tensor, tuple[str, ...]]:
+    """Decoded, resized images (K, C, size, size) uint8, their labels, and the paths that failed."""
+    mode = "L" if channels == 1 else "RGB"
+    pixels = np.empty((len(samples), size, size, channels), np.uint8)
+    labels, skipped = [], []
+    for path, label in samples:
+        try:
+            with Image.open(path) as im:
+                # Pillow's resize filters over the whole source footprint, so downscaling is antialiased.
+                small = im.convert(mode).resize((size, size), Image.Resampling.BILINEAR)
+        except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError):
+            skipped.append(path)  # Pillow reports broken files with any of these
+            continue
+        pixels[len(labels)] = np.asarray(small).reshape(size, size, channels)
+        labels.append(label)
+    images = torch.from_numpy(pixels[: len(labels)]).permute(0, 3, 1, 2).contiguous()
+    return images, torch.tensor(labels, dtype=torch.int64), tuple(skipped)
+
+
+def _split(n: int, test_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Shuffled train / test indices; at least one test image when there are two or more."""
+    order = torch.from_numpy(np.random.default_rng(seed).permutation(n))
+    n_test = round(n * test_fraction)
+    if test_fraction > 0 and n >= 2:
+        n_test = min(max(n_test, 1), n - 1)
+    return order[n_test:], order[:n_test]
