@@ -1,0 +1,178 @@
+"""The trainer: learning, determinism, pause/resume/stop, non-finite loss, resume from checkpoint."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from vaegui.core import trainer as trainer_module
+from vaegui.core.checkpoint import load_checkpoint, save_checkpoint
+from vaegui.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from vaegui.core.data import load_dataset
+from vaegui.core.errors import TrainingError
+from vaegui.core.loss import Terms
+from vaegui.core.trainer import Trainer
+
+from core_helpers import tiny_config, tiny_data
+
+
+def weights(trainer):
+    return {k: v.clone() for k, v in trainer.model.state_dict().items()}
+
+
+def assert_same_weights(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
+
+
+def test_a_few_hundred_steps_on_mnist_lower_the_test_elbo(mnist_dir):
+    config = RunConfig(
+        data=DataConfig(dataset="mnist", data_dir=str(mnist_dir), train_limit=6400, test_limit=1000),
+        model=ModelConfig(latent_dim=20),
+        train=TrainConfig(epochs=3, batch_size=64, device="cpu"),
+    )
+    trainer = Trainer(config, load_dataset(config.data, download=False))
+    before = trainer.evaluate_test(0).neg_elbo
+    snaps = list(trainer.run())
+    assert trainer.step == 300
+    evals = [s.eval for s in snaps if s.eval is not None and not s.done]
+    assert [e.epoch for e in evals] == [1, 2, 3]
+    assert evals[-1].neg_elbo < evals[0].neg_elbo < before
+    assert evals[-1].neg_elbo < 0.5 * before  # from ~545 nats untrained to well under half
+    assert snaps[-1].done and not snaps[-1].stopped
+    # Every step's losses were reported exactly once, in order.
+    steps = np.concatenate([s.new_steps for s in snaps])
+    np.testing.assert_array_equal(steps, np.arange(1, 301))
+    np.testing.assert_array_equal(trainer.history.steps, steps)
+
+
+def test_training_is_deterministic_on_cpu():
+    config = tiny_config(epochs=1)
+    data = tiny_data(config)
+    a, b = Trainer(config, data), Trainer(config, data)
+    list(a.run()), list(b.run())
+    assert_same_weights(weights(a), weights(b))
+    other = Trainer(dataclasses.replace(config, train=dataclasses.replace(config.train, seed=2)), data)
+    list(other.run())
+    assert not torch.equal(weights(a)["decoder.out.weight"], weights(other)["decoder.out.weight"])
+
+
+def test_stop_takes_effect_within_one_step():
+    config = tiny_config(epochs=5)
+    trainer = Trainer(config, tiny_data(config), report_interval=0)
+    run = trainer.run()
+    for _ in range(3):
+        snap = next(run)
+    assert snap.step == 3
+    trainer.stop()
+    final = next(run)
+    assert final.done and final.stopped and final.step == 3
+    with pytest.raises(StopIteration):
+        next(run)
+
+
+def test_pause_and_resume():
+    config = tiny_config(epochs=1)
+    trainer = Trainer(config, tiny_data(config), report_interval=0)
+    run = trainer.run()
+    next(run)
+    trainer.pause()
+    paused = [next(run) for _ in range(2)]
+    assert all(p.paused for p in paused)
+    assert {p.step for p in paused} == {1}
+    trainer.resume()
+    after = next(run)
+    assert not after.paused and after.step == 2
+    trainer.stop()  # a stop while paused is honoured too
+    trainer.pause()
+    assert next(run).stopped
+
+
+def test_kl_warmup_and_beta():
+    config = tiny_config(beta=0.5, warmup_steps=10)
+    trainer = Trainer(config, tiny_data(config))
+    assert trainer.kl_weight(0) == 0.0
+    assert trainer.kl_weight(5) == pytest.approx(0.25)
+    assert trainer.kl_weight(50) == pytest.approx(0.5)
+    trainer.beta = 2.0  # may change while training runs
+    assert trainer.kl_weight(50) == pytest.approx(2.0)
+
+
+def test_non_finite_loss_stops_with_the_last_good_weights(monkeypatch):
+    config = tiny_config(epochs=1)
+    trainer = Trainer(config, tiny_data(config), report_interval=0)
+    real = trainer_module.elbo_terms
+    calls = {"n": 0}
+
+    def poisoned(*args, **kwargs):
+        calls["n"] += 1
+        t = real(*args, **kwargs)
+        return Terms(t.recon * float("nan"), t.kl, t.mu, t.logvar) if calls["n"] == 4 else t
+
+    monkeypatch.setattr(trainer_module, "elbo_terms", poisoned)
+    run = trainer.run()
+    for _ in range(3):
+        next(run)
+    good = weights(trainer)
+    with pytest.raises(TrainingError, match="non-finite at step 4"):
+        next(run)
+    assert trainer.step == 3
+    assert_same_weights(weights(trainer), good)
+
+
+@pytest.mark.parametrize("stop_after", [8, 11])  # an epoch boundary (8 steps/epoch) and mid-epoch
+def test_resume_gives_the_same_weights_as_uninterrupted_training(tmp_path, stop_after):
+    config = tiny_config(epochs=3, kl="mc")  # MC KL: the noise stream must be restored too
+    data = tiny_data(config)
+    straight = Trainer(config, data)
+    list(straight.run())
+
+    first = Trainer(config, data, report_interval=0)
+    run = first.run()
+    while next(run).step < stop_after:
+        pass
+    first.stop()
+    list(run)
+    path = save_checkpoint(tmp_path / "ckpt.pt", first.state_dict())
+
+    resumed = Trainer(config, data)
+    resumed.load_state_dict(load_checkpoint(path), str(path))
+    assert resumed.step == stop_after
+    list(resumed.run())
+    assert resumed.step == straight.step
+    assert_same_weights(weights(resumed), weights(straight))
+    np.testing.assert_array_equal(resumed.history.steps, np.arange(1, straight.step + 1))
+    np.testing.assert_allclose(resumed.history.losses, straight.history.losses)
+    assert [e.epoch for e in resumed.history.evals] == [1, 2, 3]
+
+
+def test_snapshots_are_immutable():
+    config = tiny_config(epochs=1)
+    snap = next(Trainer(config, tiny_data(config)).run())
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        snap.step = 0
+
+
+@pytest.mark.parametrize("family,likelihood", [("conv", "bernoulli"), ("mlp", "gaussian"),
+                                               ("mlp", "gaussian-learned")])
+def test_model_families_and_likelihoods_train(family, likelihood):
+    config = tiny_config(epochs=2, lr=3e-3)
+    config = config.replace(model={"family": family, "likelihood": likelihood})
+    trainer = Trainer(config, tiny_data(config))
+    before = trainer.evaluate_test(0).neg_elbo
+    snaps = list(trainer.run())
+    assert snaps[-1].done
+    assert trainer.history.evals[-1].neg_elbo < before
+    if likelihood == "gaussian-learned":
+        assert trainer.model.log_sigma.requires_grad
+        assert trainer.model.log_sigma.item() != pytest.approx(np.log(0.1))
+
+
+def test_iwae_reported_at_the_end():
+    config = tiny_config(epochs=1, iw_samples=8)
+    trainer = Trainer(config, tiny_data(config))
+    final = list(trainer.run())[-1]
+    assert final.eval.nll_iw is not None and final.eval.iw_samples == 8
+    assert final.eval.nll_iw < final.eval.neg_elbo + 1.0

@@ -1,0 +1,217 @@
+"""The training loop as an iterator of immutable :class:`Progress` snapshots.
+
+One code path serves every caller: a test calls ``next(trainer.run())``, the CLI loops over it, and
+the GUI worker thread loops over it and forwards snapshots to the main thread. Pause and stop are
+flags checked every step (no event loop runs in a worker thread), so a stop takes effect within
+one step and leaves the model with its last good weights.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+
+from .config import RunConfig
+from .data import ImageData
+from .device import describe_device, place_images, resolve_device
+from .errors import CheckpointError, TrainingError
+from .evaluate import evaluate, to_float
+from .history import History
+from .loss import elbo_terms
+from .model import VAE, decoder_state
+from .progress import EvalResult, Progress
+
+PAUSE_POLL_S = 0.1  # while paused, yield a snapshot this often so a consumer can do other work
+
+
+class Trainer:
+    def __init__(self, config: RunConfig, data: ImageData, *, report_interval: float = 0.1):
+        """``report_interval``: seconds between snapshots during an epoch (0 = after every step);
+        the snapshot that closes an epoch and the final one are always yielded."""
+        self.config = config
+        self.data = data
+        self.report_interval = report_interval
+        self.device = resolve_device(config.train.device)
+        self.device_name = describe_device(self.device)
+        tc = config.train
+        # Seed a private RNG scope for the initial weights, so that building a Trainer neither
+        # depends on nor disturbs the caller's global RNG.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(tc.seed)
+            self.model = VAE(config.model, data.image_shape)
+        self.model.to(self.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=tc.lr)
+        self.noise = torch.Generator(device=self.device)  # reparameterisation noise
+        self.noise.manual_seed(tc.seed)
+        self.step = 0
+        self.history = History()
+        self._train_x = place_images(data.train_images, self.device)
+        self._test_x = place_images(data.test_images, self.device)
+        self.steps_per_epoch = math.ceil(data.train_images.shape[0] / tc.batch_size)
+        self.beta = tc.beta  # may be changed while training runs (plain float: atomic to assign)
+        self._stop = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+
+    # ---- control, callable from any thread -------------------------------------------------
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    # ---- the loop ----------------------------------------------------------------------------
+    @property
+    def total_steps(self) -> int:
+        return self.config.train.epochs * self.steps_per_epoch
+
+    def kl_weight(self, step: int | None = None) -> float:
+        """beta, ramped linearly from 0 over the warm-up steps."""
+        step = self.step if step is None else step
+        warmup = self.config.train.warmup_steps
+        return self.beta * (min(1.0, step / warmup) if warmup else 1.0)
+
+    def run(self) -> Iterator[Progress]:
+        tc = self.config.train
+        self._stop.clear()
+        self._rows: list[torch.Tensor] = []
+        self._row_start = self.step
+        self._run_start_step = self.step
+        self._images = 0
+        self._train_s = 0.0
+        self._rate = (time.perf_counter(), 0, 0.0)  # (last report time, images, train seconds)
+        last_report = time.perf_counter()
+        self.model.train()
+        while self.step < self.total_steps and not self._stop.is_set():
+            epoch, offset = divmod(self.step, self.steps_per_epoch)
+            order = self._permutation(epoch)
+            for i in range(offset, self.steps_per_epoch):
+                while not self._running.is_set() and not self._stop.is_set():
+                    yield self._snapshot(paused=True)
+                    self._running.wait(PAUSE_POLL_S)
+                if self._stop.is_set():
+                    break
+                idx = order[i * tc.batch_size:(i + 1) * tc.batch_size]
+                self._train_step(self._train_x[idx])
+                if time.perf_counter() - last_report >= self.report_interval and i + 1 < self.steps_per_epoch:
+                    last_report = time.perf_counter()
+                    yield self._snapshot()
+            else:
+                result = self.evaluate_test(epoch + 1)
+                self.history.evals.append(result)
+                last_report = time.perf_counter()
+                yield self._snapshot(eval=result)
+        final = None
+        if not self._stop.is_set() and tc.iw_samples and self.history.evals:
+            final = self.evaluate_test(self.history.evals[-1].epoch, iw_samples=tc.iw_samples)
+            self.history.evals[-1] = final
+        yield self._snapshot(eval=final, done=True, stopped=self._stop.is_set())
+
+    def _permutation(self, epoch: int) -> torch.Tensor:
+        # A fresh generator per epoch seeded from (seed, epoch): a resumed run sees the same order.
+        gen = torch.Generator().manual_seed(self.config.train.seed * 1_000_003 + epoch)
+        return torch.randperm(self._train_x.shape[0], generator=gen).to(self._train_x.device)
+
+    def _train_step(self, batch: torch.Tensor) -> None:
+        t0 = time.perf_counter()
+        x = to_float(batch, self.device)  # (B, C, H, W) in [0, 1]
+        terms = elbo_terms(self.model, x, self.config.train.kl, self.noise)
+        recon, kl = terms.recon.mean(), terms.kl.mean()
+        loss = recon + self.kl_weight() * kl
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+        # One check covers both a non-finite loss and an overflowing gradient, before the weights
+        # change: on failure the model keeps the weights of the last good step.
+        if not torch.isfinite(loss + torch.nn.utils.get_total_norm(grads)):
+            raise TrainingError(
+                f"the loss became non-finite at step {self.step + 1} (epoch "
+                f"{self.step // self.steps_per_epoch + 1}); training stopped with the weights of "
+                f"step {self.step}. Try a lower learning rate (lr={self.config.train.lr:g}).")
+        self.optimizer.step()
+        self.step += 1
+        self._rows.append(torch.stack([recon, kl, recon + kl]).detach())
+        self._images += batch.shape[0]
+        self._train_s += time.perf_counter() - t0
+
+    def _snapshot(self, *, eval: EvalResult | None = None, paused: bool = False,
+                  done: bool = False, stopped: bool = False) -> Progress:
+        if self._rows:
+            losses = torch.stack(self._rows).cpu().numpy().astype(np.float64)
+        else:
+            losses = np.zeros((0, 3))
+        steps = np.arange(self._row_start + 1, self._row_start + 1 + len(losses))
+        self.history.append(steps, losses)
+        self._rows, self._row_start = [], self.step
+        now = time.perf_counter()
+        t_last, img_last, s_last = self._rate
+        rate = (self._images - img_last) / (self._train_s - s_last) if self._train_s > s_last else 0.0
+        if rate == 0.0 and self._train_s > 0:
+            rate = self._images / self._train_s
+        if not paused:
+            self._rate = (now, self._images, self._train_s)
+        steps_run = self.step - self._run_start_step
+        left = None
+        if rate > 0 and steps_run:
+            left = (self.total_steps - self.step) * (self._images / steps_run) / rate
+        return Progress(
+            step=self.step, total_steps=self.total_steps, steps_per_epoch=self.steps_per_epoch,
+            epochs=self.config.train.epochs, new_steps=steps, new_losses=losses,
+            kl_weight=self.kl_weight(), images_per_s=rate, images_seen=self._images,
+            train_seconds=self._train_s, seconds_left=left, device=self.device_name,
+            eval=eval, paused=paused, done=done, stopped=stopped)
+
+    # ---- evaluation and state ------------------------------------------------------------
+    def evaluate_test(self, epoch: int, iw_samples: int = 0) -> EvalResult:
+        return evaluate(self.model, self._test_x, epoch=epoch, step=self.step,
+                        iw_samples=iw_samples, seed=self.config.train.seed)
+
+    def decoder_state(self) -> dict[str, torch.Tensor]:
+        return decoder_state(self.model)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything a checkpoint holds (see :mod:`.checkpoint`): plain containers and tensors."""
+        return {
+            "config": self.config.to_dict(),
+            "dataset": {"name": self.data.name, "image_shape": list(self.data.image_shape),
+                        "class_names": list(self.data.class_names)},
+            "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "optimizer": self.optimizer.state_dict(),
+            "step": self.step,
+            "epoch": self.step // self.steps_per_epoch,
+            "history": self.history.to_dict(),
+            "rng": {"device_type": self.device.type, "noise": self.noise.get_state()},
+        }
+
+    def load_state_dict(self, state: dict[str, Any], path: str = "<checkpoint>") -> None:
+        """Restore weights, optimizer, step, history and RNG from a loaded checkpoint."""
+        shape = tuple(state["dataset"]["image_shape"])
+        if shape != tuple(self.data.image_shape):
+            raise CheckpointError(path, f"it was trained on {shape} images, the data has "
+                                        f"{tuple(self.data.image_shape)}")
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as exc:
+            raise CheckpointError(path, f"weights do not fit the model: {str(exc)[:200]}") from None
+        self.step = int(state["step"])
+        self.history = History.from_dict(state["history"])
+        if state["rng"].get("device_type") == self.device.type:
+            self.noise.set_state(state["rng"]["noise"])
+        else:  # generator states are per device type: reseed, reproducibly, from the step
+            self.noise.manual_seed(self.config.train.seed + self.step)
+
