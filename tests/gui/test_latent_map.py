@@ -1,0 +1,250 @@
+"""LatentMap: scatter, colouring, axes, picking by click, hover previews, 70,000 points."""
+
+import numpy as np
+import pytest
+import torch
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtWidgets import QApplication
+
+from vaegui.core.config import ModelConfig
+from vaegui.core.data import make_shapes
+from vaegui.core.latent import EncodedSet, Projection, encode_set
+from vaegui.core.model import VAE
+from vaegui.gui.latent_map import HOVER_RADIUS_PX, LatentMap
+
+
+@pytest.fixture(scope="module")
+def shapes():
+    return make_shapes(n_train=200, n_test=100)
+
+
+def encode(data, latent_dim: int) -> EncodedSet:
+    torch.manual_seed(latent_dim)
+    model = VAE(ModelConfig(family="mlp", latent_dim=latent_dim, hidden=16), data.image_shape)
+    return encode_set(model, data, "test", step=42)
+
+
+@pytest.fixture(scope="module")
+def enc2(shapes):
+    return encode(shapes, 2)
+
+
+@pytest.fixture(scope="module")
+def enc5(shapes):
+    return encode(shapes, 5)
+
+
+@pytest.fixture
+def latent_map(qtbot):
+    widget = LatentMap()
+    qtbot.addWidget(widget)
+    widget.resize(640, 520)
+    widget.show()
+    qtbot.waitExposed(widget)
+    return widget
+
+
+def settle(widget: LatentMap) -> None:
+    """Let pending layout changes land, so view <-> widget mappings are current."""
+    for _ in range(3):
+        QApplication.processEvents()
+
+
+def viewport_pos(widget: LatentMap, xy) -> QPoint:
+    """Widget (viewport) position of the plane point xy."""
+    view = widget.plot_widget().getPlotItem().getViewBox()
+    scene = view.mapViewToScene(QPointF(float(xy[0]), float(xy[1])))
+    return widget.plot_widget().mapFromScene(scene)
+
+
+def pixel_size(widget: LatentMap) -> np.ndarray:
+    return np.array(widget.plot_widget().getPlotItem().getViewBox().viewPixelSize())
+
+
+def brushes(widget: LatentMap) -> list:
+    return list(widget.scatter.data["brush"])
+
+
+def test_exact_map_shows_points_axes_and_readout(latent_map, enc2):
+    latent_map.set_encoded(enc2)
+    item = latent_map.plot_widget().getPlotItem()
+    x, y = latent_map.scatter.getData()
+    assert np.array_equal(x, enc2.xy[:, 0]) and np.array_equal(y, enc2.xy[:, 1])
+    assert item.getAxis("bottom").labelText == "z1" and item.getAxis("left").labelText == "z2"
+    assert "L = 2" in item.titleLabel.text
+    assert "100 test images" in latent_map.readout.text() and "42" in latent_map.readout.text()
+    assert latent_map.encoded is enc2
+
+
+def test_pca_map_labels_explained_variance(latent_map, enc5):
+    latent_map.set_encoded(enc5)
+    item = latent_map.plot_widget().getPlotItem()
+    share = 100 * enc5.projection.explained
+    assert item.getAxis("bottom").labelText == f"PC1 ({share[0]:.0f}% var)"
+    assert item.getAxis("left").labelText == f"PC2 ({share[1]:.0f}% var)"
+    assert "PCA" in item.titleLabel.text and "L = 5" in item.titleLabel.text
+
+
+@pytest.mark.parametrize("fixture", ["enc2", "enc5"])
+def test_click_picks_latent_of_plane_point(latent_map, request, qtbot, fixture):
+    enc = request.getfixturevalue(fixture)
+    latent_map.set_encoded(enc)
+    settle(latent_map)
+    target = enc.xy.mean(0) + 0.1 * enc.xy.std(0)  # a plane point between the data points
+    pos = viewport_pos(latent_map, target)
+    with qtbot.waitSignal(latent_map.pointPicked, timeout=2000) as picked:
+        qtbot.mouseClick(latent_map.plot_widget().viewport(), Qt.MouseButton.LeftButton, pos=pos)
+    z = picked.args[0]
+    assert z.shape == (enc.latents.shape[1],) and z.dtype == np.float32
+    # The marker sits where the click landed (whole pixels), and z is exactly its latent vector.
+    assert np.all(np.abs(latent_map.marker_xy - target) <= pixel_size(latent_map))
+    assert np.allclose(z, enc.projection.inverse(latent_map.marker_xy)[0])
+    assert np.allclose(enc.projection.transform(z[None])[0], latent_map.marker_xy, atol=1e-4)
+    if fixture == "enc2":
+        assert np.all(np.abs(z - target) <= pixel_size(latent_map))
+
+
+def test_click_on_a_point_picks_it(latent_map, enc2, qtbot):
+    """The scatter accepts clicks on its points; such a click is still a pick."""
+    latent_map.set_encoded(enc2)
+    settle(latent_map)
+    with qtbot.waitSignal(latent_map.pointPicked, timeout=2000) as picked:
+        qtbot.mouseClick(latent_map.plot_widget().viewport(), Qt.MouseButton.LeftButton,
+                         pos=viewport_pos(latent_map, enc2.xy[7]))
+    assert np.all(np.abs(picked.args[0] - enc2.xy[7]) <= pixel_size(latent_map))
+
+
+def test_click_without_data_or_off_the_plot_does_nothing(latent_map, enc2, qtbot):
+    viewport = latent_map.plot_widget().viewport()
+    with qtbot.assertNotEmitted(latent_map.pointPicked):
+        qtbot.mouseClick(viewport, Qt.MouseButton.LeftButton, pos=viewport.rect().center())
+    latent_map.set_encoded(enc2)
+    settle(latent_map)
+    with qtbot.assertNotEmitted(latent_map.pointPicked):
+        # On the left axis, outside the view box.
+        qtbot.mouseClick(viewport, Qt.MouseButton.LeftButton, pos=QPoint(10, viewport.height() // 2))
+    assert latent_map.marker_xy is None
+
+
+def test_drag_pans_without_picking(latent_map, enc2, qtbot):
+    latent_map.set_encoded(enc2)
+    settle(latent_map)
+    view = latent_map.plot_widget().getPlotItem().getViewBox()
+    before = np.array(view.viewRange())
+    viewport = latent_map.plot_widget().viewport()
+    start = viewport.rect().center()
+    with qtbot.assertNotEmitted(latent_map.pointPicked):
+        qtbot.mousePress(viewport, Qt.MouseButton.LeftButton, pos=start)
+        for step in range(1, 6):
+            qtbot.mouseMove(viewport, start + QPoint(12 * step, 0))
+        qtbot.mouseRelease(viewport, Qt.MouseButton.LeftButton, pos=start + QPoint(60, 0))
+    after = np.array(view.viewRange())
+    assert after[0, 0] < before[0, 0]  # dragged right: the view moved left over the plane
+
+
+def isolated_point(enc: EncodedSet, widget: LatentMap) -> int:
+    """A point with no neighbour within twice the hover radius, in screen pixels."""
+    pixels = enc.xy / pixel_size(widget)
+    d = np.linalg.norm(pixels[:, None] - pixels[None], axis=2)
+    np.fill_diagonal(d, np.inf)
+    return int(np.argmax(d.min(1)))
+
+
+def test_hover_previews_point_image_and_label(latent_map, enc2, qtbot):
+    latent_map.set_encoded(enc2)
+    settle(latent_map)
+    index = isolated_point(enc2, latent_map)
+    viewport, card = latent_map.plot_widget().viewport(), latent_map.hover_card
+    qtbot.mouseMove(viewport, viewport_pos(latent_map, enc2.xy[index]) + QPoint(2, -1))
+    qtbot.waitUntil(card.isVisible, timeout=2000)
+    name = enc2.class_names[enc2.labels[index]]
+    assert name in card.caption.text() and f"#{index}" in card.caption.text()
+    preview = card.image.pixmap().toImage()
+    assert (preview.width(), preview.height()) == (28 * 4, 28 * 4)
+    # Enlarged without smoothing: every 4x4 block is one source pixel.
+    grey = np.array([[preview.pixelColor(4 * c + 3, 4 * r).red() for c in range(28)] for r in range(28)])
+    assert np.array_equal(grey, enc2.images[index, 0])
+
+    # Far from every point (a corner of the view): the card goes away.
+    (x0, _), (_, y1) = latent_map.plot_widget().getPlotItem().getViewBox().viewRange()
+    corner = np.array([x0, y1]) + pixel_size(latent_map) * [3, -3]
+    assert np.min(np.hypot(*((enc2.xy - corner) / pixel_size(latent_map)).T)) > HOVER_RADIUS_PX
+    qtbot.mouseMove(viewport, viewport_pos(latent_map, corner))
+    qtbot.waitUntil(lambda: not card.isVisible(), timeout=2000)
+
+
+def test_colour_by_factor_uses_bounded_palette_and_colour_bar(latent_map, enc2):
+    latent_map.set_encoded(enc2)
+    combo = latent_map.colour_combo
+    assert [combo.itemText(i) for i in range(combo.count())] == ["label", "shape", "scale", "rotation", "x", "y"]
+    by_label = brushes(latent_map)
+    assert len({id(b) for b in by_label}) == 3
+    assert [label.text for _, label in latent_map.legend.items] == list(enc2.class_names)
+    assert latent_map.legend.isVisible() and not latent_map.colour_bar.isVisible()
+
+    combo.setCurrentText("x")
+    by_x = brushes(latent_map)
+    assert 10 < len({id(b) for b in by_x}) <= 64
+    assert by_x != by_label
+    assert latent_map.colour_bar.isVisible() and not latent_map.legend.isVisible()
+    x = enc2.factors["x"]
+    assert latent_map.colour_bar.levels() == pytest.approx((x.min(), x.max()))
+    # Brushes follow the factor: the smallest and largest x get the two ends of the map.
+    lo, hi = by_x[int(np.argmin(x))].color(), by_x[int(np.argmax(x))].color()
+    assert lo != hi
+
+    combo.setCurrentText("label")
+    assert [b.color() for b in brushes(latent_map)] == [b.color() for b in by_label]
+    assert latent_map.legend.isVisible() and not latent_map.colour_bar.isVisible()
+
+
+def test_clicking_a_legend_entry_hides_that_class(latent_map, enc2):
+    latent_map.set_encoded(enc2)
+    settle(latent_map)
+    index = isolated_point(enc2, latent_map)
+    pos = viewport_pos(latent_map, enc2.xy[index])
+    assert latent_map._nearest_point(pos) == index
+    sample, _ = latent_map.legend.items[enc2.labels[index]]
+    sample.item.setVisible(False)  # what a click on the legend entry does
+    visible = latent_map.scatter.data["visible"]
+    assert np.array_equal(visible, enc2.labels != enc2.labels[index])
+    assert latent_map._nearest_point(pos) is None  # hidden points are not hovered
+    latent_map.set_encoded(enc2)  # a new encoding shows every class again
+    assert latent_map.scatter.data["visible"].all()
+
+
+def test_new_encoding_keeps_user_zoom_unless_the_map_kind_changes(latent_map, enc2, enc5):
+    latent_map.set_encoded(enc2)
+    view = latent_map.plot_widget().getPlotItem().getViewBox()
+    view.setRange(xRange=(0.1, 0.2), yRange=(0.1, 0.2), padding=0)
+    settle(latent_map)
+    zoomed = np.array(view.viewRange())
+    latent_map.set_encoded(enc2)
+    settle(latent_map)
+    assert np.allclose(view.viewRange(), zoomed)
+    latent_map.set_encoded(enc5)
+    settle(latent_map)
+    assert not np.allclose(view.viewRange(), zoomed)
+
+
+def test_clear_forgets_points_and_marker(latent_map, enc2):
+    latent_map.set_encoded(enc2)
+    latent_map.set_marker(np.array([0.5, -0.5]))
+    assert np.allclose(latent_map.marker_xy, [0.5, -0.5])
+    latent_map.clear()
+    assert latent_map.encoded is None and latent_map.marker_xy is None
+    assert len(latent_map.scatter.data) == 0 and latent_map.colour_combo.count() == 1
+
+
+def test_seventy_thousand_points(latent_map):
+    rng = np.random.default_rng(0)
+    n = 70_000
+    z = rng.normal(size=(n, 2)).astype(np.float32)
+    projection = Projection.fit(z)
+    enc = EncodedSet(z, projection.transform(z), projection, rng.integers(0, 10, n),
+                     tuple(str(k) for k in range(10)), np.zeros((n, 1, 28, 28), np.uint8), split="train")
+    latent_map.set_encoded(enc)
+    assert len(latent_map.scatter.data) == n
+    assert len({id(b) for b in brushes(latent_map)}) == 10  # a palette, not a brush per point
+    assert "70,000 training images" in latent_map.readout.text()
+    latent_map.grab()  # renders

@@ -1,0 +1,268 @@
+"""LossView and KLDimView, fed with hand-made Progress / EvalResult snapshots (no training)."""
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPoint, QPointF
+from PySide6.QtGui import QColor
+
+from vaegui.core.history import History
+from vaegui.core.progress import EvalResult, Progress
+from vaegui.gui.kl_view import KLDimView
+from vaegui.gui.loss_view import LossView
+
+
+def make_eval(epoch, step, recon, kl, kl_per_dim=(1.0, 0.5, 0.001, 0.0), active=2):
+    return EvalResult(epoch=epoch, step=step, neg_elbo=recon + kl, recon=recon, kl=kl,
+                      bits_per_dim=0.0, kl_per_dim=np.asarray(kl_per_dim, dtype=np.float64),
+                      active_units=active)
+
+
+def make_progress(steps, recon, kl, *, spe=100, kl_weight=1.0, eval=None):
+    steps = np.asarray(steps, dtype=np.int64)
+    recon, kl = np.asarray(recon, dtype=np.float64), np.asarray(kl, dtype=np.float64)
+    losses = np.stack([recon, kl, recon + kl], axis=1).reshape(-1, 3)
+    return Progress(step=int(steps[-1]) if len(steps) else 0, total_steps=10 * spe,
+                    steps_per_epoch=spe, epochs=10, new_steps=steps, new_losses=losses,
+                    kl_weight=kl_weight, images_per_s=0.0, images_seen=0, train_seconds=0.0,
+                    seconds_left=None, device="cpu", eval=eval)
+
+
+def hand_ema(y, a):
+    out = [y[0]]
+    for v in y[1:]:
+        out.append(a * out[-1] + (1 - a) * v)
+    return np.array(out)
+
+
+def fake_run(n_steps, spe, seed=0):
+    """A decaying, noisy loss curve like an MNIST VAE's."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(1, n_steps + 1)
+    recon = 90 + 450 * np.exp(-t / 150) + 3 * rng.standard_normal(n_steps)
+    kl = 26 - 20 * np.exp(-t / 300) + 0.8 * rng.standard_normal(n_steps)
+    return t, recon, kl
+
+
+@pytest.fixture
+def view(qtbot):
+    w = LossView()
+    qtbot.addWidget(w)
+    return w
+
+
+def test_chunks_are_appended_in_order(view):
+    view.smoothing_box.setValue(0.0)
+    t, recon, kl = fake_run(258, 100)
+    for a, b in ((0, 1), (1, 201), (201, 201), (201, 258)):  # 1, 200, 0 and 57 rows
+        view.add_progress(make_progress(t[a:b], recon[a:b], kl[a:b]))
+    for name, y in (("recon", recon), ("kl", kl), ("neg_elbo", recon + kl)):
+        x, got = view.curve_data(name)
+        np.testing.assert_array_equal(x, t)
+        np.testing.assert_allclose(got, y)
+
+
+def test_ema_matches_hand_computation_and_follows_the_factor(view):
+    y = np.array([10.0, 20.0, 0.0, 5.0, 5.0, -3.0, 8.0])
+    view.smoothing_box.setValue(0.5)
+    view.add_progress(make_progress([1, 2, 3], y[:3], np.zeros(3)))
+    view.add_progress(make_progress([4, 5, 6, 7], y[3:], np.zeros(4)))  # continues the EMA
+    np.testing.assert_allclose(view.curve_data("recon")[1], hand_ema(y, 0.5))
+    view.smoothing_box.setValue(0.8)
+    np.testing.assert_allclose(view.curve_data("recon")[1], hand_ema(y, 0.8))
+    view.smoothing_box.setValue(0.0)
+    np.testing.assert_allclose(view.curve_data("recon")[1], y)
+
+
+@pytest.mark.parametrize("factor", [0.05, 0.6, 0.99])
+def test_ema_of_a_long_series_is_accurate(view, factor):
+    t, recon, kl = fake_run(5000, 500)
+    view.smoothing_box.setValue(factor)
+    view.add_progress(make_progress(t[:2500], recon[:2500], kl[:2500]))
+    view.add_progress(make_progress(t[2500:], recon[2500:], kl[2500:]))
+    np.testing.assert_allclose(view.curve_data("recon")[1], hand_ema(recon, factor), rtol=1e-9)
+    view.smoothing_box.setValue(0.3)
+    view.smoothing_box.setValue(factor)  # full recompute path
+    np.testing.assert_allclose(view.curve_data("kl")[1], hand_ema(kl, factor), rtol=1e-9)
+
+
+def test_epoch_axis_divides_by_steps_per_epoch(view):
+    t, recon, kl = fake_run(120, 40)
+    view.add_progress(make_progress(t, recon, kl, spe=40, eval=make_eval(3, 120, 95.0, 20.0)))
+    view.x_axis_combo.setCurrentText("epoch")
+    axis = view.plot_widget.getPlotItem().getAxis("bottom")
+    np.testing.assert_allclose(view.curve_data("kl")[0], t / 40)
+    np.testing.assert_allclose(view.curve_data("test_kl")[0], [3.0])
+    assert axis.labelText == "epoch" and axis.scale == pytest.approx(1 / 40)
+    view.x_axis_combo.setCurrentText("step")
+    np.testing.assert_array_equal(view.curve_data("kl")[0], t)
+    assert axis.labelText == "step" and axis.scale == 1.0
+
+
+def test_log_toggle_sets_the_plot_log_mode(view):
+    plot = view.plot_widget.getPlotItem()
+    assert not plot.getAxis("left").logMode
+    view.log_check.setChecked(True)
+    assert plot.getAxis("left").logMode and not plot.getAxis("bottom").logMode
+    view.log_check.setChecked(False)
+    assert not plot.getAxis("left").logMode
+
+
+def test_test_markers_at_eval_steps(view):
+    t, recon, kl = fake_run(200, 100)
+    assert len(view.curve_data("test_recon")[0]) == 0
+    view.add_progress(make_progress(t[:100], recon[:100], kl[:100],
+                                    eval=make_eval(1, 100, 120.0, 15.0)))
+    view.add_progress(make_progress(t[100:], recon[100:], kl[100:],
+                                    eval=make_eval(2, 200, 100.0, 18.0)))
+    for name, y in (("recon", [120, 100]), ("kl", [15, 18]), ("neg_elbo", [135, 118])):
+        x, got = view.curve_data("test_" + name)
+        np.testing.assert_array_equal(x, [100, 200])
+        np.testing.assert_allclose(got, y)
+
+
+def legend_labels(view):
+    return [label.text for _, label in view.plot_widget.getPlotItem().legend.items]
+
+
+def test_beta_kl_curve_only_when_the_kl_weight_is_not_one(view):
+    view.smoothing_box.setValue(0.0)
+    view.add_progress(make_progress([1, 2], [50, 50], [4.0, 6.0]))
+    assert len(view.curve_data("beta_kl")[0]) == 0 and "β·KL" not in legend_labels(view)
+    view.add_progress(make_progress([3, 4], [50, 50], [8.0, 10.0], kl_weight=0.25))
+    x, y = view.curve_data("beta_kl")
+    np.testing.assert_array_equal(x, [1, 2, 3, 4])
+    np.testing.assert_allclose(y, [4.0, 6.0, 2.0, 2.5])  # kl * the weight of each chunk
+    np.testing.assert_allclose(view.curve_data("kl")[1], [4, 6, 8, 10])  # KL stays unweighted
+    assert legend_labels(view) == ["recon", "test recon", "KL", "test KL", "−ELBO", "test −ELBO",
+                                  "β·KL"]
+
+
+def test_a_curve_hidden_from_the_legend_stays_hidden_with_its_raw_shadow(view):
+    view.add_progress(make_progress([1, 2], [50, 50], [4.0, 6.0], kl_weight=0.5))
+    items, raw = view._items, view._raw_items
+    assert items["beta_kl"].isVisible() and raw["recon"].isVisible()
+    items["beta_kl"].setVisible(False)  # what a click on its legend sample does
+    items["recon"].setVisible(False)
+    view.add_progress(make_progress([3, 4], [50, 50], [8.0, 10.0], kl_weight=0.75))
+    assert not items["beta_kl"].isVisible() and not raw["recon"].isVisible()
+    view.smoothing_box.setValue(0.0)  # raw == smoothed: no faint copy
+    assert not raw["kl"].isVisible()
+
+
+def test_set_history_replaces_everything_and_clear_empties(view):
+    t, recon, kl = fake_run(300, 100)
+    view.add_progress(make_progress(t, recon, kl, kl_weight=0.5, eval=make_eval(3, 300, 1, 1)))
+    history = History(steps=np.arange(1, 51), losses=np.full((50, 3), 7.0),
+                      evals=[make_eval(1, 25, 6.0, 1.0)])
+    view.set_history(history, steps_per_epoch=25)
+    x, y = view.curve_data("neg_elbo")
+    np.testing.assert_array_equal(x, np.arange(1, 51))
+    np.testing.assert_allclose(y, 7.0)
+    np.testing.assert_array_equal(view.curve_data("test_recon")[0], [25])
+    assert len(view.curve_data("beta_kl")[0]) == 0  # the history holds no KL weights
+    view.x_axis_combo.setCurrentText("epoch")
+    assert view.curve_data("recon")[0][-1] == pytest.approx(2.0)
+    view.clear()
+    for name in ("recon", "kl", "beta_kl", "neg_elbo", "test_recon", "test_kl", "test_neg_elbo"):
+        assert len(view.curve_data(name)[0]) == len(view.curve_data(name)[1]) == 0
+
+
+def test_crosshair_reads_out_the_nearest_values(view, qtbot):
+    view.smoothing_box.setValue(0.0)
+    steps = np.arange(1, 11)
+    recon = np.linspace(200, 110, 10)
+    recon[4] = 123.45
+    view.add_progress(make_progress(steps, recon, np.full(10, 21.5),
+                                    eval=make_eval(1, 10, 150.25, 22.0)))
+    view.resize(700, 450)
+    view.show()
+    qtbot.waitExposed(view)
+    vb = view.plot_widget.getPlotItem().getViewBox()
+    vb.autoRange()
+    scene_pos = vb.mapViewToScene(QPointF(5.1, 123.45))
+    target = view.plot_widget.mapFromScene(scene_pos)
+    qtbot.mouseMove(view.plot_widget.viewport(), QPoint(target.x(), target.y()))
+    qtbot.waitUntil(lambda: "123.45" in view.readout_label.text(), timeout=2000)
+    text = view.readout_label.text()
+    assert "step 5" in text and "21.50" in text and "144.95" in text and "150.00" not in text
+    assert "test −ELBO 172.25 @ epoch 1" in text
+    assert view._vline.isVisible() and view._vline.value() == pytest.approx(5.1, abs=0.05)
+
+
+def colour_pixels(image, hex_colour, tol=40):
+    """How many pixels of a QImage are within tol (per channel) of a colour."""
+    arr = np.frombuffer(image.convertToFormat(image.Format.Format_RGB32).constBits(),
+                        dtype=np.uint8).reshape(image.height(), image.width(), 4)[..., :3]
+    c = QColor(hex_colour)
+    target = np.array([c.blue(), c.green(), c.red()])  # RGB32 is BGRA in memory
+    return int((np.abs(arr.astype(int) - target).max(axis=2) <= tol).sum())
+
+
+def test_render_loss_view_screenshot(view, qtbot):
+    spe = 500
+    t, recon, kl = fake_run(5000, spe)
+    weight = np.minimum(1.0, t / 1000)  # a KL warm-up over two epochs
+    rng = np.random.default_rng(1)
+    for a in range(0, 5000, 100):
+        b = a + 100
+        ev = None
+        if b % spe == 0:
+            e = b // spe
+            ev = make_eval(e, b, float(recon[b - 50:b].mean() + 2 + rng.normal()),
+                           float(kl[b - 50:b].mean() - 0.5))
+        view.add_progress(make_progress(t[a:b], recon[a:b], kl[a:b], spe=spe,
+                                        kl_weight=float(weight[b - 1]), eval=ev))
+    assert len(view.curve_data("test_neg_elbo")[0]) == 10
+    view.resize(900, 520)
+    view.show()
+    qtbot.waitExposed(view)
+    image = view.grab().toImage()
+    image.save("/tmp/loss_view.png")
+    assert colour_pixels(image, "#0072B2") > 500 and colour_pixels(image, "#D55E00") > 500
+
+
+def test_kl_view_bars_and_active_units(qtbot):
+    w = KLDimView()
+    qtbot.addWidget(w)
+    assert len(w.bar_heights()) == 0
+    kl = np.array([3.0, 0.002, 1.5, 0.0, 0.8])
+    w.set_eval(make_eval(4, 400, 90.0, kl.sum(), kl_per_dim=kl, active=3))
+    np.testing.assert_array_equal(w.bar_heights(), kl)
+    title = w.plot_widget.getPlotItem().titleLabel.text
+    assert "active units: 3 / 5" in title and "epoch 4" in title
+    colours = [b.color().name() for b in w._bars._brushes]
+    assert colours == ["#0072b2", "#aaaaaa", "#0072b2", "#aaaaaa", "#0072b2"]
+    w.clear()
+    assert len(w.bar_heights()) == 0
+
+
+@pytest.mark.parametrize("dims", [1, 512])
+def test_kl_view_handles_any_latent_size(qtbot, dims):
+    w = KLDimView()
+    qtbot.addWidget(w)
+    kl = np.random.default_rng(dims).exponential(0.5, dims)
+    active = (dims + 1) // 2
+    w.set_eval(make_eval(1, 10, 90.0, kl.sum(), kl_per_dim=kl, active=active))
+    w.resize(500, 300)
+    w.show()
+    qtbot.waitExposed(w)
+    image = w.grab().toImage()
+    image.save(f"/tmp/kl_view_{dims}.png")
+    np.testing.assert_array_equal(w.bar_heights(), kl)
+    assert f"active units: {active} / {dims}" in w.plot_widget.getPlotItem().titleLabel.text
+    assert colour_pixels(image, "#0072B2", tol=10) > 20
+
+
+def test_render_kl_view_screenshot(qtbot):
+    w = KLDimView()
+    qtbot.addWidget(w)
+    rng = np.random.default_rng(3)
+    kl = np.where(rng.random(20) < 0.4, rng.uniform(0, 0.003, 20), rng.uniform(0.5, 4.0, 20))
+    active = int((kl > 0.01).sum())
+    w.set_eval(make_eval(10, 5000, 88.0, kl.sum(), kl_per_dim=kl, active=active))
+    w.resize(600, 320)
+    w.show()
+    qtbot.waitExposed(w)
+    image = w.grab().toImage()
+    image.save("/tmp/kl_view.png")
+    assert colour_pixels(image, "#0072B2", tol=10) > 200

@@ -1,0 +1,300 @@
+"""Losses panel: live per-step training curves, EMA-smoothed, with per-epoch test-set markers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel,
+                               QVBoxLayout, QWidget)
+
+from vaegui.core.history import History
+from vaegui.core.progress import LOSS_COLUMNS, EvalResult, Progress
+
+# Okabe-Ito colours (colour-blind safe); the marker shapes differ too, so colour is not the only cue.
+_COLOURS = {"recon": "#0072B2", "kl": "#D55E00", "beta_kl": "#E69F00", "neg_elbo": "#222222"}
+_LABELS = {"recon": "recon", "kl": "KL", "beta_kl": "β·KL", "neg_elbo": "−ELBO"}
+_SYMBOLS = {"recon": "o", "kl": "t", "neg_elbo": "s"}
+_TRAIN = ("recon", "kl", "beta_kl", "neg_elbo")
+_TEST = ("recon", "kl", "neg_elbo")
+
+
+def _ema(y: np.ndarray, factor: float, start: float | None = None) -> np.ndarray:
+    """s_i = factor * s_{i-1} + (1 - factor) * y_i, with s_{-1} = start (y_0 when None).
+
+    Vectorised per block: inside a block s_k = a^k (1-a) sum_j y_j a^-j + a^(k+1) s_in. The block
+    is short enough that a^-k stays far from overflow; the rounding error stays ~eps * |y| because
+    the largest terms of the cumulative sum are the ones that survive the a^k factor.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    out = np.empty_like(y)
+    if len(y) == 0:
+        return out
+    if factor <= 0.0:
+        out[:] = y
+        return out
+    a = float(factor)
+    carry = y[0] if start is None else float(start)
+    block = max(1, min(len(y), int(300.0 / -math.log10(a))))  # a^-block <= 1e300
+    powers = a ** np.arange(block + 1, dtype=np.float64)  # a^0 .. a^block
+    for i in range(0, len(y), block):
+        seg = y[i:i + block]
+        k = len(seg)
+        z = (1.0 - a) * powers[:k] * np.cumsum(seg / powers[:k])
+        out[i:i + k] = z + powers[1:k + 1] * carry
+        carry = out[i + k - 1]
+    return out
+
+
+class _Series:
+    """Growable x / raw y / smoothed y buffers: appending costs O(new rows), amortised."""
+
+    def __init__(self):
+        self._buf = np.empty((3, 1024))
+        self.n = 0
+
+    x = property(lambda self: self._buf[0, :self.n])
+    raw = property(lambda self: self._buf[1, :self.n])
+    smooth = property(lambda self: self._buf[2, :self.n])
+
+    def append(self, x: np.ndarray, y: np.ndarray, factor: float) -> None:
+        m = len(x)
+        if self.n + m > self._buf.shape[1]:
+            grown = np.empty((3, max(2 * self._buf.shape[1], self.n + m)))
+            grown[:, :self.n] = self._buf[:, :self.n]
+            self._buf = grown  # plot items keep views of the old buffer until the next setData
+        start = self._buf[2, self.n - 1] if self.n else None
+        self._buf[0, self.n:self.n + m] = x
+        self._buf[1, self.n:self.n + m] = y
+        self._buf[2, self.n:self.n + m] = _ema(y, factor, start)
+        self.n += m
+
+    def resmooth(self, factor: float) -> None:
+        self._buf[2, :self.n] = _ema(self.raw, factor)
+
+    def clear(self) -> None:
+        self.n = 0
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.2f}" if abs(v) >= 1 else f"{v:.4g}"
+
+
+def _nearest(x: np.ndarray, q: float) -> int:
+    i = int(np.searchsorted(x, q))
+    if i > 0 and (i == len(x) or q - x[i - 1] <= x[i] - q):
+        i -= 1
+    return i
+
+
+class LossView(QWidget):
+    """Training losses per step (smoothed, raw faintly behind) and test losses per epoch."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._steps_per_epoch = 1
+        self._series = {name: _Series() for name in _TRAIN}
+        self._beta_seen = False  # beta*KL is only worth a curve once the KL weight was not 1
+        self._evals: list[EvalResult] = []
+        self._build_controls()
+        self._build_plot()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addLayout(self._toolbar)
+        layout.addWidget(self.plot_widget, 1)
+        layout.addWidget(self.readout_label)
+
+    # ---- construction ----------------------------------------------------------------------
+    def _build_controls(self) -> None:
+        self.smoothing_box = QDoubleSpinBox()
+        self.smoothing_box.setRange(0.0, 0.99)
+        self.smoothing_box.setSingleStep(0.05)
+        self.smoothing_box.setValue(0.9)
+        self.smoothing_box.setToolTip("Exponential moving average of the per-step losses "
+                                      "(0 = raw values)")
+        self.smoothing_box.valueChanged.connect(self._on_smoothing_box_value_changed)
+        self.log_check = QCheckBox("log y")
+        self.log_check.toggled.connect(self._on_log_check_toggled)
+        self.x_axis_combo = QComboBox()
+        self.x_axis_combo.addItems(["step", "epoch"])
+        self.x_axis_combo.currentTextChanged.connect(self._on_x_axis_combo_text_changed)
+        self._toolbar = QHBoxLayout()
+        for w in (QLabel("smoothing"), self.smoothing_box, self.log_check, QLabel("x axis"),
+                  self.x_axis_combo):
+            self._toolbar.addWidget(w)
+        self._toolbar.addStretch(1)
+        self.readout_label = QLabel()
+        self.readout_label.setTextFormat(Qt.TextFormat.RichText)
+        self.readout_label.setWordWrap(True)
+
+    def _build_plot(self) -> None:
+        self.plot_widget = pg.PlotWidget(background="w")
+        plot = self.plot_widget.getPlotItem()
+        for side, text in (("left", "nats / image"), ("bottom", "step")):
+            axis = plot.getAxis(side)
+            axis.setPen("k")
+            axis.setTextPen("k")
+            axis.setLabel(text)
+            axis.enableAutoSIPrefix(False)  # "step (x1000)" or "nats (x0.001)" only confuse
+        plot.showGrid(x=True, y=True, alpha=0.15)
+        plot.setDownsampling(auto=True, mode="peak")
+        plot.setClipToView(True)
+        self._raw_items, self._items = {}, {}
+        for name in _TRAIN:  # faint raw curves first, so the smoothed ones draw on top
+            self._raw_items[name] = plot.plot(pen=pg.mkPen(_COLOURS[name] + "30", width=1))
+        # 1-px pens: Qt strokes antialiased wider pens 10-50x slower, too slow for 100k steps at
+        # 10 updates/s. A smooth line needs fewer vertices than the peak-downsampled raw one.
+        for name in _TRAIN:
+            self._items[name] = plot.plot(pen=pg.mkPen(_COLOURS[name], width=1), antialias=True,
+                                          autoDownsampleFactor=1.5)
+        for name in _TEST:
+            self._items["test_" + name] = plot.plot(
+                pen=pg.mkPen(_COLOURS[name], width=1, style=Qt.PenStyle.DashLine),
+                symbol=_SYMBOLS[name], symbolSize=9, symbolBrush=_COLOURS[name], symbolPen="w")
+        for name in _TRAIN:  # a legend click hides a curve; its raw shadow follows
+            self._items[name].visibleChanged.connect(self._sync_raw_visibility)
+        self._legend = plot.addLegend(offset=(-10, 10), labelTextColor="k", colCount=2,
+                                      brush=(255, 255, 255, 220), pen=(0, 0, 0, 60))
+        self._vline = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen((0, 0, 0, 90)))
+        self._hline = pg.InfiniteLine(angle=0, movable=False, pen=pg.mkPen((0, 0, 0, 90)))
+        for line in (self._vline, self._hline):
+            line.setVisible(False)
+            plot.addItem(line, ignoreBounds=True)
+        plot.scene().sigMouseMoved.connect(self._on_scene_mouse_moved)
+        self.clear()
+
+    # ---- public API ------------------------------------------------------------------------
+    def clear(self) -> None:
+        for series in self._series.values():
+            series.clear()
+        self._evals = []
+        self._beta_seen = False
+        self._items["beta_kl"].setVisible(False)
+        self._refresh()
+        self._vline.setVisible(False)
+        self._hline.setVisible(False)
+        self.readout_label.setText("<span style='color:grey'>point at the plot to read the "
+                                   "values</span>")
+
+    def add_progress(self, progress: Progress) -> None:
+        self._steps_per_epoch = max(1, progress.steps_per_epoch)
+        self._append(progress.new_steps, progress.new_losses)
+        if len(progress.new_steps):
+            kl = progress.new_losses[:, LOSS_COLUMNS.index("kl")]
+            self._series["beta_kl"].append(progress.new_steps, kl * progress.kl_weight,
+                                           self.smoothing_box.value())
+        if progress.kl_weight != 1.0 and not self._beta_seen:
+            self._beta_seen = True
+            self._items["beta_kl"].setVisible(True)  # once only: a legend click may hide it
+        if progress.eval is not None:
+            self._evals.append(progress.eval)
+            self._evals.sort(key=lambda e: e.step)  # nearest-point look-up needs sorted x
+        self._refresh()
+
+    def set_history(self, history: History, steps_per_epoch: int) -> None:
+        """Replace everything. The history keeps no KL weights, so beta*KL restarts empty."""
+        self.clear()
+        self._steps_per_epoch = max(1, steps_per_epoch)
+        self._append(history.steps, history.losses)
+        self._evals = sorted(history.evals, key=lambda e: e.step)
+        self._refresh()
+
+    def curve_data(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """x (in the current x-axis unit) and y as plotted; raises KeyError for unknown names."""
+        if name.startswith("test_"):
+            x, y = self._test_data(name[len("test_"):])
+        elif name == "beta_kl" and not self._beta_seen:
+            x, y = np.zeros(0), np.zeros(0)
+        else:
+            series = self._series[name]
+            x, y = series.x.copy(), series.smooth.copy()
+        return x * self._x_scale(), y
+
+    # ---- data ------------------------------------------------------------------------------
+    def _append(self, steps: np.ndarray, losses: np.ndarray) -> None:
+        if not len(steps):
+            return
+        factor = self.smoothing_box.value()
+        for col, name in enumerate(LOSS_COLUMNS):
+            self._series[name].append(steps, losses[:, col], factor)
+
+    def _test_data(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        x = np.array([e.step for e in self._evals], dtype=np.float64)
+        return x, np.array([getattr(e, name) for e in self._evals], dtype=np.float64)
+
+    def _x_scale(self) -> float:
+        return 1.0 / self._steps_per_epoch if self.x_axis_combo.currentText() == "epoch" else 1.0
+
+    def _refresh(self) -> None:
+        """Hand the current buffers to the plot items (views, no copies; x stays in steps and
+        the epoch axis is a tick scale, so switching units never touches the data)."""
+        for name, series in self._series.items():
+            self._items[name].setData(series.x, series.smooth)
+            self._raw_items[name].setData(series.x, series.raw)
+        for name in _TEST:
+            self._items["test_" + name].setData(*self._test_data(name))
+        self._fill_legend()
+        self._sync_raw_visibility()
+        self.plot_widget.getPlotItem().getAxis("bottom").setScale(self._x_scale())
+
+    def _fill_legend(self) -> None:
+        # Two columns filled row by row: training curves on the left, their test markers right.
+        names = [n for pair in zip(_TEST, ["test_" + n for n in _TEST]) for n in pair]
+        names += ["beta_kl"] if self._beta_seen else []
+        if [label.text for _, label in self._legend.items] == [self._label(n) for n in names]:
+            return
+        self._legend.clear()
+        for name in names:
+            self._legend.addItem(self._items[name], self._label(name))
+
+    @staticmethod
+    def _label(name: str) -> str:
+        return "test " + _LABELS[name[5:]] if name.startswith("test_") else _LABELS[name]
+
+    # ---- slots -----------------------------------------------------------------------------
+    def _sync_raw_visibility(self) -> None:
+        smoothing = self.smoothing_box.value() > 0
+        for name, raw in self._raw_items.items():
+            raw.setVisible(smoothing and self._items[name].isVisible())
+
+    def _on_smoothing_box_value_changed(self, factor: float) -> None:
+        for series in self._series.values():
+            series.resmooth(factor)
+        self._refresh()
+
+    def _on_log_check_toggled(self, checked: bool) -> None:
+        self.plot_widget.getPlotItem().setLogMode(x=False, y=checked)
+
+    def _on_x_axis_combo_text_changed(self, unit: str) -> None:
+        self.plot_widget.getPlotItem().getAxis("bottom").setLabel(unit)
+        self._refresh()
+
+    def _on_scene_mouse_moved(self, scene_pos: QPointF) -> None:
+        view = self.plot_widget.getPlotItem().getViewBox()
+        inside = view.sceneBoundingRect().contains(scene_pos)
+        self._vline.setVisible(inside)
+        self._hline.setVisible(inside)
+        if not inside:
+            return
+        point = view.mapSceneToView(scene_pos)
+        self._vline.setPos(point.x())
+        self._hline.setPos(point.y())
+        self.readout_label.setText(self._readout(point.x()))
+
+    def _readout(self, step: float) -> str:
+        """Rich text: the nearest point of every visible curve to the given x (in steps)."""
+        unit, scale = self.x_axis_combo.currentText(), self._x_scale()
+        parts = [f"<b>{unit} {step * scale:.{2 if unit == 'epoch' else 0}f}</b>"]
+        for name in _TRAIN + tuple("test_" + n for n in _TEST):
+            item = self._items[name]
+            x, y = item.getOriginalDataset()
+            if not item.isVisible() or x is None or not len(x):
+                continue
+            i = _nearest(x, step)
+            colour = _COLOURS[name[5:] if name.startswith("test_") else name]
+            at = f" @ epoch {self._evals[i].epoch}" if name.startswith("test_") else ""
+            parts.append(f"<span style='color:{colour}'>{self._label(name)} {_fmt(y[i])}{at}"
+                         f"</span>")
+        return " &nbsp; ".join(parts)

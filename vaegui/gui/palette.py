@@ -1,0 +1,86 @@
+"""Colours and pixels for the latent views: categorical and continuous brush palettes for big
+scatters, and numpy image -> QImage conversion.
+
+pyqtgraph's ScatterPlotItem caches one rendered symbol per distinct brush *object* (keyed by id), so
+a scatter of 70,000 points must index into a few pre-made brushes, never build one per point.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtGui import QBrush, QColor, QImage
+
+# Paul Tol's "muted" scheme (https://personal.sron.nl/~pault/, 2021): nine colours told apart by
+# the common forms of colour blindness, on a white background. A tenth class gets a mid grey
+# (Tol's own pale grey #DDDDDD all but vanishes on white); more classes cycle.
+LABEL_COLORS = ("#332288", "#88CCEE", "#44AA99", "#117733", "#999933",
+                "#DDCC77", "#CC6677", "#882255", "#AA4499", "#999999")
+# Perceptually uniform and readable by colour-blind viewers (Nuñez et al. 2018).
+FACTOR_COLORMAP = "cividis"
+FACTOR_LEVELS = 64  # continuous values are binned into this many pre-made brushes
+BACKGROUND = "w"
+POINT_ALPHA = 220  # slightly translucent, so dense regions read darker than lone points
+
+
+def label_color(index: int) -> QColor:
+    return QColor(LABEL_COLORS[index % len(LABEL_COLORS)])
+
+
+class BrushPalette:
+    """A fixed list of QBrush objects and a vectorised value -> brush lookup."""
+
+    def __init__(self, colors: list[QColor], alpha: int = POINT_ALPHA):
+        self.brushes = []
+        for color in colors:
+            color = QColor(color)
+            color.setAlpha(alpha)
+            self.brushes.append(QBrush(color))
+        self._table = np.empty(len(self.brushes), dtype=object)
+        self._table[:] = self.brushes
+
+    def __len__(self) -> int:
+        return len(self.brushes)
+
+    def lookup(self, indices: np.ndarray) -> np.ndarray:
+        """Object array of brushes, one per index (indices wrap around the palette)."""
+        return self._table[np.asarray(indices, dtype=np.int64) % len(self.brushes)]
+
+
+def label_palette() -> BrushPalette:
+    return BrushPalette([QColor(c) for c in LABEL_COLORS])
+
+
+def factor_colormap() -> pg.ColorMap:
+    return pg.colormap.get(FACTOR_COLORMAP)
+
+
+def factor_palette(levels: int = FACTOR_LEVELS) -> BrushPalette:
+    table = factor_colormap().getLookupTable(nPts=levels, alpha=False)  # (levels, 3) uint8
+    return BrushPalette([QColor(int(r), int(g), int(b)) for r, g, b in table])
+
+
+def quantise(values: np.ndarray, levels: int = FACTOR_LEVELS) -> tuple[np.ndarray, float, float]:
+    """Bin indices 0..levels-1 of ``values`` over their own range, and that range (lo, hi)."""
+    values = np.asarray(values, dtype=np.float64)
+    finite = values[np.isfinite(values)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    span = hi - lo if hi > lo else 1.0
+    bins = np.floor((np.nan_to_num(values, nan=lo) - lo) / span * levels)
+    return np.clip(bins, 0, levels - 1).astype(np.int64), lo, hi
+
+
+def to_qimage(image: np.ndarray) -> QImage:
+    """(C, H, W) image, uint8 or float in [0, 1], C = 1 or 3 -> a QImage that owns its pixels."""
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        image = np.round(np.clip(image, 0.0, 1.0) * 255).astype(np.uint8)
+    channels, height, width = image.shape
+    if channels == 1:
+        pixels = np.ascontiguousarray(image[0])
+        fmt, line = QImage.Format.Format_Grayscale8, width
+    else:
+        pixels = np.ascontiguousarray(image[:3].transpose(1, 2, 0))  # (H, W, 3)
+        fmt, line = QImage.Format.Format_RGB888, 3 * width
+    # QImage only borrows the buffer; copy() detaches it before `pixels` is freed.
+    return QImage(pixels.data, width, height, line, fmt).copy()
