@@ -19,7 +19,7 @@ def to_float(images: torch.Tensor, device: torch.device | str) -> torch.Tensor:
 
 @torch.no_grad()
 def evaluate(model: VAE, images: torch.Tensor, *, epoch: int = 0, step: int = 0,
-             batch_size: int = 1000, iw_samples: int = 0, seed: int = 0) -> EvalResult:
+             batch_size: int = 256, iw_samples: int = 0, seed: int = 0) -> EvalResult:
     """Evaluate on uint8 images (N, C, H, W). One reparameterised sample per image, from a
     generator seeded with ``seed``, so repeated evaluations of the same weights agree and the
     training noise stream is left untouched. KL is the closed form."""

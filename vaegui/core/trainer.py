@@ -20,7 +20,7 @@ import torch
 from .config import RunConfig
 from .data import ImageData
 from .device import describe_device, place_images, resolve_device
-from .errors import CheckpointError, TrainingError
+from .errors import CheckpointError, DataError, TrainingError
 from .evaluate import evaluate, to_float
 from .history import History
 from .loss import elbo_terms
@@ -34,6 +34,9 @@ class Trainer:
     def __init__(self, config: RunConfig, data: ImageData, *, report_interval: float = 0.1):
         """``report_interval``: seconds between snapshots during an epoch (0 = after every step);
         the snapshot that closes an epoch and the final one are always yielded."""
+        if len(data.train_images) == 0 or len(data.test_images) == 0:
+            raise DataError(f"{data.name}: needs at least one training and one test image "
+                            f"(has {len(data.train_images)} and {len(data.test_images)})")
         self.config = config
         self.data = data
         self.report_interval = report_interval
