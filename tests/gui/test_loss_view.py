@@ -1,5 +1,7 @@
 """LossView and KLDimView, fed with hand-made Progress / EvalResult snapshots (no training)."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, QPointF
@@ -228,12 +230,23 @@ def test_kl_view_bars_and_active_units(qtbot):
     kl = np.array([3.0, 0.002, 1.5, 0.0, 0.8])
     w.set_eval(make_eval(4, 400, 90.0, kl.sum(), kl_per_dim=kl, active=3))
     np.testing.assert_array_equal(w.bar_heights(), kl)
-    title = w.plot_widget.getPlotItem().titleLabel.text
+    title = w.summary_label.text()
     assert "active units: 3 / 5" in title and "epoch 4" in title
     colours = [b.color().name() for b in w._bars._brushes]
     assert colours == ["#0072b2", "#aaaaaa", "#0072b2", "#aaaaaa", "#0072b2"]
     w.clear()
     assert len(w.bar_heights()) == 0
+
+
+def test_kl_view_colours_the_dimensions_the_evaluation_marks_active(qtbot):
+    w = KLDimView()
+    qtbot.addWidget(w)
+    kl = np.array([0.5, 2.0, 0.4])
+    # Dimension 1 has the largest KL yet is inactive (its posterior mean does not vary).
+    result = dataclasses.replace(make_eval(1, 10, 90.0, kl.sum(), kl_per_dim=kl, active=2),
+                                 active=np.array([True, False, True]))
+    w.set_eval(result)
+    assert [b.color().name() for b in w._bars._brushes] == ["#0072b2", "#aaaaaa", "#0072b2"]
 
 
 @pytest.mark.parametrize("dims", [1, 512])
@@ -249,7 +262,7 @@ def test_kl_view_handles_any_latent_size(qtbot, dims):
     image = w.grab().toImage()
     image.save(f"/tmp/kl_view_{dims}.png")
     np.testing.assert_array_equal(w.bar_heights(), kl)
-    assert f"active units: {active} / {dims}" in w.plot_widget.getPlotItem().titleLabel.text
+    assert f"active units: {active} / {dims}" in w.summary_label.text()
     assert colour_pixels(image, "#0072B2", tol=10) > 20
 
 

@@ -56,5 +56,6 @@ def evaluate(model: VAE, images: torch.Tensor, *, epoch: int = 0, step: int = 0,
         epoch=epoch, step=step, neg_elbo=neg_elbo, recon=recon / n, kl=kl,
         bits_per_dim=bits_per_dim(neg_elbo, data_dim), kl_per_dim=kl_per_dim,
         active_units=int((mu_var > ACTIVE_UNIT_THRESHOLD).sum()),
+        active=mu_var > ACTIVE_UNIT_THRESHOLD,
         nll_iw=(nll_iw / n) if iw_samples else None, iw_samples=iw_samples,
     )

@@ -27,15 +27,19 @@ class EvalResult:
     active_units: int  # dimensions whose posterior mean varies across the data (Cov > 0.01)
     nll_iw: float | None = None  # IWAE estimate of -log p(x), when computed
     iw_samples: int = 0
+    active: np.ndarray | None = None  # (L,) bool: which dimensions are active
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
         d["kl_per_dim"] = [float(v) for v in self.kl_per_dim]
+        d["active"] = None if self.active is None else [bool(v) for v in self.active]
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "EvalResult":
-        return cls(**{**d, "kl_per_dim": np.asarray(d["kl_per_dim"], dtype=np.float64)})
+        active = d.get("active")
+        return cls(**{**d, "kl_per_dim": np.asarray(d["kl_per_dim"], dtype=np.float64),
+                      "active": None if active is None else np.asarray(active, dtype=bool)})
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from vaegui.core.progress import EvalResult
 
@@ -43,8 +43,13 @@ class KLDimView(QWidget):
         self._pens = (pg.mkPen(_INACTIVE), pg.mkPen(_ACTIVE))
         self._bars = pg.BarGraphItem(x=np.zeros(0), height=np.zeros(0), width=0.8)
         plot.addItem(self._bars)
+        # The summary lives in a wrapping label, not the plot title: a long title would set the
+        # plot's minimum width and get the panel clipped in a narrow dock.
+        self.summary_label = QLabel()
+        self.summary_label.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self.summary_label)
         layout.addWidget(self.plot_widget)
         self._heights = np.zeros(0)
         self.clear()
@@ -57,7 +62,8 @@ class KLDimView(QWidget):
     def set_eval(self, result: EvalResult) -> None:
         kl = np.asarray(result.kl_per_dim, dtype=np.float64)  # (L,)
         dims = len(kl)
-        active = self._active_mask(kl, result.active_units).tolist()
+        mask = result.active if result.active is not None else self._active_mask(kl, result.active_units)
+        active = [bool(a) for a in mask]
         self._heights = kl.copy()
         self._bars.setOpts(x=np.arange(dims), height=self._heights,
                            width=0.8 if dims <= 64 else 1.0,
@@ -66,20 +72,19 @@ class KLDimView(QWidget):
         plot = self.plot_widget.getPlotItem()
         plot.setXRange(-0.6, dims - 0.4, padding=0)
         plot.setYRange(0, max(float(kl.max(initial=0.0)), 1e-3), padding=0.05)
-        self._set_title(f"active units: {result.active_units} / {dims}  ·  epoch {result.epoch}"
-                        f"  ·  total KL {kl.sum():.2f} nats")
+        self._set_title(f"<b>active units: {result.active_units} / {dims}</b> · epoch "
+                        f"{result.epoch} · total KL {kl.sum():.2f} nats")
 
     def bar_heights(self) -> np.ndarray:
         return self._heights.copy()
 
     @staticmethod
     def _active_mask(kl: np.ndarray, active_units: int) -> np.ndarray:
-        """Colour the `active_units` dimensions of largest KL. EvalResult gives the count (from
-        the covariance of the posterior means) but not which dimensions; a collapsed dimension
-        has both ~0 covariance and ~0 KL, so ranking by KL picks the same ones in practice."""
+        """For results saved without a per-dimension mask: colour the `active_units` dimensions of
+        largest KL (a collapsed dimension has both ~0 covariance and ~0 KL)."""
         mask = np.zeros(len(kl), dtype=bool)
         mask[np.argsort(-kl, kind="stable")[:max(0, active_units)]] = True
         return mask
 
     def _set_title(self, text: str) -> None:
-        self.plot_widget.getPlotItem().setTitle(text, color="k", size="10pt")
+        self.summary_label.setText(text)
