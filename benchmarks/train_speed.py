@@ -1,0 +1,94 @@
+"""Training speed and peak memory: vaegui against the PyTorch VAE example's way, in one run.
+
+Both run as whole processes (start-up, data loading, training and a test pass per epoch
+included), the same model (MLP 784-400-20, Bernoulli, batch 128, Adam 1e-3) on the CPU, for the
+same epochs. Runs alternate (reference, vaegui, reference, ...) so that machine noise hits both;
+the figures are medians over the repeats and the ratio is that of the medians.
+
+    python benchmarks/train_speed.py [--epochs 3] [--repeats 3] [--data-dir DIR]
+
+Targets (issue 2): vaegui images/s >= 2x the reference; vaegui peak RSS <= the reference's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+TRAIN_IMAGES = 60_000
+
+
+def data_dir(explicit: str | None) -> str:
+    for candidate in (explicit, os.environ.get("VAEGUI_DATA_DIR"), HERE.parent.parent / "shared" / "data"):
+        if candidate and (Path(candidate) / "MNIST" / "raw" / "train-images-idx3-ubyte").is_file():
+            return str(candidate)
+    sys.exit("MNIST not found: pass --data-dir or set VAEGUI_DATA_DIR")
+
+
+def run(cmd: list[str]) -> dict:
+    """Run a process; return wall seconds, peak RSS (MiB) and its last stdout line as JSON."""
+    with tempfile.TemporaryFile() as out:
+        started = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.PIPE)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - started
+        stderr = proc.stderr.read().decode()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode:
+            sys.exit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{stderr}")
+        out.seek(0)
+        last = out.read().decode().strip().splitlines()[-1]
+    # ru_maxrss is in KiB on Linux.
+    return {"wall": wall, "rss_mib": usage.ru_maxrss / 1024, "result": json.loads(last)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--data-dir")
+    args = parser.parse_args()
+    root = data_dir(args.data_dir)
+    reference = [sys.executable, str(HERE / "reference_vae_example.py"), root, str(args.epochs)]
+    with tempfile.TemporaryDirectory() as tmp:
+        vaegui = [sys.executable, "-m", "vaegui.cli", "train", "--dataset", "mnist",
+                  "--data-dir", root, "--model", "mlp", "--latent-dim", "20", "--likelihood",
+                  "bernoulli", "--epochs", str(args.epochs), "--batch-size", "128", "--lr", "1e-3",
+                  "--seed", "1", "--device", "cpu", "--out", tmp, "--no-progress", "--offline"]
+        runs: dict[str, list[dict]] = {"reference": [], "vaegui": []}
+        for i in range(args.repeats):
+            for name, cmd in (("reference", reference), ("vaegui", vaegui)):
+                r = run(cmd)
+                runs[name].append(r)
+                print(f"  run {i + 1} {name:9s}: {r['wall']:6.1f} s, "
+                      f"{args.epochs * TRAIN_IMAGES / r['wall']:8,.0f} images/s, "
+                      f"peak RSS {r['rss_mib']:6.0f} MiB, test -ELBO {r['result']['test_elbo']:.2f}",
+                      flush=True)
+    med = {n: {"wall": statistics.median(r["wall"] for r in rs),
+               "rss": statistics.median(r["rss_mib"] for r in rs)} for n, rs in runs.items()}
+    ips = {n: args.epochs * TRAIN_IMAGES / m["wall"] for n, m in med.items()}
+    speed_ratio = ips["vaegui"] / ips["reference"]
+    rss_ratio = med["vaegui"]["rss"] / med["reference"]["rss"]
+    loop_ips = statistics.median(r["result"]["images_per_s"] for r in runs["vaegui"])
+    print(f"\nMNIST, MLP 784-400-20, {args.epochs} epochs, CPU ({os.cpu_count()} cores), "
+          f"median of {args.repeats}, whole processes:")
+    print(f"  reference (PyTorch example, DataLoader+ToTensor): {ips['reference']:8,.0f} images/s, "
+          f"peak RSS {med['reference']['rss']:.0f} MiB")
+    print(f"  vaegui train:                                     {ips['vaegui']:8,.0f} images/s, "
+          f"peak RSS {med['vaegui']['rss']:.0f} MiB  (training loop alone {loop_ips:,.0f} images/s)")
+    print(f"  speed ratio vaegui/reference: {speed_ratio:.2f}x  (target >= 2.00x: "
+          f"{'met' if speed_ratio >= 2 else 'NOT met'})")
+    print(f"  peak memory ratio vaegui/reference: {rss_ratio:.2f}  (target <= 1.00: "
+          f"{'met' if rss_ratio <= 1 else 'NOT met'})")
+
+
+if __name__ == "__main__":
+    main()
