@@ -1,0 +1,95 @@
+"""GUI test set-up: settings in temporary files, tiny runs, and no thread left running."""
+
+from __future__ import annotations
+
+import gc
+
+import pytest
+from PySide6.QtCore import QObject, QSettings, QThread
+
+from vaegui.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _user_settings_in_tmp(tmp_path_factory):
+    """Any QSettings() made without a file (e.g. by app.main) goes to a temporary folder, never
+    to the user's real settings."""
+    folder = str(tmp_path_factory.mktemp("qsettings"))
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    for scope in (QSettings.Scope.UserScope, QSettings.Scope.SystemScope):
+        QSettings.setPath(QSettings.Format.IniFormat, scope, folder)
+
+
+@pytest.fixture
+def settings(tmp_path) -> QSettings:
+    """The settings a test's MainWindow gets through its constructor."""
+    return QSettings(str(tmp_path / "vaegui.ini"), QSettings.Format.IniFormat)
+
+
+@pytest.fixture(autouse=True)
+def _no_thread_left_running():
+    """Fail a test that leaves a QThread running. Autouse, so it is set up before qtbot and torn
+    down after pytest-qt has closed the test's widgets."""
+    yield
+    running = []
+    for obj in gc.get_objects():
+        if issubclass(type(obj), QThread):  # type(): isinstance would trip lazy module attributes
+            try:
+                if obj.isRunning():
+                    running.append(obj.objectName() or repr(obj))
+            except RuntimeError:  # its C++ object is already deleted
+                pass
+    assert not running, f"QThreads still running at the end of the test: {running}"
+
+
+def _tiny_config(epochs: int = 2, train: int = 256, test: int = 128, **train_changes) -> RunConfig:
+    """Shapes at 16x16 with a 32-unit MLP: an epoch takes milliseconds."""
+    return RunConfig(
+        data=DataConfig(dataset="shapes", image_size=16, train_limit=train, test_limit=test),
+        model=ModelConfig(hidden=32, latent_dim=2),
+        train=TrainConfig(epochs=epochs, batch_size=64, **train_changes),
+    )
+
+
+@pytest.fixture
+def tiny_config():
+    """tiny_config(epochs=2, train=256, test=128, **train_changes) -> RunConfig."""
+    return _tiny_config
+
+
+class SignalLog(QObject):
+    """Records a TrainingWorker's signals in the GUI thread.
+
+    Its slots are methods of a QObject living in the GUI thread, so Qt queues the worker's
+    emissions to them. (qtbot.waitSignal on a worker signal would run its handler in the worker
+    thread, where it stops a GUI-thread timer.) Tests wait with qtbot.waitUntil on these lists."""
+
+    def __init__(self, worker):
+        super().__init__()
+        self.progress, self.maps, self.decoders, self.errors = [], [], [], []
+        self.started, self.finished, self.saved, self.opened, self.status = [], [], [], [], []
+        for signal, log in ((worker.progressed, self.progress), (worker.mapEncoded, self.maps),
+                            (worker.decoderUpdated, self.decoders), (worker.failed, self.errors),
+                            (worker.runStarted, self.started), (worker.runFinished, self.finished),
+                            (worker.checkpointSaved, self.saved), (worker.checkpointOpened, self.opened),
+                            (worker.statusChanged, self.status)):
+            signal.connect(self._recorder(log))
+
+    def _recorder(self, log: list):
+        # A bound method of this QObject (not a lambda), so the connection is queued.
+        return _Appender(self, log).append
+
+
+class _Appender(QObject):
+    def __init__(self, parent: QObject, log: list):
+        super().__init__(parent)
+        self._log = log
+
+    def append(self, value) -> None:
+        self._log.append(value)
+
+
+@pytest.fixture
+def signal_log():
+    """signal_log(worker) -> SignalLog."""
+    return SignalLog

@@ -1,0 +1,63 @@
+"""The window's actions, menus and toolbar, built in one place so main_window.py stays about
+wiring. Every action is an attribute of :class:`Actions`; the window connects their triggers."""
+
+from __future__ import annotations
+
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QToolBar
+
+from .icons import icon
+
+
+class Actions:
+    def __init__(self, window: QMainWindow):
+        def make(text: str, icon_name: str | None = None, shortcut=None, tip: str = "") -> QAction:
+            action = QAction(icon(icon_name), text, window) if icon_name else QAction(text, window)
+            if shortcut is not None:
+                action.setShortcut(QKeySequence(shortcut))
+            if tip:
+                action.setStatusTip(tip)
+            return action
+
+        self.open = make("&Open checkpoint…", "open", QKeySequence.StandardKey.Open,
+                         "Open a model saved by vaegui train or by this window")
+        self.save = make("&Save checkpoint…", "save", QKeySequence.StandardKey.Save,
+                         "Save the current model, optimizer and loss history")
+        self.export_losses = make("Export loss curves as PNG…")
+        self.export_map = make("Export latent map as PNG…")
+        self.quit = make("&Quit", None, QKeySequence.StandardKey.Quit)
+        self.start = make("&Start", "play", "Ctrl+Return", "Start training with the settings in Training")
+        self.pause = make("&Pause", "pause", "Ctrl+P", "Pause or resume training")
+        self.stop = make("S&top", "stop", "Ctrl+.", "Stop training (keeps the weights of the last step)")
+        self.refresh_map = make("&Refresh map", "refresh", "F5", "Encode the map again with the latest weights")
+        self.reset_layout = make("&Reset layout")
+        self.about = make("&About vaegui")
+
+    def build_menus(self, window: QMainWindow, docks: list[QDockWidget]) -> None:
+        bar = window.menuBar()
+        file_menu = bar.addMenu("&File")
+        file_menu.addActions([self.open, self.save])
+        file_menu.addSeparator()
+        file_menu.addActions([self.export_losses, self.export_map])
+        file_menu.addSeparator()
+        file_menu.addAction(self.quit)
+        train_menu = bar.addMenu("&Train")
+        train_menu.addActions([self.start, self.pause, self.stop])
+        train_menu.addSeparator()
+        train_menu.addAction(self.refresh_map)
+        view_menu = bar.addMenu("&View")
+        view_menu.addActions([dock.toggleViewAction() for dock in docks])
+        view_menu.addSeparator()
+        view_menu.addAction(self.reset_layout)
+        help_menu = bar.addMenu("&Help")
+        help_menu.addAction(self.about)
+
+    def build_toolbar(self, window: QMainWindow) -> QToolBar:
+        toolbar = QToolBar("Main toolbar", window)
+        toolbar.setObjectName("main_toolbar")  # saveState needs a name
+        toolbar.setMovable(False)
+        toolbar.addActions([self.start, self.pause, self.stop])
+        toolbar.addSeparator()
+        toolbar.addActions([self.open, self.save, self.refresh_map])
+        window.addToolBar(toolbar)
+        return toolbar

@@ -1,0 +1,358 @@
+"""The main window: the one place that wires the panels and the training worker together."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QSettings, Qt, QThread, Signal
+from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox,
+                               QSplitter, QWidget)
+
+from vaegui import __version__
+from vaegui.core.config import RunConfig
+from vaegui.core.errors import ConfigError
+from vaegui.core.latent import Decoder, EncodedSet
+from vaegui.core.progress import Progress
+
+from . import settings as store
+from .actions import Actions
+from .decoder_panel import DecoderPanel
+from .icons import icon
+from .kl_view import KLDimView
+from .latent_map import LatentMap
+from .loss_view import LossView
+from .training_panel import TrainingPanel
+from .training_worker import RunInfo, TrainingWorker
+
+CHECKPOINT_FILTER = "vaegui checkpoints (*.pt *.ckpt);;All files (*)"
+
+
+class MainWindow(QMainWindow):
+    runFinished = Signal(object)  # the final Progress, or None when the run failed
+    mapUpdated = Signal()
+    checkpointOpened = Signal()
+    closed = Signal()  # after closing has stopped the worker thread
+
+    def __init__(self, settings: QSettings | None = None, *, config: RunConfig | None = None,
+                 data_dir: str | None = None, torch_threads: int | None = None,
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("vaegui: VAE latent-space explorer")
+        self.setWindowIcon(icon("app"))
+        self._settings = settings if settings is not None else QSettings()
+        self._data_dir = data_dir
+        self._info: RunInfo | None = None  # the model now shown: a run or an opened checkpoint
+        self._decoder: Decoder | None = None
+        self._closed = False
+        self.error_box: QMessageBox | None = None
+        self.last_error: str | None = None
+        self._epochs_override: int | None = None
+
+        self.training_panel = TrainingPanel(config or store.load_config(self._settings) or RunConfig())
+        self.training_panel.set_map_source(*store.load_map_source(self._settings))
+        self.loss_view = LossView()
+        self.kl_view = KLDimView()
+        self.latent_map = LatentMap()
+        self.decoder_panel = DecoderPanel()
+        self._build_docks()
+        self.menu_actions = Actions(self)
+        self.menu_actions.build_menus(self, self.docks)
+        self.toolbar = self.menu_actions.build_toolbar(self)
+        self.device_label = QLabel("Device: –")
+        self.statusBar().addPermanentWidget(self.device_label)
+
+        self.worker = TrainingWorker(torch_threads=torch_threads)
+        self.worker_thread = QThread()
+        self.worker_thread.setObjectName("vaegui-training")
+        self.worker.moveToThread(self.worker_thread)
+        self._connect()
+        self.worker.set_map_source(*self.training_panel.map_source())
+        self.worker_thread.start()
+        self._restore_window()
+        self._sync_actions()
+
+    # ---- construction ------------------------------------------------------------------------
+    def _build_docks(self) -> None:
+        self.losses_splitter = losses = QSplitter(Qt.Orientation.Horizontal)
+        losses.addWidget(self.loss_view)
+        losses.addWidget(self.kl_view)
+        losses.setStretchFactor(0, 1)
+        losses.setStretchFactor(1, 0)
+        losses.setSizes([600, 360])
+        self.dock_training = self._dock("Training", self.training_panel)
+        self.dock_map = self._dock("Latent map", self.latent_map)
+        self.dock_decoder = self._dock("Decoder", self.decoder_panel)
+        self.dock_losses = self._dock("Losses", losses)
+        self.docks = [self.dock_training, self.dock_losses, self.dock_map, self.dock_decoder]
+        self.setDockNestingEnabled(True)
+        self.reset_layout()
+
+    def _dock(self, title: str, widget: QWidget) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName("dock_" + title.lower().replace(" ", "_"))  # saveState needs names
+        dock.setWidget(widget)
+        return dock
+
+    def reset_layout(self) -> None:
+        """Training left, the map large in the centre, Decoder right, Losses below map and decoder."""
+        for dock in self.docks:
+            dock.setFloating(False)
+            dock.show()
+        left = Qt.DockWidgetArea.LeftDockWidgetArea
+        self.addDockWidget(left, self.dock_training)
+        self.splitDockWidget(self.dock_training, self.dock_map, Qt.Orientation.Horizontal)
+        self.splitDockWidget(self.dock_map, self.dock_losses, Qt.Orientation.Vertical)
+        self.splitDockWidget(self.dock_map, self.dock_decoder, Qt.Orientation.Horizontal)
+        self.resizeDocks([self.dock_training, self.dock_map, self.dock_decoder], [310, 620, 320],
+                         Qt.Orientation.Horizontal)
+        self.resizeDocks([self.dock_map, self.dock_losses], [460, 260], Qt.Orientation.Vertical)
+
+    def _connect(self) -> None:
+        # Worker signals go to bound methods of this window (never lambdas), so that Qt queues
+        # them into the GUI thread.
+        a, panel, w = self.menu_actions, self.training_panel, self.worker
+        a.start.triggered.connect(self.start_training)
+        a.pause.triggered.connect(self._on_pause_triggered)
+        a.stop.triggered.connect(self.stop_training)
+        a.refresh_map.triggered.connect(self.refresh_map)
+        a.open.triggered.connect(self._on_open_triggered)
+        a.save.triggered.connect(self._on_save_triggered)
+        a.export_losses.triggered.connect(lambda: self._export(self.losses_splitter, "losses"))
+        a.export_map.triggered.connect(lambda: self._export(self.latent_map, "latent map"))
+        a.quit.triggered.connect(self.close)
+        a.reset_layout.triggered.connect(self.reset_layout)
+        a.about.triggered.connect(self._on_about_triggered)
+        panel.startRequested.connect(self.start_training)
+        panel.pauseRequested.connect(self.pause_training)
+        panel.resumeRequested.connect(self.resume_training)
+        panel.stopRequested.connect(self.stop_training)
+        panel.betaChanged.connect(self._on_training_betaChanged)
+        panel.mapSourceChanged.connect(self._on_training_mapSourceChanged)
+        panel.mapRefreshRequested.connect(self.refresh_map)
+        self.latent_map.pointPicked.connect(self._on_map_pointPicked)
+        w.runStarted.connect(self._on_worker_runStarted)
+        w.progressed.connect(self._on_worker_progressed)
+        w.decoderUpdated.connect(self._on_worker_decoderUpdated)
+        w.mapEncoded.connect(self._on_worker_mapEncoded)
+        w.checkpointOpened.connect(self._on_worker_checkpointOpened)
+        w.checkpointSaved.connect(self._on_worker_checkpointSaved)
+        w.statusChanged.connect(self.statusBar().showMessage)
+        w.failed.connect(self._on_worker_failed)
+        w.runFinished.connect(self._on_worker_runFinished)
+
+    # ---- commands (menu, toolbar, panel, tests) ----------------------------------------------
+    def start_training(self) -> None:
+        if self.training_panel.state != "idle":
+            return
+        try:
+            config = self.training_panel.config()
+        except ConfigError as exc:
+            self.show_error(str(exc))
+            return
+        store.save_config(self._settings, config)
+        self.training_panel.set_state("running")
+        self._sync_actions()
+        self.statusBar().showMessage(f"Starting: {config.data.dataset}, {config.model.family}, "
+                                     f"L = {config.model.latent_dim}")
+        self.worker.start(config)
+
+    def pause_training(self) -> None:
+        if self.training_panel.state == "running":
+            self.worker.pause()
+            self.training_panel.set_state("paused")
+            self._sync_actions()
+            self.statusBar().showMessage("Paused: the map, decoder and saving still work")
+
+    def resume_training(self) -> None:
+        if self.training_panel.state == "paused":
+            self.worker.resume()
+            self.training_panel.set_state("running")
+            self._sync_actions()
+            self.statusBar().showMessage("Training")
+
+    def stop_training(self) -> None:
+        if self.training_panel.state != "idle":
+            self.worker.stop()
+            self.statusBar().showMessage("Stopping…")
+
+    def refresh_map(self) -> None:
+        if self._info is not None:
+            self.worker.refresh_map()
+
+    def open_checkpoint(self, path: str, epochs: int | None = None) -> None:
+        """Open in the worker; ``epochs`` replaces the checkpoint's planned epochs (to train on)."""
+        self._epochs_override = epochs
+        self.statusBar().showMessage(f"Opening {path}…")
+        self.worker.open_checkpoint(str(path), self._data_dir)
+
+    def save_checkpoint(self, path: str) -> None:
+        self.worker.save_checkpoint(str(path))
+
+    def pick_plane_point(self, xy) -> None:
+        """Mark a point of the map's plane and decode its latent vector, as a click does."""
+        encoded = self.latent_map.encoded
+        if encoded is not None:
+            self.latent_map.set_marker(np.asarray(xy, dtype=np.float64))
+            self.decoder_panel.show_latent(encoded.projection.inverse(xy)[0])
+
+    def show_error(self, text: str) -> None:
+        """A message box that does not block (tests find it as ``error_box``)."""
+        self.last_error = text
+        self.statusBar().showMessage(text.splitlines()[0], 15000)
+        if self.error_box is not None:
+            self.error_box.close()
+        self.error_box = QMessageBox(QMessageBox.Icon.Warning, "vaegui", text,
+                                     QMessageBox.StandardButton.Ok, self)
+        self.error_box.open()
+
+    # ---- worker events -----------------------------------------------------------------------
+    def _on_worker_runStarted(self, info: RunInfo) -> None:
+        self._show_model(info)
+
+    def _show_model(self, info: RunInfo) -> None:
+        self._info, self._decoder = info, None
+        self.latent_map.clear()
+        if len(info.history.steps) or info.history.evals:
+            self.loss_view.set_history(info.history, info.steps_per_epoch)
+        else:
+            self.loss_view.clear()
+        self.kl_view.clear()
+        if info.history.evals:
+            self.kl_view.set_eval(info.history.evals[-1])
+        self._sync_actions()
+
+    def _on_worker_progressed(self, p: Progress) -> None:
+        self.loss_view.add_progress(p)
+        self.training_panel.show_progress(p)
+        if p.eval is not None:
+            self.kl_view.set_eval(p.eval)
+        self.device_label.setText(f"Device: {p.device}")
+
+    def _on_worker_decoderUpdated(self, state: dict) -> None:
+        if self._info is None:
+            return
+        if self._decoder is None:
+            self._decoder = Decoder(self._info.config.model, self._info.image_shape, state)
+        else:
+            self._decoder.load_state(state)
+        self.decoder_panel.set_decoder(self._decoder)
+
+    def _on_worker_mapEncoded(self, encoded: EncodedSet) -> None:
+        self.latent_map.set_encoded(encoded)
+        z = self.decoder_panel.current_latent()
+        if z is not None and z.shape == (encoded.latents.shape[1],):
+            # A refit projection moves points in the plane: keep the marker on the same latent.
+            self.latent_map.set_marker(encoded.projection.transform(z[None])[0])
+        self.mapUpdated.emit()
+
+    def _on_worker_checkpointOpened(self, info: RunInfo) -> None:
+        config = info.config
+        if self._epochs_override:
+            config = config.replace(train={"epochs": self._epochs_override})
+        self.training_panel.set_config(config)
+        self._show_model(info)
+        epoch = info.step / info.steps_per_epoch
+        self.statusBar().showMessage(f"Opened a model trained {info.step:,} steps ({epoch:g} epochs) "
+                                     f"on {config.data.dataset}: Start continues its training")
+        self.checkpointOpened.emit()
+
+    def _on_worker_checkpointSaved(self, path: str) -> None:
+        self.statusBar().showMessage(f"Saved {path}", 8000)
+
+    def _on_worker_failed(self, message: str) -> None:
+        self.show_error(message)
+
+    def _on_worker_runFinished(self, final: Progress | None) -> None:
+        self.training_panel.set_state("idle")
+        self._sync_actions()
+        if final is not None:
+            self.training_panel.show_progress(final)
+            word = "stopped" if final.stopped else "finished"
+            self.statusBar().showMessage(f"Training {word} at step {final.step:,}", 10000)
+        self.runFinished.emit(final)
+
+    # ---- panel events ------------------------------------------------------------------------
+    def _on_training_betaChanged(self, beta: float) -> None:
+        self.worker.set_beta(beta)  # direct call: the worker's event loop is busy training
+
+    def _on_training_mapSourceChanged(self, split: str, limit: int | None) -> None:
+        self.worker.set_map_source(split, limit)
+        store.save_map_source(self._settings, split, limit)
+        self.refresh_map()
+
+    def _on_map_pointPicked(self, z: np.ndarray) -> None:
+        self.decoder_panel.show_latent(z)
+
+    def _on_pause_triggered(self) -> None:
+        if self.training_panel.state == "paused":
+            self.resume_training()
+        else:
+            self.pause_training()
+
+    def _on_open_triggered(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open checkpoint", "", CHECKPOINT_FILTER)
+        if path:
+            self.open_checkpoint(path)
+
+    def _on_save_triggered(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save checkpoint", "model.pt", CHECKPOINT_FILTER)
+        if path:
+            self.save_checkpoint(path)
+
+    def _export(self, widget: QWidget, what: str) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, f"Export {what}", f"{what.replace(' ', '_')}.png",
+                                              "PNG images (*.png)")
+        if path:
+            ok = widget.grab().save(path, "PNG")
+            self.statusBar().showMessage(f"Exported {path}" if ok else f"Could not write {path}", 8000)
+
+    def _on_about_triggered(self) -> None:
+        box = QMessageBox(QMessageBox.Icon.Information, "About vaegui",
+                          f"vaegui {__version__}\nA desktop latent-space explorer for variational "
+                          "autoencoders.", QMessageBox.StandardButton.Ok, self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+
+    def _sync_actions(self) -> None:
+        state, a = self.training_panel.state, self.menu_actions
+        idle = state == "idle"
+        a.start.setEnabled(idle)
+        a.pause.setEnabled(not idle)
+        a.pause.setText("&Resume" if state == "paused" else "&Pause")
+        a.pause.setIcon(icon("play" if state == "paused" else "pause"))
+        a.stop.setEnabled(not idle)
+        a.open.setEnabled(idle)
+        a.save.setEnabled(self._info is not None)
+        a.refresh_map.setEnabled(self._info is not None)
+        self.training_panel.refresh_button.setEnabled(self._info is not None)
+
+    # ---- persistence and shutdown ------------------------------------------------------------
+    def _restore_window(self) -> None:
+        geometry, state = store.load_window(self._settings)
+        if geometry is None or not self.restoreGeometry(geometry):
+            self.resize(1280, 800)
+        if state is not None:
+            self.restoreState(state)
+
+    def _save_settings(self) -> None:
+        store.save_window(self._settings, self.saveGeometry(), self.saveState())
+        try:
+            store.save_config(self._settings, self.training_panel.config())
+        except ConfigError:
+            pass  # an invalid combination is not worth remembering
+        store.save_map_source(self._settings, *self.training_panel.map_source())
+        self._settings.sync()
+
+    def shutdown(self) -> None:
+        """Stop training and end the worker thread (stop within one step, then quit and wait)."""
+        if self.worker_thread.isRunning():
+            self.worker.shutdown()
+            self.worker_thread.quit()
+            self.worker_thread.wait()
+
+    def closeEvent(self, event) -> None:
+        if not self._closed:
+            self._closed = True
+            self._save_settings()
+            self.shutdown()
+        super().closeEvent(event)
+        self.closed.emit()

@@ -1,0 +1,69 @@
+"""What the window remembers between runs, stored through a QSettings given by the caller (the
+user's settings in the app, a temporary file in tests)."""
+
+from __future__ import annotations
+
+import json
+
+from PySide6.QtCore import QByteArray, QSettings
+
+from vaegui.core.config import RunConfig
+from vaegui.core.errors import ConfigError
+
+ORGANIZATION = "vaegui"
+APPLICATION = "vaegui"
+_CONFIG = "training/config"
+_MAP_SPLIT = "map/split"
+_MAP_LIMIT = "map/limit"
+_GEOMETRY = "window/geometry"
+_STATE = "window/state"
+
+
+def load_config(settings: QSettings) -> RunConfig | None:
+    """The last-used run settings, or None when there are none (or they no longer parse)."""
+    text = settings.value(_CONFIG)
+    if not text:
+        return None
+    try:
+        return RunConfig.from_dict(json.loads(str(text)))
+    except (ValueError, ConfigError, AttributeError):
+        return None  # written by another version: start from defaults rather than fail
+
+
+def save_config(settings: QSettings, config: RunConfig) -> None:
+    # Image limits are no setting of the window (they come with tests and opened checkpoints):
+    # remembered, they would silently shrink every later run.
+    config = config.replace(data={"train_limit": None, "test_limit": None})
+    settings.setValue(_CONFIG, json.dumps(config.to_dict()))
+
+
+def load_map_source(settings: QSettings) -> tuple[str, int | None]:
+    split = str(settings.value(_MAP_SPLIT, "test"))
+    try:
+        limit = int(settings.value(_MAP_LIMIT, 0)) or None
+    except (TypeError, ValueError):
+        limit = None
+    return (split if split in ("test", "train") else "test"), limit
+
+
+def save_map_source(settings: QSettings, split: str, limit: int | None) -> None:
+    settings.setValue(_MAP_SPLIT, split)
+    settings.setValue(_MAP_LIMIT, int(limit or 0))
+
+
+def load_window(settings: QSettings) -> tuple[QByteArray | None, QByteArray | None]:
+    """(geometry, dock state) as saved by QMainWindow.saveGeometry / saveState."""
+    return _bytes(settings.value(_GEOMETRY)), _bytes(settings.value(_STATE))
+
+
+def save_window(settings: QSettings, geometry: QByteArray, state: QByteArray) -> None:
+    settings.setValue(_GEOMETRY, geometry)
+    settings.setValue(_STATE, state)
+
+
+def _bytes(value) -> QByteArray | None:
+    if isinstance(value, QByteArray) and not value.isEmpty():
+        return value
+    if isinstance(value, (bytes, bytearray)) and value:
+        return QByteArray(bytes(value))
+    return None

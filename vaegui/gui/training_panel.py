@@ -1,0 +1,321 @@
+"""The Training panel: run controls, progress, and every setting of a run."""
+
+from __future__ import annotations
+
+import math
+import os
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QValidator
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
+                               QHBoxLayout, QLabel, QProgressBar, QPushButton, QScrollArea,
+                               QSpinBox, QVBoxLayout, QWidget)
+
+from vaegui.core.config import DEVICES, KL_FORMS, LIKELIHOODS, MODEL_FAMILIES, RunConfig
+from vaegui.core.data import FOLDER_PREFIX
+from vaegui.core.progress import Progress
+
+from .icons import icon
+
+DATASETS = (("MNIST", "mnist"), ("Fashion-MNIST", "fashion-mnist"), ("KMNIST", "kmnist"),
+            ("CIFAR-10", "cifar10"), ("Shapes (generated)", "shapes"))
+CHOOSE_FOLDER = "<choose folder>"  # item data of the "Folder…" entry
+
+
+class SciSpinBox(QDoubleSpinBox):
+    """A spin box that shows and accepts numbers like 1e-3; the arrows halve and double."""
+
+    def __init__(self, minimum: float, maximum: float, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setDecimals(12)
+        self.setRange(minimum, maximum)
+
+    def textFromValue(self, value: float) -> str:
+        return f"{value:g}"
+
+    def valueFromText(self, text: str) -> float:
+        try:
+            return float(text)
+        except ValueError:
+            return self.value()
+
+    def validate(self, text: str, pos: int):
+        try:
+            ok = self.minimum() <= float(text) <= self.maximum()
+        except ValueError:
+            ok = False
+        return (QValidator.State.Acceptable if ok else QValidator.State.Intermediate), text, pos
+
+    def stepBy(self, steps: int) -> None:
+        self.setValue(self.value() * 2.0 ** steps)
+
+
+class TrainingPanel(QWidget):
+    startRequested = Signal()
+    pauseRequested = Signal()
+    resumeRequested = Signal()
+    stopRequested = Signal()
+    betaChanged = Signal(float)
+    mapSourceChanged = Signal(str, object)  # split, limit (None = all)
+    mapRefreshRequested = Signal()
+
+    def __init__(self, config: RunConfig | None = None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._base = config or RunConfig()  # keeps the settings this panel has no widget for
+        self._state = "idle"
+        # Replaced in tests; a real dialog otherwise.
+        self.ask_folder = lambda: QFileDialog.getExistingDirectory(self, "Choose an image folder")
+        self._build()
+        self.set_config(self._base)
+        self.set_state("idle")
+
+    # ---- building ----------------------------------------------------------------------------
+    def _build(self) -> None:
+        body = QWidget()
+        column = QVBoxLayout(body)
+        column.setSpacing(6)
+        column.setContentsMargins(6, 6, 6, 6)
+        column.addWidget(self._build_run())
+        column.addWidget(self._build_data())
+        column.addWidget(self._build_model())
+        column.addWidget(self._build_training())
+        column.addWidget(self._build_map())
+        column.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setWidget(body)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
+
+    def _build_run(self) -> QGroupBox:
+        box = QGroupBox("Run")
+        self.start_button = QPushButton(icon("play"), "Start")
+        self.pause_button = QPushButton(icon("pause"), "Pause")
+        self.stop_button = QPushButton(icon("stop"), "Stop")
+        self.start_button.clicked.connect(self.startRequested)
+        self.pause_button.clicked.connect(self._on_pause_clicked)
+        self.stop_button.clicked.connect(self.stopRequested)
+        buttons = QHBoxLayout()
+        for b in (self.start_button, self.pause_button, self.stop_button):
+            buttons.addWidget(b)
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setRange(0, 1000)
+        self.progress_bar.setTextVisible(False)
+        self.progress_label = QLabel("Not started")
+        self.progress_label.setWordWrap(True)
+        self.device_label = QLabel("Device in use: –")
+        self.device_label.setWordWrap(True)
+        layout = QVBoxLayout(box)
+        layout.setSpacing(4)
+        layout.setContentsMargins(8, 4, 8, 6)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress_bar)
+        layout.addWidget(self.progress_label)
+        layout.addWidget(self.device_label)
+        return box
+
+    def _build_data(self) -> QGroupBox:
+        self.dataset_combo = QComboBox()
+        for text, name in DATASETS:
+            self.dataset_combo.addItem(text, name)
+        self.dataset_combo.addItem("Folder…", CHOOSE_FOLDER)
+        self._last_dataset_index = 0
+        self.dataset_combo.activated.connect(self._on_dataset_activated)
+        self.dataset_combo.currentIndexChanged.connect(self._update_enabled)
+        self.image_size_spin = _spin(8, 256)
+        self.channels_combo = QComboBox()
+        self.channels_combo.addItem("Grayscale", 1)
+        self.channels_combo.addItem("RGB", 3)
+        return _form("Data", [("Dataset", self.dataset_combo), ("Image size", self.image_size_spin),
+                              ("Channels", self.channels_combo)])
+
+    def _build_model(self) -> QGroupBox:
+        self.family_combo = _combo(MODEL_FAMILIES)
+        self.latent_spin = _spin(1, 512)
+        self.likelihood_combo = _combo(LIKELIHOODS)
+        return _form("Model", [("Family", self.family_combo), ("Latent dim", self.latent_spin),
+                               ("Likelihood", self.likelihood_combo)])
+
+    def _build_training(self) -> QGroupBox:
+        self.kl_combo = _combo(KL_FORMS)
+        self.beta_spin = QDoubleSpinBox()
+        self.beta_spin.setRange(0.0, 1000.0)
+        self.beta_spin.setDecimals(3)
+        self.beta_spin.setSingleStep(0.1)
+        self.beta_spin.valueChanged.connect(self.betaChanged)
+        self.warmup_spin = _spin(0, 10_000_000, step=100)
+        self.lr_spin = SciSpinBox(1e-7, 10.0)
+        self.batch_spin = _spin(1, 65_536, step=32)
+        self.epochs_spin = _spin(1, 100_000)
+        self.device_combo = _combo(DEVICES)
+        return _form("Training", [
+            ("KL form", self.kl_combo), ("Beta", self.beta_spin), ("Warm-up steps", self.warmup_spin),
+            ("Learning rate", self.lr_spin), ("Batch size", self.batch_spin),
+            ("Epochs", self.epochs_spin), ("Device", self.device_combo)])
+
+    def _build_map(self) -> QGroupBox:
+        self.map_split_combo = QComboBox()
+        self.map_split_combo.addItem("Test set", "test")
+        self.map_split_combo.addItem("Training images", "train")
+        self.map_limit_spin = _spin(100, 10_000_000, step=1000)
+        self.map_limit_spin.setValue(10_000)
+        self.map_limit_spin.setGroupSeparatorShown(True)
+        self.refresh_button = QPushButton(icon("refresh"), "Refresh map")
+        self.refresh_button.clicked.connect(self.mapRefreshRequested)
+        self.map_split_combo.currentIndexChanged.connect(self._on_map_source_edited)
+        self.map_limit_spin.editingFinished.connect(self._on_map_source_edited)
+        return _form("Latent map", [("Points", self.map_split_combo), ("How many", self.map_limit_spin),
+                                    ("", self.refresh_button)])
+
+    # ---- settings ----------------------------------------------------------------------------
+    def config(self) -> RunConfig:
+        """The run the widgets describe (raises ConfigError for an invalid combination)."""
+        data = {"dataset": self.dataset_combo.currentData(), "image_size": self.image_size_spin.value(),
+                "channels": self.channels_combo.currentData()}
+        if data["dataset"] != self._base.data.dataset:  # image limits belong to their dataset
+            data.update(train_limit=None, test_limit=None)
+        return self._base.replace(
+            data=data,
+            model={"family": self.family_combo.currentText(), "latent_dim": self.latent_spin.value(),
+                   "likelihood": self.likelihood_combo.currentText()},
+            train={"kl": self.kl_combo.currentText(), "beta": self.beta_spin.value(),
+                   "warmup_steps": self.warmup_spin.value(), "lr": self.lr_spin.value(),
+                   "batch_size": self.batch_spin.value(), "epochs": self.epochs_spin.value(),
+                   "device": self.device_combo.currentText()})
+
+    def set_config(self, cfg: RunConfig) -> None:
+        self._base = cfg
+        self._select_dataset(cfg.data.dataset)
+        self.image_size_spin.setValue(cfg.data.image_size)
+        self.channels_combo.setCurrentIndex(self.channels_combo.findData(cfg.data.channels))
+        self.family_combo.setCurrentText(cfg.model.family)
+        self.latent_spin.setValue(cfg.model.latent_dim)
+        self.likelihood_combo.setCurrentText(cfg.model.likelihood)
+        self.kl_combo.setCurrentText(cfg.train.kl)
+        self.beta_spin.blockSignals(True)  # a new config is not a change to the running beta
+        self.beta_spin.setValue(cfg.train.beta)
+        self.beta_spin.blockSignals(False)
+        self.warmup_spin.setValue(cfg.train.warmup_steps)
+        self.lr_spin.setValue(cfg.train.lr)
+        self.batch_spin.setValue(cfg.train.batch_size)
+        self.epochs_spin.setValue(cfg.train.epochs)
+        self.device_combo.setCurrentText(cfg.train.device)
+
+    def map_source(self) -> tuple[str, int | None]:
+        split = self.map_split_combo.currentData()
+        return split, (self.map_limit_spin.value() if split == "train" else None)
+
+    def set_map_source(self, split: str, limit: int | None) -> None:
+        self.map_split_combo.setCurrentIndex(max(0, self.map_split_combo.findData(split)))
+        if limit:
+            self.map_limit_spin.setValue(limit)
+        self._update_enabled()
+
+    def _select_dataset(self, name: str) -> None:
+        index = self.dataset_combo.findData(name)
+        if index < 0 and name.startswith(FOLDER_PREFIX):
+            path = name[len(FOLDER_PREFIX):]
+            index = self.dataset_combo.count() - 1  # just before "Folder…"
+            self.dataset_combo.insertItem(index, f"Folder: {os.path.basename(path) or path}", name)
+            self.dataset_combo.setItemData(index, path, Qt.ItemDataRole.ToolTipRole)
+        self.dataset_combo.setCurrentIndex(max(index, 0))
+        self._last_dataset_index = self.dataset_combo.currentIndex()
+
+    def _on_dataset_activated(self, index: int) -> None:
+        if self.dataset_combo.itemData(index) != CHOOSE_FOLDER:
+            self._last_dataset_index = index
+            return
+        path = self.ask_folder()
+        if path:
+            self._select_dataset(FOLDER_PREFIX + os.path.abspath(path))
+        else:
+            self.dataset_combo.setCurrentIndex(self._last_dataset_index)
+
+    def _on_map_source_edited(self, *_args) -> None:
+        self._update_enabled()
+        self.mapSourceChanged.emit(*self.map_source())
+
+    def _on_pause_clicked(self) -> None:
+        (self.resumeRequested if self._state == "paused" else self.pauseRequested).emit()
+
+    # ---- state and progress ------------------------------------------------------------------
+    @property
+    def state(self) -> str:
+        return self._state
+
+    def set_state(self, state: str) -> None:
+        """"idle", "running" or "paused": which controls and settings are enabled."""
+        if state not in ("idle", "running", "paused"):
+            raise ValueError(f"unknown state {state!r}")
+        self._state = state
+        idle = state == "idle"
+        self.start_button.setEnabled(idle)
+        self.pause_button.setEnabled(not idle)
+        self.stop_button.setEnabled(not idle)
+        paused = state == "paused"
+        self.pause_button.setText("Resume" if paused else "Pause")
+        self.pause_button.setIcon(icon("play" if paused else "pause"))
+        self._update_enabled()
+
+    def _update_enabled(self, *_args) -> None:
+        idle = self._state == "idle"
+        # Beta and the map's source stay editable: they apply to the running trainer / next map.
+        for w in (self.dataset_combo, self.family_combo, self.latent_spin, self.likelihood_combo,
+                  self.kl_combo, self.warmup_spin, self.lr_spin, self.batch_spin, self.epochs_spin,
+                  self.device_combo):
+            w.setEnabled(idle)
+        dataset = self.dataset_combo.currentData() or ""
+        folder = dataset.startswith(FOLDER_PREFIX)
+        self.image_size_spin.setEnabled(idle and (folder or dataset == "shapes"))
+        self.channels_combo.setEnabled(idle and folder)
+        self.map_limit_spin.setEnabled(self.map_split_combo.currentData() == "train")
+
+    def show_progress(self, p: Progress) -> None:
+        self.progress_bar.setValue(round(1000 * p.fraction))
+        epoch = min(p.epochs, max(1, math.ceil(p.step / p.steps_per_epoch)))
+        parts = [f"Epoch {epoch}/{p.epochs}", f"step {p.step:,}/{p.total_steps:,}"]
+        if p.images_per_s > 0:
+            parts.append(f"{p.images_per_s:,.0f} img/s")
+        if p.done:
+            parts.append("stopped" if p.stopped else "done")
+        elif p.paused:
+            parts.append("paused")
+        elif p.seconds_left is not None:
+            parts.append(f"{_duration(p.seconds_left)} left")
+        self.progress_label.setText(" · ".join(parts))
+        self.show_device(p.device)
+
+    def show_device(self, device: str) -> None:
+        self.device_label.setText(f"Device in use: {device}")
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def _spin(minimum: int, maximum: int, step: int = 1) -> QSpinBox:
+    spin = QSpinBox()
+    spin.setRange(minimum, maximum)
+    spin.setSingleStep(step)
+    return spin
+
+
+def _combo(items) -> QComboBox:
+    combo = QComboBox()
+    combo.addItems(list(items))
+    return combo
+
+
+def _form(title: str, rows) -> QGroupBox:
+    box = QGroupBox(title)
+    form = QFormLayout(box)
+    form.setVerticalSpacing(4)  # compact: the whole panel should fit a 800-pixel-high window
+    form.setContentsMargins(8, 4, 8, 6)
+    for label, widget in rows:
+        form.addRow(label, widget)
+    return box

@@ -1,0 +1,322 @@
+"""Training, map encoding and checkpoint I/O on a background QThread.
+
+:class:`TrainingWorker` lives in a QThread that lasts as long as the window. Its public methods are
+called from the GUI thread: control methods (pause, stop, beta, map and save requests) only set
+flags, because the worker's event loop is blocked while a run's loop runs; the others queue a call
+into the worker thread. Only plain data comes back: Progress snapshots, copied decoder state dicts,
+EncodedSets, strings.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+
+import torch
+from PySide6.QtCore import QObject, Qt, Signal, Slot
+
+from vaegui.core.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+from vaegui.core.config import DataConfig, RunConfig
+from vaegui.core.data import ImageData, load_dataset
+from vaegui.core.errors import VaeguiError
+from vaegui.core.history import History
+from vaegui.core.latent import encode_set
+from vaegui.core.model import VAE, decoder_state
+from vaegui.core.progress import Progress
+from vaegui.core.trainer import Trainer
+
+from .progress_throttle import ProgressThrottle
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What the window needs to know when a run starts or a checkpoint opens."""
+
+    config: RunConfig
+    image_shape: tuple[int, int, int]
+    class_names: tuple[str, ...]
+    steps_per_epoch: int
+    history: History | None  # a copy of the losses so far (resumed run or checkpoint)
+    source: str  # "train" or "checkpoint"
+    step: int = 0  # training steps already done
+
+
+def describe_error(exc: BaseException) -> str:
+    """A message a user can act on, for any exception raised by a run."""
+    if isinstance(exc, torch.OutOfMemoryError):
+        return ("The GPU ran out of memory. Try a smaller batch size or model, or the cpu device.\n"
+                f"({str(exc).splitlines()[0] if str(exc) else 'out of memory'})")
+    if isinstance(exc, VaeguiError):
+        return str(exc)
+    return f"Unexpected error: {type(exc).__name__}: {exc}"
+
+
+class TrainingWorker(QObject):
+    runStarted = Signal(object)  # RunInfo
+    progressed = Signal(object)  # Progress, with the rows of held-back snapshots merged in
+    decoderUpdated = Signal(object)  # dict[str, Tensor]: a CPU copy of the decoder weights
+    mapEncoded = Signal(object)  # EncodedSet
+    checkpointOpened = Signal(object)  # RunInfo
+    checkpointSaved = Signal(str)
+    statusChanged = Signal(str)
+    failed = Signal(str)
+    runFinished = Signal(object)  # the final Progress, or None when the run failed
+
+    # Queued into the worker thread (connected with QueuedConnection in __init__).
+    _startQueued = Signal(object)
+    _openQueued = Signal(str, object)
+    _serveQueued = Signal()
+
+    def __init__(self, *, torch_threads: int | None = None, progress_interval: float = 0.2,
+                 decoder_interval: float = 0.5, report_interval: float = 0.05):
+        """``progress_interval``: least seconds between progressed signals; ``decoder_interval``:
+        between decoder snapshots; ``report_interval``: between the trainer's snapshots, i.e. how
+        often the loop looks at map and save requests.
+
+        Every progressed signal costs the GUI thread a repaint of the loss plot (~15 ms of CPU),
+        and on a 2-core machine each such burst also stalls one of the two training threads:
+        5 updates a second look live and keep training near its headless speed (see
+        benchmarks/gui_responsiveness.py)."""
+        super().__init__()
+        self.torch_threads = torch_threads
+        self.report_interval = report_interval
+        self.progress_interval = progress_interval
+        self.decoder_interval = decoder_interval
+        self._data: ImageData | None = None
+        self._data_config: DataConfig | None = None
+        self._trainer: Trainer | None = None  # the running trainer (read by GUI-thread controls)
+        self._model: VAE | None = None  # what the map encodes when idle
+        self._state_source = None  # () -> state dict of the last run or opened checkpoint, when idle
+        self._resume: dict | None = None  # an opened checkpoint that Start continues
+        self._stop = threading.Event()
+        self._pause = threading.Event()
+        self._closing = threading.Event()
+        self._map_request = threading.Event()
+        self._save_lock = threading.Lock()
+        self._save_path: str | None = None
+        self._beta: float | None = None
+        self._map_source: tuple[str, int | None] = ("test", None)
+        self._map_step = -1  # training step of the weights the current map was encoded with
+        self._startQueued.connect(self._run, Qt.ConnectionType.QueuedConnection)
+        self._openQueued.connect(self._open, Qt.ConnectionType.QueuedConnection)
+        self._serveQueued.connect(self._serve_idle, Qt.ConnectionType.QueuedConnection)
+
+    # ---- GUI-thread API ------------------------------------------------------------------------
+    def start(self, config: RunConfig) -> None:
+        self._stop.clear()
+        self._pause.clear()
+        self._beta = config.train.beta
+        self._startQueued.emit(config)
+
+    def open_checkpoint(self, path: str, data_dir: str | None = None) -> None:
+        self._openQueued.emit(str(path), data_dir)
+
+    def pause(self) -> None:
+        self._pause.set()
+        if (t := self._trainer) is not None:
+            t.pause()
+
+    def resume(self) -> None:
+        self._pause.clear()
+        if (t := self._trainer) is not None:
+            t.resume()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._pause.clear()
+        if (t := self._trainer) is not None:
+            t.stop()
+
+    def shutdown(self) -> None:
+        """Stop everything as fast as possible; the window then quits and waits for the thread."""
+        self._closing.set()
+        self.stop()
+
+    def set_beta(self, beta: float) -> None:
+        self._beta = beta
+        if (t := self._trainer) is not None:
+            t.beta = beta  # a plain float: assigning it is atomic
+
+    def set_map_source(self, split: str, limit: int | None) -> None:
+        self._map_source = (split, limit)
+
+    def refresh_map(self) -> None:
+        self._map_request.set()
+        self._serveQueued.emit()  # served at once when idle, else by the loop between snapshots
+
+    def save_checkpoint(self, path: str) -> None:
+        with self._save_lock:
+            self._save_path = str(path)
+        self._serveQueued.emit()
+
+    # ---- worker thread -------------------------------------------------------------------------
+    def _use_threads(self) -> None:
+        # torch's CPU thread count is per thread: set this thread's own (see app.init_torch_threads).
+        if self.torch_threads:
+            torch.set_num_threads(self.torch_threads)
+
+    @Slot(object)
+    def _run(self, config: RunConfig) -> None:
+        self._use_threads()
+        final = None
+        try:
+            data = self._load_data(config.data)
+            if not self._stop.is_set():
+                final = self._train(config, data)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a message, the app goes on
+            self._fail(exc)
+        finally:
+            self._trainer = None
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        self.runFinished.emit(final)
+
+    def _train(self, config: RunConfig, data: ImageData) -> Progress:
+        trainer = Trainer(config, data, report_interval=self.report_interval)
+        self._resume_into(trainer, config)
+        self._trainer, self._model, self._map_step = trainer, trainer.model, -1
+        self._state_source = trainer.state_dict
+        if self._beta is not None:
+            trainer.beta = self._beta
+        # Controls that came in before the trainer existed.
+        if self._stop.is_set():
+            trainer.stop()
+        elif self._pause.is_set():
+            trainer.pause()
+        history = trainer.history
+        self.runStarted.emit(RunInfo(
+            config, data.image_shape, data.class_names, trainer.steps_per_epoch,
+            History(history.steps.copy(), history.losses.copy(), history.evals), "train",
+            trainer.step))
+        self.decoderUpdated.emit(trainer.decoder_state())
+        final = self._loop(trainer)
+        self._serve_save()
+        if not self._closing.is_set() and trainer.step != self._map_step:
+            self._encode_map()
+        return final
+
+    def _loop(self, trainer: Trainer) -> Progress:
+        throttle = ProgressThrottle(self.progress_interval)
+        decoder_time, decoder_step = time.perf_counter(), trainer.step
+        p = None
+        for p in trainer.run():
+            if (out := throttle.offer(p)) is not None:
+                self.progressed.emit(out)
+            now = time.perf_counter()
+            if trainer.step != decoder_step and (p.done or now - decoder_time >= self.decoder_interval):
+                self.decoderUpdated.emit(trainer.decoder_state())
+                decoder_time, decoder_step = now, trainer.step
+            if p.done:
+                break
+            if (p.eval is not None or self._map_request.is_set()) and not self._closing.is_set():
+                self._encode_map()  # at every epoch end, and on request
+            self._serve_save(trainer)
+        return p
+
+    def _resume_into(self, trainer: Trainer, config: RunConfig) -> None:
+        state, self._resume = self._resume, None
+        if state is None:
+            return
+        saved = RunConfig.from_dict(state["config"])
+        if saved.model != config.model or state["dataset"]["name"] != trainer.data.name:
+            self.statusChanged.emit("Settings differ from the opened checkpoint: starting a new run")
+            return
+        trainer.load_state_dict(state)
+        if trainer.step >= trainer.total_steps:
+            self.statusChanged.emit(f"The checkpoint has already trained {trainer.step} steps; "
+                                    "raise Epochs to train further")
+        else:
+            self.statusChanged.emit(f"Resuming from step {trainer.step:,}")
+
+    def _load_data(self, cfg: DataConfig) -> ImageData:
+        if self._data is None or self._data_config != cfg:
+            self._data = None  # free the old set before loading a new one
+            self.statusChanged.emit(f"Loading {cfg.dataset}…")
+            self._data, self._data_config = load_dataset(cfg), cfg
+            d = self._data
+            self.statusChanged.emit(f"Loaded {d.name}: {len(d.train_images):,} training and "
+                                    f"{len(d.test_images):,} test images {d.image_shape}")
+        return self._data
+
+    def _encode_map(self) -> None:
+        self._map_request.clear()
+        if self._model is None or self._data is None:
+            return
+        split, limit = self._map_source
+        step = self._trainer.step if self._trainer is not None else self._map_step
+        encoded = encode_set(self._model, self._data, split, limit, step=max(step, 0))
+        self._map_step = step
+        self.mapEncoded.emit(encoded)
+
+    def _serve_save(self, trainer: Trainer | None = None) -> None:
+        with self._save_lock:
+            path, self._save_path = self._save_path, None
+        if path is None:
+            return
+        source = trainer.state_dict if trainer is not None else self._state_source
+        if source is None:
+            self.failed.emit("Nothing to save yet: train a model or open a checkpoint first.")
+            return
+        try:
+            save_checkpoint(path, source())
+        except VaeguiError as exc:
+            self.failed.emit(str(exc))
+            return
+        self.checkpointSaved.emit(path)
+
+    @Slot()
+    def _serve_idle(self) -> None:
+        # Requests queued while a run's loop was busy were served there already.
+        if self._trainer is not None:
+            return
+        self._use_threads()
+        try:
+            self._serve_save()
+            if self._map_request.is_set():
+                self._encode_map()
+        except Exception as exc:  # noqa: BLE001
+            self._fail(exc)
+
+    @Slot(str, object)
+    def _open(self, path: str, data_dir: str | None) -> None:
+        self._use_threads()
+        try:
+            state = load_checkpoint(path)
+            config, model = model_from_checkpoint(state, path)
+            if data_dir:
+                config = config.replace(data={"data_dir": data_dir})
+                state = {**state, "config": config.to_dict()}
+            self._model, self._resume, self._map_step = model, state, int(state["step"])
+            self._state_source = lambda: state
+            try:
+                data, problem = self._load_data(config.data), None
+            except VaeguiError as exc:
+                data, problem = None, exc
+            history = History.from_dict(state["history"])
+            self.checkpointOpened.emit(RunInfo(
+                config, tuple(int(v) for v in state["dataset"]["image_shape"]),
+                tuple(state["dataset"]["class_names"]), _steps_per_epoch(history, data, config),
+                history, "checkpoint", int(state["step"])))
+            self.decoderUpdated.emit(decoder_state(model))
+            if problem is not None:
+                self.failed.emit(f"The model is open, but its map needs the data: {problem}")
+            else:
+                self._encode_map()
+        except Exception as exc:  # noqa: BLE001
+            self._fail(exc)
+
+    def _fail(self, exc: BaseException) -> None:
+        if not isinstance(exc, VaeguiError):
+            traceback.print_exception(exc)  # unexpected: keep the traceback for a bug report
+        self.failed.emit(describe_error(exc))
+
+
+def _steps_per_epoch(history: History, data: ImageData | None, config: RunConfig) -> int:
+    """Steps per epoch of a checkpoint's run: exact from the data, else from its first evaluation."""
+    if data is not None:
+        return math.ceil(len(data.train_images) / config.train.batch_size)
+    first = history.evals[0] if history.evals else None
+    return max(1, first.step // max(1, first.epoch)) if first else 1
