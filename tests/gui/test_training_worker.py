@@ -10,7 +10,7 @@ from PySide6.QtCore import QThread
 
 from vaegui.core.checkpoint import load_checkpoint
 from vaegui.core.errors import TrainingError
-from vaegui.core.latent import Decoder, EncodedSet
+from vaegui.core.latent import Decoder
 from vaegui.core.progress import EvalResult, Progress
 from vaegui.gui import training_worker
 from vaegui.gui.progress_throttle import ProgressThrottle
