@@ -185,13 +185,19 @@ class LossView(QWidget):
             kl = progress.new_losses[:, LOSS_COLUMNS.index("kl")]
             self._series["beta_kl"].append(progress.new_steps, kl * progress.kl_weight,
                                            self.smoothing_box.value())
+        changed = False  # markers, legend or visibility: rare, so most updates only move curves
         if progress.kl_weight != 1.0 and not self._beta_seen:
-            self._beta_seen = True
+            self._beta_seen = changed = True
             self._items["beta_kl"].setVisible(True)  # once only: a legend click may hide it
         if progress.eval is not None:
             self._evals.append(progress.eval)
             self._evals.sort(key=lambda e: e.step)  # nearest-point look-up needs sorted x
-        self._refresh()
+            changed = True
+        if changed:
+            self._refresh()
+        else:
+            self._refresh_curves()
+            self._sync_raw_visibility()  # a legend click may have hidden a curve since
 
     def set_history(self, history: History, steps_per_epoch: int) -> None:
         """Replace everything. The history keeps no KL weights, so beta*KL restarts empty."""
@@ -227,12 +233,16 @@ class LossView(QWidget):
     def _x_scale(self) -> float:
         return 1.0 / self._steps_per_epoch if self.x_axis_combo.currentText() == "epoch" else 1.0
 
-    def _refresh(self) -> None:
+    def _refresh_curves(self) -> None:
         """Hand the current buffers to the plot items (views, no copies; x stays in steps and
         the epoch axis is a tick scale, so switching units never touches the data)."""
         for name, series in self._series.items():
             self._items[name].setData(series.x, series.smooth)
             self._raw_items[name].setData(series.x, series.raw)
+
+    def _refresh(self) -> None:
+        """Curves, test markers, legend, visibility and axis scale."""
+        self._refresh_curves()
         for name in _TEST:
             self._items["test_" + name].setData(*self._test_data(name))
         self._fill_legend()
