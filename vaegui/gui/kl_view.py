@@ -7,6 +7,7 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from vaegui.core.progress import EvalResult
+from vaegui.gui.palette import style_axes
 
 _ACTIVE = "#0072B2"  # Okabe-Ito blue, as the reconstruction curve
 _INACTIVE = "#AAAAAA"
@@ -29,12 +30,7 @@ class KLDimView(QWidget):
         self.plot_widget = pg.PlotWidget(background="w",
                                          axisItems={"bottom": _IndexAxis("bottom")})
         plot = self.plot_widget.getPlotItem()
-        for side, text in (("left", "KL (nats)"), ("bottom", "latent dimension")):
-            axis = plot.getAxis(side)
-            axis.setPen("k")
-            axis.setTextPen("k")
-            axis.setLabel(text)
-            axis.enableAutoSIPrefix(False)  # L = 1 would read "latent dimension (x0.001)"
+        style_axes(plot, {"left": "KL (nats)", "bottom": "latent dimension"})
         plot.showGrid(y=True, alpha=0.15)
         plot.setMouseEnabled(x=True, y=False)
         # Pre-made pens and brushes, shared by all bars of a kind. The 1-px cosmetic outline keeps

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout
 
 from vaegui.core.history import History
 from vaegui.core.progress import LOSS_COLUMNS, EvalResult, Progress
+from vaegui.gui.palette import style_axes
 
 # Okabe-Ito colours (colour-blind safe); the marker shapes differ too, so colour is not the only cue.
 _COLOURS = {"recon": "#0072B2", "kl": "#D55E00", "beta_kl": "#E69F00", "neg_elbo": "#222222"}
@@ -132,12 +133,7 @@ class LossView(QWidget):
     def _build_plot(self) -> None:
         self.plot_widget = pg.PlotWidget(background="w")
         plot = self.plot_widget.getPlotItem()
-        for side, text in (("left", "nats / image"), ("bottom", "step")):
-            axis = plot.getAxis(side)
-            axis.setPen("k")
-            axis.setTextPen("k")
-            axis.setLabel(text)
-            axis.enableAutoSIPrefix(False)  # "step (x1000)" or "nats (x0.001)" only confuse
+        style_axes(plot, {"left": "nats / image", "bottom": "step"})
         plot.showGrid(x=True, y=True, alpha=0.15)
         plot.setDownsampling(auto=True, mode="peak")
         plot.setClipToView(True)

@@ -84,3 +84,14 @@ def to_qimage(image: np.ndarray) -> QImage:
         fmt, line = QImage.Format.Format_RGB888, 3 * width
     # QImage only borrows the buffer; copy() detaches it before `pixels` is freed.
     return QImage(pixels.data, width, height, line, fmt).copy()
+
+
+def style_axes(plot: pg.PlotItem, labels: dict[str, str]) -> None:
+    """Dark axes with plain labels on a white plot. Automatic SI prefixes stay off: "step (x1000)"
+    or "latent dimension (x0.001)" only confuse."""
+    for side, text in labels.items():
+        axis = plot.getAxis(side)
+        axis.setPen("k")
+        axis.setTextPen("k")
+        axis.setLabel(text)
+        axis.enableAutoSIPrefix(False)
