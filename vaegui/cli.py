@@ -133,10 +133,9 @@ def train(args: argparse.Namespace, out: TextIO | None = None) -> int:
         state = load_checkpoint(args.resume)
         config = RunConfig.from_dict(state["config"])
         changes: dict[str, Any] = {}
-        if args.epochs:
-            changes["train"] = {"epochs": args.epochs, **({"device": args.device} if args.device else {})}
-        elif args.device:
-            changes["train"] = {"device": args.device}
+        train_changes = {k: v for k, v in (("epochs", args.epochs), ("device", args.device)) if v}
+        if train_changes:
+            changes["train"] = train_changes
         if args.data_dir:
             changes["data"] = {"data_dir": args.data_dir}
         config = config.replace(**changes)

@@ -98,7 +98,7 @@ class Trainer:
         self._run_start_step = self.step
         self._images = 0
         self._train_s = 0.0
-        self._rate = (time.perf_counter(), 0, 0.0)  # (last report time, images, train seconds)
+        self._rate_mark = (0, 0.0)  # (images, train seconds) at the last snapshot
         last_report = time.perf_counter()
         self.model.train()
         while self.step < self.total_steps and not self._stop.is_set():
@@ -162,13 +162,14 @@ class Trainer:
         steps = np.arange(self._row_start + 1, self._row_start + 1 + len(losses))
         self.history.append(steps, losses)
         self._rows, self._row_start = [], self.step
-        now = time.perf_counter()
-        t_last, img_last, s_last = self._rate
-        rate = (self._images - img_last) / (self._train_s - s_last) if self._train_s > s_last else 0.0
-        if rate == 0.0 and self._train_s > 0:
-            rate = self._images / self._train_s
-        if not paused:
-            self._rate = (now, self._images, self._train_s)
+        # Throughput over the training time since the last snapshot (evaluations and pauses
+        # excluded); the run's average when no step ran since (e.g. while paused).
+        img_last, s_last = self._rate_mark
+        if self._train_s > s_last:
+            rate = (self._images - img_last) / (self._train_s - s_last)
+        else:
+            rate = self._images / self._train_s if self._train_s > 0 else 0.0
+        self._rate_mark = (self._images, self._train_s)
         steps_run = self.step - self._run_start_step
         left = None
         if rate > 0 and steps_run:
