@@ -19,31 +19,35 @@ from .core.errors import VaeguiError
 EXIT_USER_ERROR = 2
 
 
-class _Parser(argparse.ArgumentParser):
+class OneLineParser(argparse.ArgumentParser):
     """argparse that reports a bad argument in one line (no usage dump) with exit code 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message}\n")
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive integer")
-    return value
+def int_at_least(minimum: int):
+    """An argparse type: a whole number no smaller than ``minimum``, with a readable error."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} must be at least {minimum}")
+        return value
+
+    return parse
 
 
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text} must not be negative")
-    return value
+_positive_int, _non_negative_int = int_at_least(1), int_at_least(0)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="vaegui", description="Train and explore variational autoencoders. "
+    parser = OneLineParser(prog="vaegui", description="Train and explore variational autoencoders. "
                      "Run without a command to open the desktop app.")
-    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", parser_class=OneLineParser)
     t = sub.add_parser("train", help="train a VAE headless")
     t.add_argument("--dataset", default="mnist",
                    help="mnist, fashion-mnist, kmnist, cifar10, shapes or folder:PATH (default mnist)")

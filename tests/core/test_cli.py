@@ -42,7 +42,8 @@ def test_train_then_eval_then_resume(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args,needle", [
-    (["train", "--epochs", "0"], "argument --epochs: 0 is not a positive integer"),
+    (["train", "--epochs", "0"], "argument --epochs: 0 must be at least 1"),
+    (["train", "--epochs", "ten"], "argument --epochs: 'ten' is not a whole number"),
     (["train", "--model", "rnn"], "invalid choice: 'rnn'"),
     (["train", *TINY, "--lr", "-1"], "lr: -1.0 must be positive"),
     (["train", "--dataset", "nonsense", "--offline"], "nonsense"),

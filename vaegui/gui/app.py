@@ -15,6 +15,7 @@ import torch
 from PySide6.QtCore import QEventLoop, QSettings, QTimer, QtMsgType, qInstallMessageHandler
 from PySide6.QtWidgets import QApplication
 
+from vaegui.cli import OneLineParser, int_at_least
 from vaegui.core.checkpoint import load_checkpoint, model_from_checkpoint
 from vaegui.core.config import RunConfig
 from vaegui.core.data import DATASET_NAMES, FOLDER_PREFIX, dataset_available, resolve_data_dir
@@ -40,17 +41,12 @@ def init_torch_threads() -> int:
     return count
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one readable line instead of usage + error
-        raise VaeguiError(message)
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = _Parser(prog="vaegui", description="Desktop latent-space explorer for VAEs.")
+    parser = OneLineParser(prog="vaegui", description="Desktop latent-space explorer for VAEs.")
     parser.add_argument("--dataset", help=f"{', '.join(DATASET_NAMES)} or folder:PATH")
     parser.add_argument("--data-dir", help="where datasets live (default $VAEGUI_DATA_DIR or the user cache)")
     parser.add_argument("--checkpoint", help="open a model saved by `vaegui train` or by the app")
-    parser.add_argument("--epochs", type=_positive_int, help="epochs to train")
+    parser.add_argument("--epochs", type=int_at_least(1), help="epochs to train")
     parser.add_argument("--autostart", action="store_true", help="start training at once")
     parser.add_argument("--screenshot", metavar="PNG",
                         help="save a picture of the window when the run (or opening) is done, then exit")
@@ -60,16 +56,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         if args.dataset.strip().startswith(FOLDER_PREFIX):
             raise DataError(f"dataset: {args.dataset!r}: the folder does not exist")
     return args
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
 
 
 def initial_config(stored: RunConfig | None, args: argparse.Namespace) -> tuple[RunConfig, str]:
@@ -99,7 +85,7 @@ def initial_config(stored: RunConfig | None, args: argparse.Namespace) -> tuple[
 def main(argv: list[str] | None = None) -> int:
     try:
         args = parse_args(sys.argv[1:] if argv is None else argv)
-    except SystemExit as exc:  # --help
+    except SystemExit as exc:  # --help (0), or a bad argument already reported in one line (2)
         return int(exc.code or 0)
     except VaeguiError as exc:
         print(f"vaegui: error: {exc}", file=sys.stderr)
