@@ -4,8 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from vaegui.core.config import ModelConfig
-from vaegui.core.latent import Decoder, Projection, encode_means, grid_points, lerp, slerp, traversal
+from vaegui.core.config import DataConfig, ModelConfig, RunConfig
+from vaegui.core.data import load_dataset
+from vaegui.core.evaluate import evaluate
+from vaegui.core.latent import (Decoder, Projection, encode_means, encode_set, encoded_set, grid_points,
+                                lerp, slerp, traversal)
 from vaegui.core.model import VAE, decoder_state
 
 
@@ -78,3 +81,28 @@ def test_encode_means_in_batches_matches_one_batch():
     with torch.no_grad():
         mu, _ = model.encode(images.float() / 255)
     np.testing.assert_allclose(encode_means(model, images, batch_size=7), mu.numpy(), atol=1e-6)
+
+
+def test_evaluation_fills_the_means_it_computes_and_checks_their_shape():
+    torch.manual_seed(0)
+    model = VAE(ModelConfig(latent_dim=3, hidden=16), (1, 6, 6))
+    images = torch.randint(0, 256, (300, 1, 6, 6), dtype=torch.uint8)  # more than one batch
+    means = np.full((300, 3), np.nan, np.float32)
+    evaluate(model, images, means_out=means)
+    np.testing.assert_allclose(means, encode_means(model, images), atol=1e-6)
+    with pytest.raises(ValueError, match=r"\(300, 3\)"):
+        evaluate(model, images, means_out=np.empty((299, 3), np.float32))
+
+
+def test_an_encoded_set_from_given_means_matches_encoding_and_checks_the_count():
+    config = RunConfig(DataConfig(dataset="shapes", train_limit=64, test_limit=40),
+                       ModelConfig(latent_dim=3, hidden=16))
+    data = load_dataset(config.data)
+    model = VAE(config.model, data.image_shape)
+    encoded = encode_set(model, data, "train", 30, step=7)
+    given = encoded_set(data, encoded.latents, "train", 30, step=7)
+    np.testing.assert_array_equal(given.xy, encoded.xy)
+    np.testing.assert_array_equal(given.labels, encoded.labels)
+    assert given.factors.keys() == encoded.factors.keys() and given.step == 7
+    with pytest.raises(ValueError, match="30 latent vectors for 40 test images"):
+        encoded_set(data, encoded.latents, "test")

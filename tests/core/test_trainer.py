@@ -11,6 +11,7 @@ from vaegui.core.checkpoint import load_checkpoint, save_checkpoint
 from vaegui.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from vaegui.core.data import load_dataset
 from vaegui.core.errors import TrainingError
+from vaegui.core.latent import encode_means
 from vaegui.core.loss import Terms
 from vaegui.core.trainer import Trainer
 
@@ -176,3 +177,20 @@ def test_iwae_reported_at_the_end():
     final = list(trainer.run())[-1]
     assert final.eval.nll_iw is not None and final.eval.iw_samples == 8
     assert final.eval.nll_iw < final.eval.neg_elbo + 1.0
+
+
+def test_each_test_evaluation_keeps_the_posterior_means_it_computed():
+    config = tiny_config(epochs=1)
+    data = tiny_data(config)
+    trainer = Trainer(config, data)
+    assert trainer.test_means is None
+    for _ in trainer.run():
+        pass
+    kept = trainer.test_means
+    assert kept.step == trainer.step == trainer.steps_per_epoch
+    # The same vectors an encoder pass over the test set gives, with the final weights.
+    np.testing.assert_allclose(kept.means, encode_means(trainer.model, data.test_images), atol=1e-5)
+    first = kept.means
+    trainer.evaluate_test(1)
+    assert trainer.test_means.means is not first  # a new array: a holder of the old one is safe
+    np.testing.assert_array_equal(trainer.test_means.means, first)

@@ -168,3 +168,19 @@ def test_stop_before_the_data_is_loaded_ends_the_run_without_training(qtbot, wor
     worker.stop()
     qtbot.waitUntil(lambda: bool(log.finished), timeout=TIMEOUT)
     assert log.finished == [None] and not log.progress and not log.errors
+
+
+def test_epoch_end_maps_reuse_the_evaluation_and_a_training_map_encodes(qtbot, worker, monkeypatch,
+                                                                         tiny_config, signal_log):
+    passes = []
+    real = training_worker.encode_set
+    monkeypatch.setattr(training_worker, "encode_set",
+                        lambda *args, **kw: passes.append(args[2]) or real(*args, **kw))
+    log = signal_log(worker)
+    _run(qtbot, log, worker, tiny_config(epochs=2))
+    # Each epoch's test evaluation already computed the map's means: no second encoder pass.
+    assert [m.step for m in log.maps] == [4, 8] and passes == []
+    assert log.maps[0].latents is not log.maps[1].latents
+    worker.set_map_source("train", 100)  # training images are not evaluated: they are encoded
+    _run(qtbot, log, worker, tiny_config(epochs=1))
+    assert passes == ["train"] and log.maps[-1].split == "train" and len(log.maps[-1].latents) == 100

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from .loss import bits_per_dim, elbo_terms, iwae_nll, kl_closed_per_dim
@@ -19,10 +20,14 @@ def to_float(images: torch.Tensor, device: torch.device | str) -> torch.Tensor:
 
 @torch.no_grad()
 def evaluate(model: VAE, images: torch.Tensor, *, epoch: int = 0, step: int = 0,
-             batch_size: int = 256, iw_samples: int = 0, seed: int = 0) -> EvalResult:
+             batch_size: int = 256, iw_samples: int = 0, seed: int = 0,
+             means_out: np.ndarray | None = None) -> EvalResult:
     """Evaluate on uint8 images (N, C, H, W). One reparameterised sample per image, from a
     generator seeded with ``seed``, so repeated evaluations of the same weights agree and the
-    training noise stream is left untouched. KL is the closed form."""
+    training noise stream is left untouched. KL is the closed form.
+
+    ``means_out``: an (N, L) float32 array that receives every image's posterior mean, which the
+    evaluation computes anyway (the latent map reuses them instead of encoding the set again)."""
     device = next(model.parameters()).device
     gen = torch.Generator(device=device)
     gen.manual_seed(seed)
@@ -34,6 +39,11 @@ def evaluate(model: VAE, images: torch.Tensor, *, epoch: int = 0, step: int = 0,
     mu_sum = torch.zeros_like(kl_dims)
     mu_sq = torch.zeros_like(kl_dims)
     nll_iw = 0.0
+    if means_out is not None:
+        if means_out.shape != (n, model.latent_dim) or means_out.dtype != np.float32:
+            raise ValueError(f"means_out must be float32 of shape {(n, model.latent_dim)}, "
+                             f"got {means_out.dtype} {means_out.shape}")
+        means = torch.empty((n, model.latent_dim), dtype=torch.float32, device=device)
     # IWAE decodes K samples per image: shrink its batches so K * batch stays moderate.
     iw_batch = max(1, 20000 // max(1, iw_samples))
     for start in range(0, n, batch_size):
@@ -41,12 +51,16 @@ def evaluate(model: VAE, images: torch.Tensor, *, epoch: int = 0, step: int = 0,
         t = elbo_terms(model, x, "closed", gen)
         recon += t.recon.double().sum().item()
         kl_dims += kl_closed_per_dim(t.mu, t.logvar).double().sum(0)
+        if means_out is not None:
+            means[start:start + x.shape[0]] = t.mu
         mu = t.mu.double()
         mu_sum += mu.sum(0)
         mu_sq += mu.pow(2).sum(0)
         for s in range(0, x.shape[0], iw_batch) if iw_samples else ():
             nll_iw += iwae_nll(model, x[s:s + iw_batch], iw_samples, gen).double().sum().item()
     model.train(was_training)
+    if means_out is not None:
+        means_out[:] = means.cpu().numpy()  # one transfer, not one per batch
     kl_per_dim = (kl_dims / n).cpu().numpy()
     mu_var = (mu_sq / n - (mu_sum / n).pow(2)).cpu().numpy()
     kl = float(kl_per_dim.sum())

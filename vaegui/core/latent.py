@@ -49,17 +49,32 @@ def encode_set(model: VAE, data: ImageData, split: str = "test", limit: int | No
                step: int = 0, projection: "Projection | None" = None) -> EncodedSet:
     """Encode the test split, or the first ``limit`` training images, and project to 2-D
     (fitting a new projection unless one is given)."""
+    images, _, _ = _split(data, split, limit)
+    return encoded_set(data, encode_means(model, images), split, limit, step, projection)
+
+
+def encoded_set(data: ImageData, latents: np.ndarray, split: str = "test", limit: int | None = None,
+                step: int = 0, projection: "Projection | None" = None) -> EncodedSet:
+    """An :class:`EncodedSet` from posterior means already computed for the same images as
+    :func:`encode_set` takes (e.g. by the test evaluation that closes every epoch)."""
+    images, labels, factors = _split(data, split, limit)
+    if latents.shape[0] != images.shape[0]:
+        raise ValueError(f"{latents.shape[0]} latent vectors for {images.shape[0]} {split} images")
+    projection = projection or Projection.fit(latents)
+    return EncodedSet(latents=latents, xy=projection.transform(latents), projection=projection,
+                      labels=labels.numpy(), class_names=tuple(data.class_names),
+                      images=images.numpy(), split=split, step=step, factors=dict(factors))
+
+
+def _split(data: ImageData, split: str, limit: int | None):
+    """Images, labels and factors of a split, the first ``limit`` of them when given."""
     images = data.test_images if split == "test" else data.train_images
     labels = data.test_labels if split == "test" else data.train_labels
     factors = data.test_factors if split == "test" else data.train_factors
     if limit is not None:
         images, labels = images[:limit], labels[:limit]
         factors = {k: v[:limit] for k, v in factors.items()}
-    latents = encode_means(model, images)
-    projection = projection or Projection.fit(latents)
-    return EncodedSet(latents=latents, xy=projection.transform(latents), projection=projection,
-                      labels=labels.numpy(), class_names=tuple(data.class_names),
-                      images=images.numpy(), split=split, step=step, factors=dict(factors))
+    return images, labels, factors
 
 
 class Projection:

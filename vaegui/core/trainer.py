@@ -12,7 +12,7 @@ import math
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -28,6 +28,13 @@ from .model import VAE, decoder_state
 from .progress import EvalResult, Progress
 
 PAUSE_POLL_S = 0.1  # while paused, yield a snapshot this often so a consumer can do other work
+
+
+class EvalMeans(NamedTuple):
+    """Posterior means of the whole test set, (N, L) float32, at a training step."""
+
+    step: int
+    means: np.ndarray
 
 
 class Trainer:
@@ -59,6 +66,7 @@ class Trainer:
         self._train_x = place_images(data.train_images, self.device)
         self._test_x = place_images(data.test_images, self.device)
         self.steps_per_epoch = math.ceil(data.train_images.shape[0] / tc.batch_size)
+        self.test_means: EvalMeans | None = None  # of the last test evaluation
         self.beta = tc.beta  # may be changed while training runs (plain float: atomic to assign)
         self._stop = threading.Event()
         self._running = threading.Event()
@@ -183,8 +191,13 @@ class Trainer:
 
     # ---- evaluation and state ------------------------------------------------------------
     def evaluate_test(self, epoch: int, iw_samples: int = 0) -> EvalResult:
-        return evaluate(self.model, self._test_x, epoch=epoch, step=self.step,
-                        iw_samples=iw_samples, seed=self.config.train.seed)
+        """Evaluate on the test set; also keeps its posterior means in :attr:`test_means`."""
+        means = np.empty((self._test_x.shape[0], self.model.latent_dim), dtype=np.float32)
+        result = evaluate(self.model, self._test_x, epoch=epoch, step=self.step,
+                          iw_samples=iw_samples, seed=self.config.train.seed, means_out=means)
+        # A new array every time, never refilled: a consumer on another thread may hold the last.
+        self.test_means = EvalMeans(self.step, means)
+        return result
 
     def decoder_state(self) -> dict[str, torch.Tensor]:
         return decoder_state(self.model)

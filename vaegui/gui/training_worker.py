@@ -23,7 +23,7 @@ from vaegui.core.config import DataConfig, RunConfig
 from vaegui.core.data import ImageData, load_dataset
 from vaegui.core.errors import VaeguiError
 from vaegui.core.history import History
-from vaegui.core.latent import encode_set
+from vaegui.core.latent import encode_set, encoded_set
 from vaegui.core.model import VAE, decoder_state
 from vaegui.core.progress import Progress
 from vaegui.core.trainer import Trainer
@@ -249,8 +249,14 @@ class TrainingWorker(QObject):
         if self._model is None or self._data is None:
             return
         split, limit = self._map_source
-        step = self._trainer.step if self._trainer is not None else self._map_step
-        encoded = encode_set(self._model, self._data, split, limit, step=max(step, 0))
+        trainer = self._trainer
+        step = trainer.step if trainer is not None else self._map_step
+        means = trainer.test_means if trainer is not None else None
+        if split == "test" and limit is None and means is not None and means.step == step:
+            # The epoch's test evaluation has just encoded these very images with these weights.
+            encoded = encoded_set(self._data, means.means, split, step=step)
+        else:
+            encoded = encode_set(self._model, self._data, split, limit, step=max(step, 0))
         self._map_step = step
         self.mapEncoded.emit(encoded)
 
