@@ -10,6 +10,7 @@ from PySide6.QtGui import QColor
 from vaegui.core.history import History
 from vaegui.core.progress import EvalResult, Progress
 from vaegui.gui.kl_view import KLDimView
+from vaegui.gui import loss_view
 from vaegui.gui.loss_view import LossView
 
 
@@ -135,6 +136,7 @@ def test_beta_kl_curve_only_when_the_kl_weight_is_not_one(view):
     np.testing.assert_array_equal(x, [1, 2, 3, 4])
     np.testing.assert_allclose(y, [4.0, 6.0, 2.0, 2.5])  # kl * the weight of each chunk
     np.testing.assert_allclose(view.curve_data("kl")[1], [4, 6, 8, 10])  # KL stays unweighted
+    view.flush()  # the legend follows at the next redraw
     assert legend_labels(view) == ["recon", "test recon", "KL", "test KL", "−ELBO", "test −ELBO",
                                   "β·KL"]
 
@@ -149,6 +151,26 @@ def test_a_curve_hidden_from_the_legend_stays_hidden_with_its_raw_shadow(view):
     assert not items["beta_kl"].isVisible() and not raw["recon"].isVisible()
     view.smoothing_box.setValue(0.0)  # raw == smoothed: no faint copy
     assert not raw["kl"].isVisible()
+
+
+def test_redraws_are_spaced_but_every_row_and_the_final_state_are_drawn(view, qtbot, monkeypatch):
+    def plotted(name):
+        x, _ = view._items[name].getOriginalDataset()
+        return 0 if x is None else len(x)
+
+    monkeypatch.setattr(loss_view, "REDRAW_INTERVAL_S", 60.0)  # no timing luck needed below
+    view.add_progress(make_progress([1, 2], [50, 50], [4.0, 6.0]))
+    assert plotted("recon") == 2  # the first update draws at once
+    view.add_progress(make_progress([3, 4], [50, 50], [8.0, 10.0]))
+    assert len(view.curve_data("recon")[0]) == 4 and plotted("recon") == 2  # taken, drawn later
+    assert view._redraw_timer.isActive()
+    view.add_progress(make_progress([5], [50], [1.0], eval=make_eval(1, 5, 60.0, 2.0)))
+    view.add_progress(dataclasses.replace(make_progress([6], [50], [1.0]), done=True))
+    assert plotted("recon") == 6 and plotted("test_recon") == 1  # the final snapshot draws at once
+    assert not view._redraw_timer.isActive()
+    monkeypatch.setattr(loss_view, "REDRAW_INTERVAL_S", 0.2)
+    view.add_progress(make_progress([7], [50], [1.0]))
+    qtbot.waitUntil(lambda: plotted("recon") == 7, timeout=3000)  # the timer draws the rest
 
 
 def test_set_history_replaces_everything_and_clear_empties(view):
@@ -215,6 +237,7 @@ def test_render_loss_view_screenshot(view, qtbot):
         view.add_progress(make_progress(t[a:b], recon[a:b], kl[a:b], spe=spe,
                                         kl_weight=float(weight[b - 1]), eval=ev))
     assert len(view.curve_data("test_neg_elbo")[0]) == 10
+    view.flush()
     view.resize(900, 520)
     view.show()
     qtbot.waitExposed(view)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Qt
+from PySide6.QtCore import QPointF, Qt, QTimer
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel,
                                QVBoxLayout, QWidget)
 
@@ -20,6 +21,10 @@ _LABELS = {"recon": "recon", "kl": "KL", "beta_kl": "β·KL", "neg_elbo": "−EL
 _SYMBOLS = {"recon": "o", "kl": "t", "neg_elbo": "s"}
 _TRAIN = ("recon", "kl", "beta_kl", "neg_elbo")
 _TEST = ("recon", "kl", "neg_elbo")
+# Progress arrives up to ~10 times a second, and redrawing 8 long curves with their axes costs the
+# GUI thread ~12 ms; on a 2-core machine that time is taken from training (see
+# benchmarks/gui_responsiveness.py). Two redraws a second still look live.
+REDRAW_INTERVAL_S = 0.5
 
 
 def _ema(y: np.ndarray, factor: float, start: float | None = None) -> np.ndarray:
@@ -99,6 +104,10 @@ class LossView(QWidget):
         self._series = {name: _Series() for name in _TRAIN}
         self._beta_seen = False  # beta*KL is only worth a curve once the KL weight was not 1
         self._evals: list[EvalResult] = []
+        self._pending: str | None = None  # what add_progress changed since the last redraw
+        self._drawn_at = -math.inf  # time.monotonic() of the last redraw
+        self._redraw_timer = QTimer(self, singleShot=True)
+        self._redraw_timer.timeout.connect(self.flush)
         self._build_controls()
         self._build_plot()
         layout = QVBoxLayout(self)
@@ -175,6 +184,8 @@ class LossView(QWidget):
                                    "values</span>")
 
     def add_progress(self, progress: Progress) -> None:
+        """Take new rows at once; the plot is redrawn at most every REDRAW_INTERVAL_S, always for
+        the final snapshot of a run."""
         self._steps_per_epoch = max(1, progress.steps_per_epoch)
         self._append(progress.new_steps, progress.new_losses)
         if len(progress.new_steps):
@@ -189,9 +200,21 @@ class LossView(QWidget):
             self._evals.append(progress.eval)
             self._evals.sort(key=lambda e: e.step)  # nearest-point look-up needs sorted x
             changed = True
-        if changed:
+        self._pending = "all" if changed else self._pending or "curves"
+        wait = REDRAW_INTERVAL_S - (time.monotonic() - self._drawn_at)
+        if progress.done or wait <= 0:
+            self.flush()
+        elif not self._redraw_timer.isActive():
+            self._redraw_timer.start(math.ceil(wait * 1000))
+
+    def flush(self) -> None:
+        """Draw what :meth:`add_progress` has taken since the last redraw, now."""
+        pending, self._pending = self._pending, None
+        self._redraw_timer.stop()
+        self._drawn_at = time.monotonic()
+        if pending == "all":
             self._refresh()
-        else:
+        elif pending == "curves":
             self._refresh_curves()
             self._sync_raw_visibility()  # a legend click may have hidden a curve since
 
@@ -205,16 +228,19 @@ class LossView(QWidget):
 
     def curve_data(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """x (in the current x-axis unit) and y as plotted; raises KeyError for unknown names."""
-        if name.startswith("test_"):
-            x, y = self._test_data(name[len("test_"):])
-        elif name == "beta_kl" and not self._beta_seen:
-            x, y = np.zeros(0), np.zeros(0)
-        else:
-            series = self._series[name]
-            x, y = series.x.copy(), series.smooth.copy()
-        return x * self._x_scale(), y
+        x, y = self._data(name)
+        return x * self._x_scale(), y.copy()
 
     # ---- data ------------------------------------------------------------------------------
+    def _data(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """x in steps and y of a curve, from the data (a redraw may be pending): views."""
+        if name.startswith("test_"):
+            return self._test_data(name[len("test_"):])
+        if name == "beta_kl" and not self._beta_seen:
+            return np.zeros(0), np.zeros(0)
+        series = self._series[name]
+        return series.x, series.smooth
+
     def _append(self, steps: np.ndarray, losses: np.ndarray) -> None:
         if not len(steps):
             return
@@ -235,9 +261,17 @@ class LossView(QWidget):
         for name, series in self._series.items():
             self._items[name].setData(series.x, series.smooth)
             self._raw_items[name].setData(series.x, series.raw)
+        # Fit the axes now rather than in the paint: pyqtgraph auto-ranges while painting, and the
+        # new range re-downsamples the curves, which asks for a second full repaint (two paints
+        # per update, measured). That re-downsampling moves the bounds a little, so fit twice.
+        view = self.plot_widget.getPlotItem().getViewBox()
+        view.updateAutoRange()
+        view.updateAutoRange()
 
     def _refresh(self) -> None:
-        """Curves, test markers, legend, visibility and axis scale."""
+        """Curves, test markers, legend, visibility and axis scale: everything pending."""
+        self._redraw_timer.stop()
+        self._pending = None
         self._refresh_curves()
         for name in _TEST:
             self._items["test_" + name].setData(*self._test_data(name))
@@ -294,9 +328,8 @@ class LossView(QWidget):
         unit, scale = self.x_axis_combo.currentText(), self._x_scale()
         parts = [f"<b>{unit} {step * scale:.{2 if unit == 'epoch' else 0}f}</b>"]
         for name in _TRAIN + tuple("test_" + n for n in _TEST):
-            item = self._items[name]
-            x, y = item.getOriginalDataset()
-            if not item.isVisible() or x is None or not len(x):
+            x, y = self._data(name)
+            if not self._items[name].isVisible() or not len(x):
                 continue
             i = _nearest(x, step)
             colour = _COLOURS[name[5:] if name.startswith("test_") else name]

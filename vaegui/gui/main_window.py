@@ -302,6 +302,7 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getSaveFileName(self, f"Export {what}", f"{what.replace(' ', '_')}.png",
                                               "PNG images (*.png)")
         if path:
+            self.loss_view.flush()  # its last rows may be waiting for the next redraw
             ok = widget.grab().save(path, "PNG")
             self.statusBar().showMessage(f"Exported {path}" if ok else f"Could not write {path}", 8000)
 
