@@ -8,11 +8,13 @@ so that the machine's changing speed (other programs, clocks) weighs on both mod
             a 10 ms QTimer measures how late the GUI event loop serves it, and a simulated user
             picks a point on the map every 250 ms (decoding on the GUI thread).
 Prints timer lateness (median, 99th percentile, max), the throughput of both modes (images per
-second of wall time from the trainer's start to its last snapshot, so the window's map encoding
-at each epoch end counts against it), their ratio, and whether the targets are met:
-p99 lateness < 50 ms, window / headless throughput >= 0.85.
+second of wall time from the trainer's start to its last snapshot, so the window's map refresh at
+each epoch end counts against it), their ratio, and whether the targets are met:
+p99 lateness < 50 ms, window / headless throughput >= 0.85. The ratio is that of the pooled
+throughputs; the median of the per-pair ratios is printed beside it (this machine's speed drifts
+by +-20% within a minute, so single pairs range widely).
 
-    python benchmarks/gui_responsiveness.py [--data-dir DIR] [--epochs 2] [--pairs 4]
+    python benchmarks/gui_responsiveness.py [--data-dir DIR] [--epochs 2] [--pairs 6]
 """
 
 from __future__ import annotations
@@ -48,8 +50,8 @@ def main() -> int:
     parser.add_argument("--data-dir", help="folder holding MNIST/raw (default $VAEGUI_DATA_DIR, "
                                            "else ../shared/data)")
     parser.add_argument("--epochs", type=int, default=2, help="MNIST epochs per segment (default 2)")
-    parser.add_argument("--pairs", type=int, default=4,
-                        help="segments per mode (default 4: about 25 s of training each)")
+    parser.add_argument("--pairs", type=int, default=6,
+                        help="segments per mode (default 6: about 40 s of training each)")
     args = parser.parse_args()
     data_dir = args.data_dir or os.environ.get("VAEGUI_DATA_DIR") or str(REPO.parent / "shared" / "data")
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
@@ -76,10 +78,10 @@ def main() -> int:
                 bench.run_once()
         pair_ratios.append(_rate(bench.results[-1]) / _rate(headless[-1]))
     print("window / headless per pair: " + ", ".join(f"{r:.2f}" for r in pair_ratios))
-    return report(_total(headless), bench.figures())
+    return report(_total(headless), bench.figures(), pair_ratios)
 
 
-def report(headless: dict, window: dict) -> int:
+def report(headless: dict, window: dict, pair_ratios: list[float]) -> int:
     for name, f in (("headless", headless), ("window", window)):
         print(f"{name + ':':9} {f['images']:,} images in {f['wall']:.1f} s = {f['rate']:,.0f} img/s "
               f"(training steps alone: {f['step_rate']:,.0f} img/s)")
@@ -90,8 +92,9 @@ def report(headless: dict, window: dict) -> int:
           f"busy {100 * window['gui_cpu'] / window['wall']:.0f}% of the time (CPU)")
     print(f"GUI timer ({TIMER_MS} ms, {len(late)} ticks) lateness: median {p50:.1f} ms, "
           f"p99 {p99:.1f} ms, max {worst:.1f} ms")
-    print(f"throughput window / headless: {ratio:.3f} "
-          f"(training steps alone: {window['step_rate'] / headless['step_rate']:.3f})")
+    print(f"throughput window / headless: {ratio:.3f} (median of the pairs "
+          f"{np.median(pair_ratios):.3f}; training steps alone: "
+          f"{window['step_rate'] / headless['step_rate']:.3f})")
     ok_late, ok_ratio = p99 < P99_TARGET_MS, ratio >= RATIO_TARGET
     print(f"targets: p99 lateness < {P99_TARGET_MS:g} ms: {'met' if ok_late else 'NOT met'}; "
           f"throughput ratio >= {RATIO_TARGET}: {'met' if ok_ratio else 'NOT met'}")
