@@ -70,19 +70,16 @@ class TrainingWorker(QObject):
     _openQueued = Signal(str, object)
     _serveQueued = Signal()
 
-    # 4 progress updates and 1 decoder snapshot a second: on 2 cores each GUI repaint preempts a
-    # training thread, and these rates keep training >= 0.85 of headless speed (measured with
-    # benchmarks/gui_responsiveness.py: 0.90 here, against 0.70 at 5 and 2 a second).
     def __init__(self, *, torch_threads: int | None = None, progress_interval: float = 0.25,
                  decoder_interval: float = 1.0, report_interval: float = 0.05):
         """``progress_interval``: least seconds between progressed signals; ``decoder_interval``:
         between decoder snapshots; ``report_interval``: between the trainer's snapshots, i.e. how
         often the loop looks at map and save requests.
 
-        Every progressed signal costs the GUI thread a repaint of the loss plot (~15 ms of CPU),
-        and on a 2-core machine each such burst also stalls one of the two training threads:
-        5 updates a second look live and keep training near its headless speed (see
-        benchmarks/gui_responsiveness.py)."""
+        On a 2-core machine every millisecond the GUI thread spends on these signals is taken
+        from training, so the defaults are modest: 4 progress updates a second (the loss plot
+        redraws at most 2 of them) and 1 decoder snapshot; see
+        benchmarks/gui_responsiveness.py."""
         super().__init__()
         self.torch_threads = torch_threads
         self.report_interval = report_interval
