@@ -3,6 +3,7 @@
 import os
 import pickle
 
+import numpy as np
 import pytest
 import torch
 
@@ -33,6 +34,21 @@ def test_round_trip(tmp_path, trained):
     assert len(data["history"]["evals"]) == 1
     assert data["history"]["steps"].shape[0] == trained.step
     assert [p.name for p in path.parent.iterdir()] == ["a.pt"]  # no temporary files left
+
+
+def test_a_checkpoint_without_kl_weights_resumes_with_them_unknown(tmp_path, trained):
+    # The first checkpoints kept no per-step KL weights: they read as NaN, and new steps add theirs.
+    state = trained.state_dict()
+    del state["history"]["kl_weights"]
+    path = save_checkpoint(tmp_path / "old.pt", state)
+    config = trained.config.replace(train={"epochs": 2})
+    resumed = Trainer(config, tiny_data(config))
+    resumed.load_state_dict(load_checkpoint(path), str(path))
+    assert np.isnan(resumed.history.kl_weights).all() and len(resumed.history.steps) == 8
+    list(resumed.run())
+    weights = resumed.history.kl_weights
+    assert len(weights) == len(resumed.history.steps) == 16
+    assert np.isnan(weights[:8]).all() and (weights[8:] == 1.0).all()
 
 
 def test_interrupted_save_keeps_the_previous_file(tmp_path, trained, monkeypatch):

@@ -11,6 +11,7 @@ from vaegui.core.checkpoint import load_checkpoint, save_checkpoint
 from vaegui.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from vaegui.core.data import load_dataset
 from vaegui.core.errors import TrainingError
+from vaegui.core.history import History
 from vaegui.core.latent import encode_means
 from vaegui.core.loss import Terms
 from vaegui.core.trainer import Trainer
@@ -99,6 +100,26 @@ def test_kl_warmup_and_beta():
     assert trainer.kl_weight(50) == pytest.approx(0.5)
     trainer.beta = 2.0  # may change while training runs
     assert trainer.kl_weight(50) == pytest.approx(2.0)
+
+
+def test_every_steps_kl_weight_is_recorded_and_a_changed_beta_is_saved(tmp_path):
+    config = tiny_config(beta=0.5, warmup_steps=6, epochs=1)  # 8 steps
+    trainer = Trainer(config, tiny_data(config), report_interval=0)
+    run = trainer.run()
+    live = [next(run) for _ in range(5)]
+    trainer.beta = 3.0  # changed by the user while it runs
+    for p in run:
+        pass
+    # Step k is trained with beta * min(1, (k - 1) / 6): beta 0.5 for steps 1-5, then 3.
+    expected = [0.5 * s / 6 for s in range(5)] + [3.0 * 5 / 6, 3.0, 3.0]
+    np.testing.assert_allclose(trainer.history.kl_weights, expected)
+    np.testing.assert_array_equal(trainer.history.steps, np.arange(1, 9))
+    seen = np.concatenate([p.new_kl_weights for p in live])
+    np.testing.assert_allclose(seen, expected[:len(seen)])  # the snapshots carry them too
+    path = save_checkpoint(tmp_path / "beta.pt", trainer.state_dict())
+    state = load_checkpoint(path)
+    assert RunConfig.from_dict(state["config"]).train.beta == 3.0  # resumes with the beta in force
+    np.testing.assert_allclose(History.from_dict(state["history"]).kl_weights, expected)
 
 
 def test_non_finite_loss_stops_with_the_last_good_weights(monkeypatch):

@@ -21,12 +21,14 @@ def make_eval(epoch, step, recon, kl, kl_per_dim=(1.0, 0.5, 0.001, 0.0), active=
 
 
 def make_progress(steps, recon, kl, *, spe=100, kl_weight=1.0, eval=None):
+    """kl_weight: one for all rows, or one per row."""
     steps = np.asarray(steps, dtype=np.int64)
     recon, kl = np.asarray(recon, dtype=np.float64), np.asarray(kl, dtype=np.float64)
     losses = np.stack([recon, kl, recon + kl], axis=1).reshape(-1, 3)
+    weights = np.broadcast_to(np.asarray(kl_weight, dtype=np.float64), steps.shape).copy()
     return Progress(step=int(steps[-1]) if len(steps) else 0, total_steps=10 * spe,
                     steps_per_epoch=spe, epochs=10, new_steps=steps, new_losses=losses,
-                    kl_weight=kl_weight, images_per_s=0.0, images_seen=0, train_seconds=0.0,
+                    new_kl_weights=weights, kl_weight=float(weights[-1]) if len(weights) else 1.0, images_per_s=0.0, images_seen=0, train_seconds=0.0,
                     seconds_left=None, device="cpu", eval=eval)
 
 
@@ -173,6 +175,21 @@ def test_redraws_are_spaced_but_every_row_and_the_final_state_are_drawn(view, qt
     qtbot.waitUntil(lambda: plotted("recon") == 7, timeout=3000)  # the timer draws the rest
 
 
+def test_beta_kl_uses_each_steps_own_weight_live_and_from_a_history(view):
+    view.smoothing_box.setValue(0.0)
+    steps, kl = np.arange(1, 7), np.full(6, 10.0)
+    warmup = np.minimum(1.0, steps / 4) * 0.5  # beta 0.5 ramped over 4 steps, within one chunk
+    view.add_progress(make_progress(steps, np.full(6, 50.0), kl, kl_weight=warmup))
+    np.testing.assert_allclose(view.curve_data("beta_kl")[1], 10.0 * warmup)
+    # A checkpoint's history: the same curve; steps whose weight was not recorded are left out.
+    weights = np.concatenate([[np.nan, np.nan], warmup[2:]])
+    view.set_history(History(steps, np.stack([np.full(6, 50.0), kl, kl + 50], 1), [], weights), 6)
+    x, y = view.curve_data("beta_kl")
+    np.testing.assert_array_equal(x, steps[2:])
+    np.testing.assert_allclose(y, 10.0 * warmup[2:])
+    assert "β·KL" in legend_labels(view)
+
+
 def test_set_history_replaces_everything_and_clear_empties(view):
     t, recon, kl = fake_run(300, 100)
     view.add_progress(make_progress(t, recon, kl, kl_weight=0.5, eval=make_eval(3, 300, 1, 1)))
@@ -183,7 +200,7 @@ def test_set_history_replaces_everything_and_clear_empties(view):
     np.testing.assert_array_equal(x, np.arange(1, 51))
     np.testing.assert_allclose(y, 7.0)
     np.testing.assert_array_equal(view.curve_data("test_recon")[0], [25])
-    assert len(view.curve_data("beta_kl")[0]) == 0  # the history holds no KL weights
+    assert len(view.curve_data("beta_kl")[0]) == 0  # an old history: no KL weights recorded
     view.x_axis_combo.setCurrentText("epoch")
     assert view.curve_data("recon")[0][-1] == pytest.approx(2.0)
     view.clear()

@@ -114,7 +114,8 @@ def test_map_source(panel, qtbot):
 
 def test_progress_read_out(panel):
     p = Progress(step=1500, total_steps=4690, steps_per_epoch=469, epochs=10,
-                 new_steps=np.zeros(0), new_losses=np.zeros((0, 3)), kl_weight=1.0,
+                 new_steps=np.zeros(0), new_losses=np.zeros((0, 3)), new_kl_weights=np.zeros(0),
+                 kl_weight=1.0,
                  images_per_s=28123.4, images_seen=192000, train_seconds=7.0, seconds_left=95.0,
                  device="cuda (NVIDIA H200)")
     panel.show_progress(p)

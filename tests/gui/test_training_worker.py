@@ -22,7 +22,8 @@ TIMEOUT = 30_000
 def _progress(step: int, rows: int, *, eval=None, done=False, paused=False) -> Progress:
     steps = np.arange(step - rows + 1, step + 1)
     return Progress(step=step, total_steps=100, steps_per_epoch=10, epochs=10, new_steps=steps,
-                    new_losses=np.tile(steps[:, None], (1, 3)).astype(float), kl_weight=1.0,
+                    new_losses=np.tile(steps[:, None], (1, 3)).astype(float),
+                    new_kl_weights=steps / 100.0, kl_weight=1.0,
                     images_per_s=1.0, images_seen=step, train_seconds=1.0, seconds_left=1.0,
                     device="cpu", eval=eval, done=done, paused=paused)
 
@@ -35,6 +36,7 @@ def test_throttle_merges_the_rows_of_held_back_snapshots():
     out = throttle.offer(_progress(6, 2), now=1.2)
     np.testing.assert_array_equal(out.new_steps, [2, 3, 4, 5, 6])
     np.testing.assert_array_equal(out.new_losses[:, 0], [2, 3, 4, 5, 6])
+    np.testing.assert_array_equal(out.new_kl_weights, [0.02, 0.03, 0.04, 0.05, 0.06])
     assert out.step == 6
 
 

@@ -50,6 +50,7 @@ class Progress:
     epochs: int  # planned epochs
     new_steps: np.ndarray  # (n,) step numbers of the rows of new_losses
     new_losses: np.ndarray  # (n, 3) per-step training losses since the last snapshot, LOSS_COLUMNS
+    new_kl_weights: np.ndarray  # (n,) the KL weight each of those steps was trained with
     kl_weight: float  # the KL weight in force (beta times the warm-up factor)
     images_per_s: float  # recent training throughput
     images_seen: int  # training images processed in this run

@@ -102,6 +102,7 @@ class Trainer:
         tc = self.config.train
         self._stop.clear()
         self._rows: list[torch.Tensor] = []
+        self._row_weights: list[float] = []
         self._row_start = self.step
         self._run_start_step = self.step
         self._images = 0
@@ -144,7 +145,8 @@ class Trainer:
         x = to_float(batch, self.device)  # (B, C, H, W) in [0, 1]
         terms = elbo_terms(self.model, x, self.config.train.kl, self.noise)
         recon, kl = terms.recon.mean(), terms.kl.mean()
-        loss = recon + self.kl_weight() * kl
+        weight = self.kl_weight()
+        loss = recon + weight * kl
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grads = [p.grad for p in self.model.parameters() if p.grad is not None]
@@ -158,6 +160,7 @@ class Trainer:
         self.optimizer.step()
         self.step += 1
         self._rows.append(torch.stack([recon, kl, recon + kl]).detach())
+        self._row_weights.append(weight)
         self._images += batch.shape[0]
         self._train_s += time.perf_counter() - t0
 
@@ -168,8 +171,9 @@ class Trainer:
         else:
             losses = np.zeros((0, 3))
         steps = np.arange(self._row_start + 1, self._row_start + 1 + len(losses))
-        self.history.append(steps, losses)
-        self._rows, self._row_start = [], self.step
+        weights = np.asarray(self._row_weights, dtype=np.float64)
+        self.history.append(steps, losses, weights)
+        self._rows, self._row_weights, self._row_start = [], [], self.step
         # Throughput over the training time since the last snapshot (evaluations and pauses
         # excluded); the run's average when no step ran since (e.g. while paused).
         img_last, s_last = self._rate_mark
@@ -185,6 +189,7 @@ class Trainer:
         return Progress(
             step=self.step, total_steps=self.total_steps, steps_per_epoch=self.steps_per_epoch,
             epochs=self.config.train.epochs, new_steps=steps, new_losses=losses,
+            new_kl_weights=weights,
             kl_weight=self.kl_weight(), images_per_s=rate, images_seen=self._images,
             train_seconds=self._train_s, seconds_left=left, device=self.device_name,
             eval=eval, paused=paused, done=done, stopped=stopped)
@@ -205,7 +210,8 @@ class Trainer:
     def state_dict(self) -> dict[str, Any]:
         """Everything a checkpoint holds (see :mod:`.checkpoint`): plain containers and tensors."""
         return {
-            "config": self.config.to_dict(),
+            # beta as in force now (it may have been changed while training ran)
+            "config": self.config.replace(train={"beta": self.beta}).to_dict(),
             "dataset": {"name": self.data.name, "image_shape": list(self.data.image_shape),
                         "class_names": list(self.data.class_names)},
             "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},

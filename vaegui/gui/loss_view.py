@@ -187,15 +187,8 @@ class LossView(QWidget):
         """Take new rows at once; the plot is redrawn at most every REDRAW_INTERVAL_S, always for
         the final snapshot of a run."""
         self._steps_per_epoch = max(1, progress.steps_per_epoch)
-        self._append(progress.new_steps, progress.new_losses)
-        if len(progress.new_steps):
-            kl = progress.new_losses[:, LOSS_COLUMNS.index("kl")]
-            self._series["beta_kl"].append(progress.new_steps, kl * progress.kl_weight,
-                                           self.smoothing_box.value())
-        changed = False  # markers, legend or visibility: rare, so most updates only move curves
-        if progress.kl_weight != 1.0 and not self._beta_seen:
-            self._beta_seen = changed = True
-            self._items["beta_kl"].setVisible(True)  # once only: a legend click may hide it
+        # Markers, legend or visibility changes are rare: most updates only move curves.
+        changed = self._append(progress.new_steps, progress.new_losses, progress.new_kl_weights)
         if progress.eval is not None:
             self._evals.append(progress.eval)
             self._evals.sort(key=lambda e: e.step)  # nearest-point look-up needs sorted x
@@ -219,10 +212,10 @@ class LossView(QWidget):
             self._sync_raw_visibility()  # a legend click may have hidden a curve since
 
     def set_history(self, history: History, steps_per_epoch: int) -> None:
-        """Replace everything. The history keeps no KL weights, so beta*KL restarts empty."""
+        """Replace everything (beta*KL only for the steps whose KL weight the history kept)."""
         self.clear()
         self._steps_per_epoch = max(1, steps_per_epoch)
-        self._append(history.steps, history.losses)
+        self._append(history.steps, history.losses, history.kl_weights)
         self._evals = sorted(history.evals, key=lambda e: e.step)
         self._refresh()
 
@@ -241,12 +234,21 @@ class LossView(QWidget):
         series = self._series[name]
         return series.x, series.smooth
 
-    def _append(self, steps: np.ndarray, losses: np.ndarray) -> None:
+    def _append(self, steps: np.ndarray, losses: np.ndarray, kl_weights: np.ndarray) -> bool:
+        """Append rows; True when this made the beta*KL curve appear."""
         if not len(steps):
-            return
+            return False
         factor = self.smoothing_box.value()
         for col, name in enumerate(LOSS_COLUMNS):
             self._series[name].append(steps, losses[:, col], factor)
+        known = np.isfinite(kl_weights)  # NaN: a checkpoint that did not record them
+        kl = losses[known, LOSS_COLUMNS.index("kl")]
+        self._series["beta_kl"].append(steps[known], kl * kl_weights[known], factor)
+        if self._beta_seen or not (kl_weights[known] != 1.0).any():
+            return False
+        self._beta_seen = True
+        self._items["beta_kl"].setVisible(True)  # once only: a legend click may hide it
+        return True
 
     def _test_data(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         x = np.array([e.step for e in self._evals], dtype=np.float64)

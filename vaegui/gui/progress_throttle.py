@@ -34,4 +34,5 @@ class ProgressThrottle:
             return p
         return dataclasses.replace(
             p, new_steps=np.concatenate([h.new_steps for h in held] + [p.new_steps]),
-            new_losses=np.concatenate([h.new_losses for h in held] + [p.new_losses]))
+            new_losses=np.concatenate([h.new_losses for h in held] + [p.new_losses]),
+            new_kl_weights=np.concatenate([h.new_kl_weights for h in held] + [p.new_kl_weights]))

@@ -186,11 +186,9 @@ class TrainingWorker(QObject):
             trainer.stop()
         elif self._pause.is_set():
             trainer.pause()
-        history = trainer.history
         self.runStarted.emit(RunInfo(
             config, data.image_shape, data.class_names, trainer.steps_per_epoch,
-            History(history.steps.copy(), history.losses.copy(), history.evals), "train",
-            trainer.step))
+            trainer.history.copy(), "train", trainer.step))
         self.decoderUpdated.emit(trainer.decoder_state())
         final = self._loop(trainer)
         self._serve_save()
