@@ -1,5 +1,5 @@
 """Icons from resources/icons (SVG), with the style's standard icons as a fallback when the
-resources folder is not shipped or the SVG plugin is missing."""
+resources cannot be found or the SVG plugin is missing."""
 
 from __future__ import annotations
 
@@ -9,7 +9,11 @@ from pathlib import Path
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QStyle
 
-RESOURCES = Path(__file__).resolve().parents[2] / "resources"
+_HERE = Path(__file__).resolve()
+# Installed from a wheel, resources/ lies inside the package; in a source checkout (and an
+# editable install) it is the repository's top-level folder.
+RESOURCES = next((p for p in (_HERE.parents[1] / "resources", _HERE.parents[2] / "resources")
+                  if (p / "icons").is_dir()), _HERE.parents[2] / "resources")
 
 _FALLBACK = {
     "play": QStyle.StandardPixmap.SP_MediaPlay,
