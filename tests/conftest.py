@@ -24,3 +24,20 @@ def mnist_dir() -> Path:
     if path is None:
         pytest.skip("real MNIST not found: set VAEGUI_DATA_DIR or put it in ../shared/data")
     return path
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    """Every test runs offline: a download or a reachability probe fails as on a machine without
+    a network (the list records what was attempted)."""
+    import urllib.error
+    import urllib.request
+
+    attempts = []
+
+    def offline(request, *args, **kwargs):
+        attempts.append(getattr(request, "full_url", request))
+        raise urllib.error.URLError("tests never use the network")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    return attempts

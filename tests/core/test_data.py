@@ -311,3 +311,36 @@ def test_resolve_data_dir_precedence(tmp_path, monkeypatch):
     assert D.resolve_data_dir("~/d") == tmp_path / "home" / "d"
     monkeypatch.setattr(sys, "platform", "darwin")
     assert D.resolve_data_dir() == tmp_path / "home" / "Library" / "Caches" / "vaegui" / "data"
+
+
+def test_download_probe_asks_each_mirror_with_head_until_one_answers(monkeypatch):
+    import urllib.error
+    import urllib.request
+
+    import torchvision.datasets as tv
+
+    asked = []
+
+    class Answer:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    def urlopen(request, timeout):
+        asked.append((request.get_method(), request.full_url, timeout))
+        if len(asked) == 1:
+            raise urllib.error.URLError("connection refused")
+        return Answer()
+
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    assert D.download_problem("mnist", timeout=1.5) is None
+    first = tv.MNIST.resources[0][0]
+    assert asked == [("HEAD", m + first, 1.5) for m in tv.MNIST.mirrors[:2]]
+
+
+def test_download_probe_says_why_no_server_answered(no_network):
+    problem = D.download_problem("cifar10")
+    assert "cifar-10-python.tar.gz" in problem and "tests never use the network" in problem
+    assert no_network == ["https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"]

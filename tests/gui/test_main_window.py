@@ -205,17 +205,28 @@ def test_a_bad_checkpoint_exits_2(capsys, tmp_path):
     assert str(bad) in err and len(err.splitlines()) == 1
 
 
-def test_first_launch_falls_back_to_shapes_without_mnist(tmp_path):
+def test_first_launch_falls_back_to_shapes_when_mnist_is_neither_on_disk_nor_reachable(tmp_path,
+                                                                                     no_network):
     args = app.parse_args(["--data-dir", str(tmp_path)])
-    config, note = app.initial_config(None, args)
-    assert config.data.dataset == "shapes" and "MNIST not found" in note and str(tmp_path) in note
+    config, note = app.initial_config(None, args)  # the real probe, offline
+    assert config.data.dataset == "shapes" and "cannot be downloaded" in note and str(tmp_path) in note
+    assert "tests never use the network" in note and no_network  # it tried, and says why not
     stored = RunConfig().replace(data={"dataset": "kmnist"})
     config, note = app.initial_config(stored, app.parse_args(["--epochs", "3"]))
     assert config.data.dataset == "kmnist" and config.train.epochs == 3 and not note
 
 
+def test_first_launch_picks_mnist_to_download_when_its_server_answers(tmp_path):
+    asked = []
+    config, note = app.initial_config(None, app.parse_args(["--data-dir", str(tmp_path)]),
+                                      probe=lambda name: asked.append(name))
+    assert asked == ["mnist"] and config.data.dataset == "mnist"
+    assert "Start downloads it" in note and str(tmp_path) in note
+
+
 def test_first_launch_uses_mnist_when_it_is_on_disk(mnist_dir):
-    config, note = app.initial_config(None, app.parse_args(["--data-dir", str(mnist_dir)]))
+    config, note = app.initial_config(None, app.parse_args(["--data-dir", str(mnist_dir)]),
+                                      probe=lambda name: pytest.fail("no probe needed"))
     assert config.data.dataset == "mnist" and not note
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -110,6 +111,24 @@ def dataset_available(name: str, data_dir: str | os.PathLike | None = None) -> b
         raise _unknown(name)
     folder, files = _expected_files(_tv_class(name.lower()), resolve_data_dir(data_dir))
     return all((folder / f).is_file() for f in files)
+
+
+def download_problem(name: str, timeout: float = 2.0) -> str | None:
+    """None when a download server of torchvision dataset ``name`` answers (a HEAD request for
+    its first file, at most ``timeout`` seconds a server), else why not, in a few words."""
+    cls = _tv_class(name.lower())
+    if hasattr(cls, "mirrors"):  # the MNIST family: one file name, several mirrors
+        urls = [mirror + cls.resources[0][0] for mirror in cls.mirrors]
+    else:
+        urls = [cls.url]
+    problem = "no download address"
+    for url in urls:
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout):
+                return None
+        except (OSError, ValueError) as exc:  # URLError, HTTPError, timeouts are all OSErrors
+            problem = f"{url}: {getattr(exc, 'reason', None) or exc}"
+    return problem
 
 
 def _unknown(name: str) -> DataError:

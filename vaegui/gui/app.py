@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -18,7 +19,8 @@ from PySide6.QtWidgets import QApplication
 from vaegui.cli import OneLineParser, int_at_least
 from vaegui.core.checkpoint import load_checkpoint, model_from_checkpoint
 from vaegui.core.config import RunConfig
-from vaegui.core.data import DATASET_NAMES, FOLDER_PREFIX, dataset_available, resolve_data_dir
+from vaegui.core.data import (DATASET_NAMES, FOLDER_PREFIX, dataset_available, download_problem,
+                              resolve_data_dir)
 from vaegui.core.errors import DataError, VaeguiError
 
 from . import settings as store
@@ -58,11 +60,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def initial_config(stored: RunConfig | None, args: argparse.Namespace) -> tuple[RunConfig, str]:
+def initial_config(stored: RunConfig | None, args: argparse.Namespace,
+                   probe: Callable[[str], str | None] = download_problem) -> tuple[RunConfig, str]:
     """The settings the window opens with, and a note for the status bar.
 
     The last-used settings, with the command line on top. On a first launch without --dataset:
-    MNIST when its files are on disk, else the built-in shapes (never a download at startup)."""
+    MNIST when its files are on disk or its download server answers (``probe``; the download
+    itself waits for Start), else the built-in shapes."""
     config = stored or RunConfig()
     note = ""
     if args.data_dir:
@@ -70,13 +74,16 @@ def initial_config(stored: RunConfig | None, args: argparse.Namespace) -> tuple[
     if args.dataset:
         config = config.replace(data={"dataset": args.dataset})
     elif stored is None:
+        where = resolve_data_dir(config.data.data_dir)
         if dataset_available("mnist", config.data.data_dir):
             config = config.replace(data={"dataset": "mnist"})
+        elif (problem := probe("mnist")) is None:
+            config = config.replace(data={"dataset": "mnist"})
+            note = f"MNIST is not in {where} yet: Start downloads it there (about 12 MB)"
         else:
-            where = resolve_data_dir(config.data.data_dir)
             config = config.replace(data={"dataset": "shapes"})
-            note = (f"MNIST not found in {where}: using the built-in shapes dataset; "
-                    "choose MNIST in Training to download it")
+            note = (f"MNIST is not in {where} and cannot be downloaded now ({problem}): using the "
+                    "built-in shapes dataset")
     if args.epochs:
         config = config.replace(train={"epochs": args.epochs})
     return config, note
