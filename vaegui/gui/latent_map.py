@@ -58,7 +58,8 @@ class _HoverCard(QFrame):
 
 class _Marker(pg.ScatterPlotItem):
     """The picked point. Moving it repaints its old and new spots only: a plot item's bounds
-    change otherwise makes an auto-ranging ViewBox repaint everything (6 -> 2 ms a move here)."""
+    change otherwise makes an auto-ranging ViewBox repaint everything (10,000 points: 4 -> 1 ms
+    a move here)."""
 
     def informViewBoundsChanged(self) -> None:
         pass  # added with ignoreBounds: the view's range never depends on the marker
@@ -99,7 +100,7 @@ class LatentMap(QWidget):
         item.showGrid(x=True, y=True, alpha=0.15)
         # The points and the axes (which draw the grid across the plot) keep their rendering in a
         # pixmap until the view or the data change: moving the marker, hovering and repainting
-        # during training then only blit them (a marker move: 6.5 -> 2 ms of GUI time here).
+        # during training then only blit them (60,000 points: a marker move repaints in 1 ms, not 14).
         cached = QGraphicsItem.CacheMode.DeviceCoordinateCache
         for name in ("left", "bottom"):
             item.getAxis(name).setPen("#444")
