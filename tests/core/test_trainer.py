@@ -203,7 +203,10 @@ def test_iwae_reported_at_the_end():
 def test_each_test_evaluation_keeps_the_posterior_means_it_computed():
     config = tiny_config(epochs=1)
     data = tiny_data(config)
-    trainer = Trainer(config, data)
+    plain = Trainer(config, data)
+    list(plain.run())
+    assert plain.test_means is None  # only when asked for: the CLI has no use for them
+    trainer = Trainer(config, data, keep_test_means=True)
     assert trainer.test_means is None
     for _ in trainer.run():
         pass

@@ -38,9 +38,12 @@ class EvalMeans(NamedTuple):
 
 
 class Trainer:
-    def __init__(self, config: RunConfig, data: ImageData, *, report_interval: float = 0.1):
+    def __init__(self, config: RunConfig, data: ImageData, *, report_interval: float = 0.1,
+                 keep_test_means: bool = False):
         """``report_interval``: seconds between snapshots during an epoch (0 = after every step);
-        the snapshot that closes an epoch and the final one are always yielded."""
+        the snapshot that closes an epoch and the final one are always yielded.
+        ``keep_test_means``: keep the posterior means of each test evaluation in
+        :attr:`test_means` (the app's latent map reuses them)."""
         if len(data.train_images) == 0 or len(data.test_images) == 0:
             raise DataError(f"{data.name}: needs at least one training and one test image "
                             f"(has {len(data.train_images)} and {len(data.test_images)})")
@@ -66,7 +69,8 @@ class Trainer:
         self._train_x = place_images(data.train_images, self.device)
         self._test_x = place_images(data.test_images, self.device)
         self.steps_per_epoch = math.ceil(data.train_images.shape[0] / tc.batch_size)
-        self.test_means: EvalMeans | None = None  # of the last test evaluation
+        self.keep_test_means = keep_test_means
+        self.test_means: EvalMeans | None = None  # of the last test evaluation, if kept
         self.beta = tc.beta  # may be changed while training runs (plain float: atomic to assign)
         self._stop = threading.Event()
         self._running = threading.Event()
@@ -196,12 +200,15 @@ class Trainer:
 
     # ---- evaluation and state ------------------------------------------------------------
     def evaluate_test(self, epoch: int, iw_samples: int = 0) -> EvalResult:
-        """Evaluate on the test set; also keeps its posterior means in :attr:`test_means`."""
-        means = np.empty((self._test_x.shape[0], self.model.latent_dim), dtype=np.float32)
+        """Evaluate on the test set (keeping its posterior means if asked to)."""
+        means = None
+        if self.keep_test_means:
+            # A new array every time, never refilled: a consumer on another thread may hold the last.
+            means = np.empty((self._test_x.shape[0], self.model.latent_dim), dtype=np.float32)
         result = evaluate(self.model, self._test_x, epoch=epoch, step=self.step,
                           iw_samples=iw_samples, seed=self.config.train.seed, means_out=means)
-        # A new array every time, never refilled: a consumer on another thread may hold the last.
-        self.test_means = EvalMeans(self.step, means)
+        if means is not None:
+            self.test_means = EvalMeans(self.step, means)
         return result
 
     def decoder_state(self) -> dict[str, torch.Tensor]:

@@ -175,7 +175,7 @@ class TrainingWorker(QObject):
         self.runFinished.emit(final)
 
     def _train(self, config: RunConfig, data: ImageData) -> Progress:
-        trainer = Trainer(config, data, report_interval=self.report_interval)
+        trainer = Trainer(config, data, report_interval=self.report_interval, keep_test_means=True)
         self._resume_into(trainer, config)
         self._trainer, self._model, self._map_step = trainer, trainer.model, -1
         self._state_source = trainer.state_dict
