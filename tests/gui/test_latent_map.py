@@ -62,13 +62,15 @@ def pixel_size(widget: LatentMap) -> np.ndarray:
 
 
 def brushes(widget: LatentMap) -> list:
-    return list(widget.scatter.data["brush"])
+    """Each point's brush."""
+    palette = widget.scatter.brushes()
+    return [palette[k] for k in widget.scatter.colours()]
 
 
 def test_exact_map_shows_points_axes_and_readout(latent_map, enc2):
     latent_map.set_encoded(enc2)
     item = latent_map.plot_widget().getPlotItem()
-    x, y = latent_map.scatter.getData()
+    x, y = latent_map.scatter.positions()
     assert np.array_equal(x, enc2.xy[:, 0]) and np.array_equal(y, enc2.xy[:, 1])
     assert item.getAxis("bottom").labelText == "z1" and item.getAxis("left").labelText == "z2"
     assert "L = 2" in item.titleLabel.text
@@ -105,7 +107,7 @@ def test_click_picks_latent_of_plane_point(latent_map, request, qtbot, fixture):
 
 
 def test_click_on_a_point_picks_it(latent_map, enc2, qtbot):
-    """The scatter accepts clicks on its points; such a click is still a pick."""
+    """A click on a point (not between points) is a pick too."""
     latent_map.set_encoded(enc2)
     settle(latent_map)
     with qtbot.waitSignal(latent_map.pointPicked, timeout=2000) as picked:
@@ -206,11 +208,17 @@ def test_clicking_a_legend_entry_hides_that_class(latent_map, enc2):
     assert latent_map._nearest_point(pos) == index
     sample, _ = latent_map.legend.items[enc2.labels[index]]
     sample.item.setVisible(False)  # what a click on the legend entry does
-    visible = latent_map.scatter.data["visible"]
+    visible = latent_map.scatter.shown()
     assert np.array_equal(visible, enc2.labels != enc2.labels[index])
     assert latent_map._nearest_point(pos) is None  # hidden points are not hovered
-    latent_map.set_encoded(enc2)  # a new encoding shows every class again
-    assert latent_map.scatter.data["visible"].all()
+    latent_map.set_encoded(enc2)  # the next epoch's map: that class stays hidden
+    np.testing.assert_array_equal(latent_map.scatter.shown(), visible)
+    sample.item.setVisible(True)
+    assert latent_map.scatter.shown().all()
+    sample.item.setVisible(False)
+    latent_map.clear()
+    latent_map.set_encoded(enc2)  # a fresh map lists and shows every class
+    assert latent_map.scatter.shown().all() and all(s.item.isVisible() for s, _ in latent_map.legend.items)
 
 
 def test_new_encoding_keeps_user_zoom_unless_the_map_kind_changes(latent_map, enc2, enc5):
@@ -233,7 +241,7 @@ def test_clear_forgets_points_and_marker(latent_map, enc2):
     assert np.allclose(latent_map.marker_xy, [0.5, -0.5])
     latent_map.clear()
     assert latent_map.encoded is None and latent_map.marker_xy is None
-    assert len(latent_map.scatter.data) == 0 and latent_map.colour_combo.count() == 1
+    assert len(latent_map.scatter) == 0 and latent_map.colour_combo.count() == 1
 
 
 def test_seventy_thousand_points(latent_map):
@@ -244,7 +252,7 @@ def test_seventy_thousand_points(latent_map):
     enc = EncodedSet(z, projection.transform(z), projection, rng.integers(0, 10, n),
                      tuple(str(k) for k in range(10)), np.zeros((n, 1, 28, 28), np.uint8), split="train")
     latent_map.set_encoded(enc)
-    assert len(latent_map.scatter.data) == n
-    assert len({id(b) for b in brushes(latent_map)}) == 10  # a palette, not a brush per point
+    assert len(latent_map.scatter) == n and len(latent_map.scatter.brushes()) == 10
+    np.testing.assert_array_equal(latent_map.scatter.colours(), enc.labels)
     assert "70,000 training images" in latent_map.readout.text()
     latent_map.grab()  # renders

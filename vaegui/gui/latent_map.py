@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (QComboBox, QFrame, QGraphicsItem, QHBoxLayout, QL
 
 from ..core.latent import EncodedSet
 from . import palette
+from .point_cloud import PointCloud
 
 LABEL_MODE = "label"
 HOVER_RADIUS_PX = 6  # a point counts as hovered within this many screen pixels of the cursor
@@ -73,6 +74,7 @@ class LatentMap(QWidget):
         self._encoded: EncodedSet | None = None
         self._x = self._y = np.zeros(0, np.float32)  # contiguous columns for the hover search
         self._shown = np.zeros(0, bool)  # points not hidden through the legend
+        self._legend_classes: tuple[str, ...] | None = None  # what the legend lists
         self._marker_xy: np.ndarray | None = None
         self._label_palette = palette.label_palette()
         self._factor_palette = palette.factor_palette()
@@ -106,7 +108,7 @@ class LatentMap(QWidget):
             item.getAxis(name).setPen("#444")
             item.getAxis(name).setTextPen("#222")
             item.getAxis(name).setCacheMode(cached)
-        self.scatter = pg.ScatterPlotItem(pxMode=True, pen=None, symbol="o", size=4)
+        self.scatter = PointCloud()
         self.scatter.setCacheMode(cached)
         item.addItem(self.scatter)
         self.marker = _Marker(pxMode=True, brush=None)
@@ -156,7 +158,7 @@ class LatentMap(QWidget):
         self._x, self._y = np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1])
         self._shown = np.ones(len(xy), bool)
         self._set_colour_choices(list(encoded.factors))
-        self.scatter.setData(x=self._x, y=self._y, size=point_size(len(xy)), brush=self._brushes())
+        self.scatter.set_data(self._x, self._y, *self._colours(), size=point_size(len(xy)))
         self._update_colour_key()
         self._label_axes(encoded)
         split = "test images" if encoded.split == "test" else "training images"
@@ -170,6 +172,7 @@ class LatentMap(QWidget):
         self.set_marker(None)
         self._set_colour_choices([])
         self.legend.clear()
+        self._legend_classes = None
         self._show_colour_bar(False)
         self.hover_card.hide()
         self._plot.getPlotItem().setTitle("Latent map")
@@ -200,44 +203,50 @@ class LatentMap(QWidget):
     def _colour_mode(self) -> str:
         return self.colour_combo.currentText() or LABEL_MODE
 
-    def _brushes(self) -> np.ndarray:
-        """One pre-made brush per point, by label or by binned factor value."""
+    def _colours(self) -> tuple[np.ndarray, list]:
+        """Each point's index into a few brushes, by label or by binned factor value."""
         enc = self._encoded
         mode = self._colour_mode()
         if mode == LABEL_MODE or mode not in enc.factors:
-            return self._label_palette.lookup(enc.labels)
+            return enc.labels, self._label_palette.brushes
         bins, _, _ = palette.quantise(enc.factors[mode], len(self._factor_palette))
-        return self._factor_palette.lookup(bins)
+        return bins, self._factor_palette.brushes
 
     def _on_colour_combo_changed(self, _text: str) -> None:
         if self._encoded is None:
             return
-        self.scatter.setBrush(self._brushes())
+        self.scatter.set_colours(*self._colours())
         self._update_colour_key()
 
     def _update_colour_key(self) -> None:
-        """Legend of class names for label colouring, a colour bar for a factor."""
+        """Legend of class names for label colouring, a colour bar for a factor. The legend is
+        kept while the classes stay the same (each epoch's new map), and so are the classes
+        hidden by clicking it."""
         enc, mode = self._encoded, self._colour_mode()
         by_label = mode == LABEL_MODE or mode not in enc.factors
         self._show_colour_bar(not by_label)
-        self.legend.clear()
         self.legend.setVisible(by_label)
-        if not self._shown.all():  # a full visibility update costs ~0.3 s at 70,000 points
-            self._shown[:] = True
-            self.scatter.setPointsVisible(self._shown)
         if not by_label:
+            self.legend.clear()
+            self._legend_classes = None
             _, lo, hi = palette.quantise(enc.factors[mode])
             self.colour_bar.setLevels((lo, hi))
             self.colour_bar.getAxis("left").setLabel(mode, color="#222")
-            return
-        for k, name in enumerate(enc.class_names[:MAX_LEGEND_ENTRIES]):
+        elif self._legend_classes != enc.class_names:
+            self._fill_legend(enc.class_names)
+        self._on_legend_sample_toggled()
+
+    def _fill_legend(self, class_names: tuple[str, ...]) -> None:
+        self.legend.clear()
+        self._legend_classes = class_names
+        for k, name in enumerate(class_names[:MAX_LEGEND_ENTRIES]):
             sample = pg.ScatterPlotItem(symbol="o", size=10, pen=None, brush=self._label_palette.brushes[
                 k % len(self._label_palette)])
             # pyqtgraph legends hide an item when its entry is clicked: hide that class's points.
             sample.visibleChanged.connect(self._on_legend_sample_toggled)
             self.legend.addItem(sample, name)
-        if len(enc.class_names) > MAX_LEGEND_ENTRIES:
-            self.legend.addItem(pg.ScatterPlotItem(), f"... {len(enc.class_names)} classes")
+        if len(class_names) > MAX_LEGEND_ENTRIES:
+            self.legend.addItem(pg.ScatterPlotItem(), f"... {len(class_names)} classes")
         # LegendItem sizes itself from its rows' current heights, which its own layout has just
         # stretched: each entry made the legend taller. Fixed rows keep it compact.
         for _, label in self.legend.items:
@@ -245,10 +254,14 @@ class LatentMap(QWidget):
         self.legend.updateSize()
 
     def _on_legend_sample_toggled(self) -> None:
+        """Show the points of the classes whose legend entries are not hidden (all points when
+        colouring by a factor)."""
         hidden = [k for k, (sample, _) in enumerate(self.legend.items[:MAX_LEGEND_ENTRIES])
-                  if not sample.item.isVisible()]
-        self._shown = ~np.isin(self._encoded.labels, hidden)
-        self.scatter.setPointsVisible(self._shown)
+                  if not sample.item.isVisible()] if self._legend_classes is not None else []
+        shown = ~np.isin(self._encoded.labels, hidden)
+        if not np.array_equal(shown, self._shown):
+            self._shown = shown
+            self.scatter.set_shown(shown)
 
     def _show_colour_bar(self, show: bool) -> None:
         layout = self._plot.getPlotItem().layout

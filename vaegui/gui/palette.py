@@ -1,8 +1,6 @@
 """Colours and pixels for the latent views: categorical and continuous brush palettes for big
-scatters, and numpy image -> QImage conversion.
-
-pyqtgraph's ScatterPlotItem caches one rendered symbol per distinct brush *object* (keyed by id), so
-a scatter of 70,000 points must index into a few pre-made brushes, never build one per point.
+scatters (a point holds an index into a few pre-made brushes, never a brush of its own), and
+numpy image -> QImage conversion.
 """
 
 from __future__ import annotations
@@ -28,7 +26,7 @@ def label_color(index: int) -> QColor:
 
 
 class BrushPalette:
-    """A fixed list of QBrush objects and a vectorised value -> brush lookup."""
+    """A fixed list of QBrush objects; points index into it (indices wrap around)."""
 
     def __init__(self, colors: list[QColor], alpha: int = POINT_ALPHA):
         self.brushes = []
@@ -36,15 +34,9 @@ class BrushPalette:
             color = QColor(color)
             color.setAlpha(alpha)
             self.brushes.append(QBrush(color))
-        self._table = np.empty(len(self.brushes), dtype=object)
-        self._table[:] = self.brushes
 
     def __len__(self) -> int:
         return len(self.brushes)
-
-    def lookup(self, indices: np.ndarray) -> np.ndarray:
-        """Object array of brushes, one per index (indices wrap around the palette)."""
-        return self._table[np.asarray(indices, dtype=np.int64) % len(self.brushes)]
 
 
 def label_palette() -> BrushPalette:

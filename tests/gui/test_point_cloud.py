@@ -1,0 +1,61 @@
+"""PointCloud paints each shown point, in its colour, where the view maps it, and reports the
+bounds a ViewBox auto-ranges to."""
+
+import numpy as np
+import pyqtgraph as pg
+import pytest
+from PySide6.QtCore import QPointF
+from PySide6.QtGui import QBrush, QColor
+
+from vaegui.gui.point_cloud import PointCloud
+
+RED, BLUE = QColor("#ff0000"), QColor("#0000ff")
+
+
+@pytest.fixture
+def plot(qtbot):
+    widget = pg.PlotWidget(background="w")
+    widget.resize(300, 300)
+    qtbot.addWidget(widget)
+    widget.show()
+    qtbot.waitExposed(widget)
+    return widget
+
+
+def pixel(plot, image, x, y) -> QColor:
+    """The colour the grab shows at data point (x, y)."""
+    scene = plot.getPlotItem().getViewBox().mapViewToScene(QPointF(x, y))
+    pos = plot.mapFromScene(scene) + plot.viewport().pos()
+    return image.pixelColor(pos.x(), pos.y())
+
+
+def test_points_are_drawn_in_their_colours_and_hidden_ones_are_not(plot):
+    cloud = PointCloud()
+    plot.addItem(cloud)
+    x, y = np.array([0.0, 10.0, 0.0, 10.0]), np.array([0.0, 0.0, 10.0, 10.0])
+    cloud.set_data(x, y, np.array([0, 1, 0, 3]), [QBrush(RED), QBrush(BLUE)], size=9)
+    plot.getPlotItem().getViewBox().setRange(xRange=(-2, 12), yRange=(-2, 12), padding=0)
+    image = plot.grab().toImage()
+    assert [pixel(plot, image, *p) for p in zip(x, y)] == [RED, BLUE, RED, BLUE]  # 3 wraps to 1
+    assert pixel(plot, image, 5.0, 5.0) == QColor("white")  # nothing between them
+    cloud.set_shown(np.array([True, False, True, True]))
+    cloud.set_colours(np.array([1, 1, 1, 0]), [QBrush(RED), QBrush(BLUE)])
+    image = plot.grab().toImage()
+    assert [pixel(plot, image, *p) for p in zip(x, y)] == [BLUE, QColor("white"), BLUE, RED]
+
+
+def test_bounds_follow_the_shown_points(plot):
+    cloud = PointCloud()
+    assert cloud.dataBounds(0) == (None, None) and cloud.boundingRect().isNull()
+    cloud.set_data(np.array([-1.0, 2.0, 5.0]), np.array([3.0, 4.0, np.nan]), np.zeros(3, int),
+                   [QBrush(RED)])
+    assert cloud.dataBounds(0) == (-1.0, 2.0) and cloud.dataBounds(1) == (3.0, 4.0)  # NaN left out
+    assert cloud.dataBounds(0, orthoRange=(3.5, 10)) == (2.0, 2.0)
+    cloud.set_shown(np.array([False, True, True]))
+    assert cloud.dataBounds(0) == (2.0, 2.0)
+    plot.addItem(cloud)
+    plot.getPlotItem().getViewBox().autoRange(padding=0)
+    (x0, x1), (y0, y1) = plot.getPlotItem().getViewBox().viewRange()
+    assert x0 <= 2.0 <= x1 and y0 <= 4.0 <= y1
+    with pytest.raises(ValueError, match="one length"):
+        cloud.set_data(np.zeros(3), np.zeros(2), np.zeros(3, int), [QBrush(RED)])
