@@ -26,7 +26,8 @@ def pixel(plot, image, x, y) -> QColor:
     """The colour the grab shows at data point (x, y)."""
     scene = plot.getPlotItem().getViewBox().mapViewToScene(QPointF(x, y))
     pos = plot.mapFromScene(scene) + plot.viewport().pos()
-    return image.pixelColor(pos.x(), pos.y())
+    dpr = image.devicePixelRatio()  # the grab has device pixels (2 per point on a 2x screen)
+    return image.pixelColor(round(pos.x() * dpr), round(pos.y() * dpr))
 
 
 def test_points_are_drawn_in_their_colours_and_hidden_ones_are_not(plot):
