@@ -33,14 +33,15 @@ def pixel(plot, image, x, y) -> QColor:
 def test_points_are_drawn_in_their_colours_and_hidden_ones_are_not(plot):
     cloud = PointCloud()
     plot.addItem(cloud)
-    x, y = np.array([0.0, 10.0, 0.0, 10.0]), np.array([0.0, 0.0, 10.0, 10.0])
-    cloud.set_data(x, y, np.array([0, 1, 0, 3]), [QBrush(RED), QBrush(BLUE)], size=9)
+    x, y = np.array([0.0, 10.0, 0.0, 10.0, np.nan]), np.array([0.0, 0.0, 10.0, 10.0, 5.0])
+    cloud.set_data(x, y, np.array([0, 1, 0, 3, 0]), [QBrush(RED), QBrush(BLUE)], size=9)
     plot.getPlotItem().getViewBox().setRange(xRange=(-2, 12), yRange=(-2, 12), padding=0)
     image = plot.grab().toImage()
+    x, y = x[:4], y[:4]  # the fifth point, not a number, is not drawn anywhere
     assert [pixel(plot, image, *p) for p in zip(x, y)] == [RED, BLUE, RED, BLUE]  # 3 wraps to 1
     assert pixel(plot, image, 5.0, 5.0) == QColor("white")  # nothing between them
-    cloud.set_shown(np.array([True, False, True, True]))
-    cloud.set_colours(np.array([1, 1, 1, 0]), [QBrush(RED), QBrush(BLUE)])
+    cloud.set_shown(np.array([True, False, True, True, True]))
+    cloud.set_colours(np.array([1, 1, 1, 0, 0]), [QBrush(RED), QBrush(BLUE)])
     image = plot.grab().toImage()
     assert [pixel(plot, image, *p) for p in zip(x, y)] == [BLUE, QColor("white"), BLUE, RED]
 

@@ -136,7 +136,7 @@ class PointCloud(pg.GraphicsObject):
         dpr = painter.device().devicePixelRatioF()
         if self._sprites is None or dpr != self._sprite_dpr:
             self._sprites, self._sprite_dpr = self._render_sprites(dpr), dpr
-        keep = self._shown.copy()
+        keep = self._shown & np.isfinite(self._x) & np.isfinite(self._y)
         if (view := self.viewRect()) is not None:  # only what the view shows
             pad_x, pad_y = self._padding()
             keep &= ((self._x >= view.left() - pad_x) & (self._x <= view.right() + pad_x)
