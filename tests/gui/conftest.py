@@ -42,6 +42,18 @@ def _no_thread_left_running():
     assert not running, f"QThreads still running at the end of the test: {running}"
 
 
+@pytest.fixture
+def show_widget(qtbot):
+    """show_widget(widget, width, height) -> widget: owned by the test, resized, shown and exposed."""
+    def show(widget, width: int, height: int):
+        qtbot.addWidget(widget)
+        widget.resize(width, height)
+        widget.show()
+        qtbot.waitExposed(widget)
+        return widget
+    return show
+
+
 def _tiny_config(epochs: int = 2, train: int = 256, test: int = 128, **train_changes) -> RunConfig:
     """Shapes at 16x16 with a 32-unit MLP: an epoch takes milliseconds."""
     return RunConfig(

@@ -17,13 +17,8 @@ def make_decoder(latent_dim=2, image_shape=(1, 28, 28), seed=0) -> Decoder:
 
 
 @pytest.fixture
-def panel(qtbot):
-    widget = DecoderPanel()
-    qtbot.addWidget(widget)
-    widget.resize(300, 340)
-    widget.show()
-    qtbot.waitExposed(widget)
-    return widget
+def panel(show_widget):
+    return show_widget(DecoderPanel(), 300, 340)
 
 
 def test_hints_before_a_decoder_and_a_point(panel, qtbot):

@@ -35,13 +35,8 @@ def enc5(shapes):
 
 
 @pytest.fixture
-def latent_map(qtbot):
-    widget = LatentMap()
-    qtbot.addWidget(widget)
-    widget.resize(640, 520)
-    widget.show()
-    qtbot.waitExposed(widget)
-    return widget
+def latent_map(show_widget):
+    return show_widget(LatentMap(), 640, 520)
 
 
 def settle(widget: LatentMap) -> None:

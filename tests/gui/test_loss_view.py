@@ -208,16 +208,14 @@ def test_set_history_replaces_everything_and_clear_empties(view):
         assert len(view.curve_data(name)[0]) == len(view.curve_data(name)[1]) == 0
 
 
-def test_crosshair_reads_out_the_nearest_values(view, qtbot):
+def test_crosshair_reads_out_the_nearest_values(view, qtbot, show_widget):
     view.smoothing_box.setValue(0.0)
     steps = np.arange(1, 11)
     recon = np.linspace(200, 110, 10)
     recon[4] = 123.45
     view.add_progress(make_progress(steps, recon, np.full(10, 21.5),
                                     eval=make_eval(1, 10, 150.25, 22.0)))
-    view.resize(700, 450)
-    view.show()
-    qtbot.waitExposed(view)
+    show_widget(view, 700, 450)
     vb = view.plot_widget.getPlotItem().getViewBox()
     vb.autoRange()
     scene_pos = vb.mapViewToScene(QPointF(5.1, 123.45))
@@ -239,7 +237,7 @@ def colour_pixels(image, hex_colour, tol=40):
     return int((np.abs(arr.astype(int) - target).max(axis=2) <= tol).sum())
 
 
-def test_render_loss_view_screenshot(view, qtbot):
+def test_render_loss_view_screenshot(view, show_widget):
     spe = 500
     t, recon, kl = fake_run(5000, spe)
     weight = np.minimum(1.0, t / 1000)  # a KL warm-up over two epochs
@@ -255,9 +253,7 @@ def test_render_loss_view_screenshot(view, qtbot):
                                         kl_weight=float(weight[b - 1]), eval=ev))
     assert len(view.curve_data("test_neg_elbo")[0]) == 10
     view.flush()
-    view.resize(900, 520)
-    view.show()
-    qtbot.waitExposed(view)
+    show_widget(view, 900, 520)
     image = view.grab().toImage()
     image.save("/tmp/loss_view.png")
     assert colour_pixels(image, "#0072B2") > 500 and colour_pixels(image, "#D55E00") > 500
@@ -290,15 +286,12 @@ def test_kl_view_colours_the_dimensions_the_evaluation_marks_active(qtbot):
 
 
 @pytest.mark.parametrize("dims", [1, 512])
-def test_kl_view_handles_any_latent_size(qtbot, dims):
+def test_kl_view_handles_any_latent_size(show_widget, dims):
     w = KLDimView()
-    qtbot.addWidget(w)
     kl = np.random.default_rng(dims).exponential(0.5, dims)
     active = (dims + 1) // 2
     w.set_eval(make_eval(1, 10, 90.0, kl.sum(), kl_per_dim=kl, active=active))
-    w.resize(500, 300)
-    w.show()
-    qtbot.waitExposed(w)
+    show_widget(w, 500, 300)
     image = w.grab().toImage()
     image.save(f"/tmp/kl_view_{dims}.png")
     np.testing.assert_array_equal(w.bar_heights(), kl)
@@ -306,16 +299,13 @@ def test_kl_view_handles_any_latent_size(qtbot, dims):
     assert colour_pixels(image, "#0072B2", tol=10) > 20
 
 
-def test_render_kl_view_screenshot(qtbot):
+def test_render_kl_view_screenshot(show_widget):
     w = KLDimView()
-    qtbot.addWidget(w)
     rng = np.random.default_rng(3)
     kl = np.where(rng.random(20) < 0.4, rng.uniform(0, 0.003, 20), rng.uniform(0.5, 4.0, 20))
     active = int((kl > 0.01).sum())
     w.set_eval(make_eval(10, 5000, 88.0, kl.sum(), kl_per_dim=kl, active=active))
-    w.resize(600, 320)
-    w.show()
-    qtbot.waitExposed(w)
+    show_widget(w, 600, 320)
     image = w.grab().toImage()
     image.save("/tmp/kl_view.png")
     assert colour_pixels(image, "#0072B2", tol=10) > 200

@@ -13,13 +13,8 @@ RED, BLUE = QColor("#ff0000"), QColor("#0000ff")
 
 
 @pytest.fixture
-def plot(qtbot):
-    widget = pg.PlotWidget(background="w")
-    widget.resize(300, 300)
-    qtbot.addWidget(widget)
-    widget.show()
-    qtbot.waitExposed(widget)
-    return widget
+def plot(show_widget):
+    return show_widget(pg.PlotWidget(background="w"), 300, 300)
 
 
 def pixel(plot, image, x, y) -> QColor:
