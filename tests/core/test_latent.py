@@ -52,10 +52,10 @@ def test_traversal_and_grid():
     out = traversal(np.array([0.5, -0.5, 1.0]), 1, [-2, 0, 2])
     np.testing.assert_array_equal(out[:, 1], [-2, 0, 2])
     np.testing.assert_array_equal(out[:, 0], 0.5)
-    g = grid_points((-1, 1), (-2, 2), 3)
+    g = grid_points((-1, 2), (-3, 3), 3)  # cells 1 wide and 2 high
     assert g.shape == (9, 2)
-    np.testing.assert_array_equal(g[0], [-1, 2])  # top left
-    np.testing.assert_array_equal(g[-1], [1, -2])  # bottom right
+    np.testing.assert_allclose(g[0], [-0.5, 2])  # centre of the top-left cell
+    np.testing.assert_allclose(g[-1], [1.5, -2])  # bottom right
 
 
 def test_decoder_snapshot_is_independent_of_the_live_model():
@@ -71,7 +71,7 @@ def test_decoder_snapshot_is_independent_of_the_live_model():
             p.add_(1.0)
     np.testing.assert_array_equal(dec.decode(z), direct)  # the snapshot did not move
     grid = dec.decode_grid(np.zeros((4, 2), np.float32), nrow=2, padding=1)
-    assert grid.shape == (2 * 6 + 3, 2 * 6 + 3, 1)
+    assert grid.shape == (1, 2 * 6 + 3, 2 * 6 + 3)
 
 
 def test_encode_means_in_batches_matches_one_batch():

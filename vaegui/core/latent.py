@@ -120,27 +120,40 @@ class Projection:
         return (self.mean + p @ self.components).astype(np.float32)
 
 
+INTERPOLATIONS = ("linear", "spherical")
+
+
+def interpolate(a: np.ndarray, b: np.ndarray, t: np.ndarray | float, method: str = "linear") -> np.ndarray:
+    """Points at fractions ``t`` (0 = a, 1 = b) of the way from a to b: (len(t), L), or (L,) for a
+    scalar t. "spherical" is slerp (Shoemake 1985; White 2016 for latent spaces): it follows the
+    arc between a and b and interpolates the norm linearly, so intermediate points keep a
+    typical norm under a Gaussian prior; it falls back to linear for (anti)parallel or zero
+    vectors."""
+    if method not in INTERPOLATIONS:
+        raise ValueError(f"interpolation {method!r} is not one of {INTERPOLATIONS}")
+    scalar = np.ndim(t) == 0
+    t = np.atleast_1d(np.asarray(t, np.float64))[:, None]  # (n, 1)
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    out = (1 - t) * a + t * b
+    if method == "spherical":
+        na, nb = np.linalg.norm(a), np.linalg.norm(b)
+        if na > 0 and nb > 0:
+            omega = np.arccos(np.clip(a @ b / (na * nb), -1.0, 1.0))
+            if np.sin(omega) >= 1e-6:
+                direction = (np.sin((1 - t) * omega) * a / na + np.sin(t * omega) * b / nb) / np.sin(omega)
+                out = direction * ((1 - t) * na + t * nb)
+    out = out.astype(np.float32)
+    return out[0] if scalar else out
+
+
 def lerp(a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
     """Linear interpolation a -> b, end points included: (steps, L)."""
-    t = np.linspace(0.0, 1.0, steps)[:, None]
-    return ((1 - t) * a + t * b).astype(np.float32)
+    return interpolate(a, b, np.linspace(0.0, 1.0, steps), "linear")
 
 
 def slerp(a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
-    """Spherical interpolation (Shoemake 1985; White 2016 for latent spaces): follows the arc
-    between a and b, interpolating the norm linearly, so intermediate points keep a typical norm
-    under a Gaussian prior. Falls back to lerp for (anti)parallel vectors."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    na, nb = np.linalg.norm(a), np.linalg.norm(b)
-    if na == 0 or nb == 0:
-        return lerp(a, b, steps)
-    cos = np.clip(a @ b / (na * nb), -1.0, 1.0)
-    omega = np.arccos(cos)
-    if np.sin(omega) < 1e-6:
-        return lerp(a, b, steps)
-    t = np.linspace(0.0, 1.0, steps)[:, None]
-    direction = (np.sin((1 - t) * omega) * a / na + np.sin(t * omega) * b / nb) / np.sin(omega)
-    return (direction * ((1 - t) * na + t * nb)).astype(np.float32)
+    """Spherical interpolation a -> b, end points included: (steps, L)."""
+    return interpolate(a, b, np.linspace(0.0, 1.0, steps), "spherical")
 
 
 def traversal(z: np.ndarray, dim: int, values: Sequence[float]) -> np.ndarray:
@@ -150,32 +163,91 @@ def traversal(z: np.ndarray, dim: int, values: Sequence[float]) -> np.ndarray:
     return out
 
 
+def traversal_order(kl_per_dim: np.ndarray, active: np.ndarray | None = None) -> np.ndarray:
+    """Latent dimensions by decreasing KL, active units first (the beta-VAE papers' order)."""
+    kl = np.nan_to_num(np.asarray(kl_per_dim, np.float64), nan=-np.inf)
+    active = np.ones(len(kl), bool) if active is None else np.asarray(active, bool)
+    return np.lexsort((np.arange(len(kl)), -kl, ~active))  # last key sorts first
+
+
 def grid_points(x_range: tuple[float, float], y_range: tuple[float, float], size: int) -> np.ndarray:
-    """A size x size grid over a plane region, row-major from the top (high y) left: (size^2, 2)."""
-    xs = np.linspace(*x_range, size)
-    ys = np.linspace(*y_range, size)[::-1]
-    gx, gy = np.meshgrid(xs, ys)
+    """The centres of a size x size grid of cells that tile a plane region, row-major from the
+    top (high y) left: (size^2, 2). Decoded and tiled, they cover the region exactly."""
+    def centres(lo: float, hi: float) -> np.ndarray:
+        return lo + (np.arange(size) + 0.5) * (hi - lo) / size
+    gx, gy = np.meshgrid(centres(*x_range), centres(*y_range)[::-1])
     return np.stack([gx.ravel(), gy.ravel()], axis=1).astype(np.float32)
 
 
+def nearest_index(latents: np.ndarray, z: np.ndarray) -> tuple[int, float]:
+    """Index of the row of ``latents`` (N, L) nearest to z (Euclidean), and that distance."""
+    d2 = ((np.asarray(latents, np.float32) - np.asarray(z, np.float32)) ** 2).sum(1)
+    index = int(np.argmin(d2))
+    return index, float(np.sqrt(d2[index]))
+
+
+def example_indices(labels: np.ndarray, count: int) -> np.ndarray:
+    """``count`` indices spread over the classes: the first image of each class, then the second
+    of each, ... A fixed, varied set of examples for reconstructions."""
+    labels = np.asarray(labels)
+    rank = np.empty(len(labels), np.int64)
+    for label in np.unique(labels):
+        where = np.flatnonzero(labels == label)
+        rank[where] = np.arange(len(where))
+    return np.lexsort((labels, rank))[:count]
+
+
+@dataclass(frozen=True, eq=False)
+class Snapshot:
+    """A copy of a model's weights at a training step (see ``model.model_state``): CPU tensors,
+    safe to hand to another thread while training goes on. ``state`` may hold the decoder only
+    (see ``model.decoder_state``); reconstructions then cannot be made."""
+
+    config: ModelConfig
+    image_shape: tuple[int, int, int]
+    state: dict[str, torch.Tensor]
+    step: int = 0
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
+
+    @property
+    def has_encoder(self) -> bool:
+        return any(k.startswith("encoder.") for k in self.state)
+
+
 class Decoder:
-    """Decodes latent vectors with a *copy* of the decoder weights (see ``model.decoder_state``),
-    on the CPU, independent of the live training model."""
+    """Decodes latent vectors (and, when the weights include the encoder, reconstructs images)
+    with a *copy* of the weights, on the CPU, independent of the live training model."""
 
     def __init__(self, config: ModelConfig, image_shape: tuple[int, int, int],
                  state: dict[str, torch.Tensor]):
         self.config = config
         self.image_shape = tuple(image_shape)
         self.model = VAE(config, self.image_shape)
-        missing, unexpected = self.model.load_state_dict(state, strict=False)
-        missing = [k for k in missing if not k.startswith("encoder.")]
-        if missing or unexpected:
-            raise ValueError(f"decoder state does not fit: missing {missing}, unexpected {unexpected}")
+        self.has_encoder = False
+        self._load(state)
         self.model.eval()
 
+    @classmethod
+    def from_snapshot(cls, snapshot: Snapshot) -> "Decoder":
+        return cls(snapshot.config, snapshot.image_shape, snapshot.state)
+
+    def fits(self, snapshot: Snapshot) -> bool:
+        """Whether ``snapshot`` has this decoder's architecture (so load_state can take it)."""
+        return snapshot.config == self.config and tuple(snapshot.image_shape) == self.image_shape
+
     def load_state(self, state: dict[str, torch.Tensor]) -> None:
-        """Swap in a newer snapshot of the decoder weights (same architecture)."""
-        self.model.load_state_dict(state, strict=False)
+        """Swap in a newer snapshot of the weights (same architecture)."""
+        self._load(state)
+
+    def _load(self, state: dict[str, torch.Tensor]) -> None:
+        missing, unexpected = self.model.load_state_dict(state, strict=False)
+        missing_decoder = [k for k in missing if not k.startswith("encoder.")]
+        if missing_decoder or unexpected:
+            raise ValueError(f"decoder state does not fit: missing {missing_decoder}, unexpected {unexpected}")
+        self.has_encoder = not any(k.startswith("encoder.") for k in missing)
 
     @property
     def latent_dim(self) -> int:
@@ -187,8 +259,21 @@ class Decoder:
         z = torch.as_tensor(np.atleast_2d(z), dtype=torch.float32)
         return torch.sigmoid(self.model.decode(z)).numpy()
 
+    @torch.no_grad()
+    def reconstruct(self, images: np.ndarray) -> np.ndarray:
+        """uint8 images (n, C, H, W) -> decoded posterior means, float32 in [0, 1]."""
+        if not self.has_encoder:
+            raise ValueError("these weights hold no encoder: reconstructions need the full model")
+        mu, _ = self.model.encode(to_float(torch.as_tensor(images), "cpu"))
+        return torch.sigmoid(self.model.decode(mu)).numpy()
+
     def decode_grid(self, z: np.ndarray, nrow: int, padding: int = 2) -> np.ndarray:
-        """Decode (n, L) and tile the images into one (H', W', C) float image, nrow per row."""
-        images = torch.from_numpy(self.decode(z))
-        grid = make_grid(images, nrow=nrow, padding=padding, pad_value=1.0)  # (3, H', W')
-        return grid[: self.image_shape[0]].permute(1, 2, 0).numpy()
+        """Decode (n, L) and tile the images into one (C, H', W') float image, nrow per row."""
+        return tile(self.decode(z), nrow, padding)
+
+
+def tile(images: np.ndarray, nrow: int, padding: int = 2, pad_value: float = 1.0) -> np.ndarray:
+    """(n, C, H, W) images in [0, 1] -> one (C, H', W') image, ``nrow`` per row (make_grid)."""
+    images = torch.as_tensor(np.asarray(images, np.float32))
+    grid = make_grid(images, nrow=nrow, padding=padding, pad_value=pad_value)  # (3, H', W')
+    return grid[: images.shape[1]].numpy()

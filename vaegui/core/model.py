@@ -133,3 +133,9 @@ def decoder_state(model: VAE) -> dict[str, torch.Tensor]:
     state = {f"decoder.{k}": v.detach().to("cpu", copy=True) for k, v in model.decoder.state_dict().items()}
     state["log_sigma"] = model.log_sigma.detach().to("cpu", copy=True)
     return state
+
+
+def model_state(model: VAE) -> dict[str, torch.Tensor]:
+    """A detached CPU copy of all the weights (encoder too, for reconstructions): safe to hand
+    to another thread while training goes on."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}

@@ -1,0 +1,354 @@
+"""The explorer's state, free of Qt: the weights being explored, the encoded map, the picked
+point, the interpolation and its playback, the traversal, the manifold grid and the samples.
+
+Views take an :class:`ExplorerModel` in their constructor, read its state and connect to its
+events (``model.events.point.connect(...)``); they change it through its methods, which validate
+and then emit. The model never knows a view exists, so the same state drives the app, tests and
+headless export. Every event is emitted with no arguments: listeners read what they need.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+import numpy as np
+
+from .errors import ConfigError
+from .events import Event
+from .latent import (INTERPOLATIONS, EncodedSet, Snapshot, grid_points, interpolate,
+                     traversal_order)
+from .progress import EvalResult
+
+PLAYBACK_MODES = ("loop", "bounce")
+STEPS_RANGE = (2, 64)
+GRID_RANGE = (2, 30)
+PASS_SECONDS = 3.0  # one pass along the path at speed 1
+
+
+@dataclass(frozen=True, eq=False)  # holds arrays: compare fields, not objects
+class Interpolation:
+    a: np.ndarray | None = None  # (L,) end points, latent vectors
+    b: np.ndarray | None = None
+    steps: int = 10  # images in the strip, end points included
+    method: str = "linear"  # one of latent.INTERPOLATIONS
+
+    def __post_init__(self) -> None:
+        _check(STEPS_RANGE[0] <= self.steps <= STEPS_RANGE[1],
+               f"interpolation steps: {self.steps} is not in {STEPS_RANGE[0]}..{STEPS_RANGE[1]}")
+        _check(self.method in INTERPOLATIONS, f"interpolation: {self.method!r} is not one of {INTERPOLATIONS}")
+
+    @property
+    def ready(self) -> bool:
+        return self.a is not None and self.b is not None
+
+
+@dataclass(frozen=True)
+class Playback:
+    playing: bool = False
+    position: float = 0.0  # fraction of the way from a to b
+    speed: float = 1.0  # passes per PASS_SECONDS
+    mode: str = "bounce"  # "loop" jumps back to a; "bounce" turns round at each end
+    direction: int = 1  # +1 towards b, -1 towards a (bounce)
+
+    def __post_init__(self) -> None:
+        _check(self.mode in PLAYBACK_MODES, f"playback: {self.mode!r} is not one of {PLAYBACK_MODES}")
+        _check(0 < self.speed <= 100, f"playback speed: {self.speed} is not in (0, 100]")
+        _check(0.0 <= self.position <= 1.0, f"playback position: {self.position} is not in [0, 1]")
+
+
+@dataclass(frozen=True)
+class Traversal:
+    span: float = 3.0  # columns run from z_d - span to z_d + span, in prior standard deviations
+    columns: int = 9
+    rows: int = 10  # at most this many dimensions, by decreasing KL
+
+    def __post_init__(self) -> None:
+        _check(0 < self.span <= 10, f"traversal span: {self.span} is not in (0, 10]")
+        _check(2 <= self.columns <= 25, f"traversal columns: {self.columns} is not in 2..25")
+        _check(1 <= self.rows <= 64, f"traversal rows: {self.rows} is not in 1..64")
+
+
+@dataclass(frozen=True)
+class Grid:
+    size: int = 15  # G: the grid decodes G x G points
+    region: tuple[float, float, float, float] | None = None  # x0, x1, y0, y1 in the map's plane
+    overlay: bool = False  # tiles drawn over the map
+    opacity: float = 0.7
+
+    def __post_init__(self) -> None:
+        _check(GRID_RANGE[0] <= self.size <= GRID_RANGE[1],
+               f"grid size: {self.size} is not in {GRID_RANGE[0]}..{GRID_RANGE[1]}")
+        _check(0.0 <= self.opacity <= 1.0, f"grid opacity: {self.opacity} is not in [0, 1]")
+        if self.region is not None:
+            x0, x1, y0, y1 = self.region
+            _check(all(np.isfinite(self.region)) and x1 > x0 and y1 > y0,
+                   f"grid region: {self.region} is not a finite, non-empty rectangle")
+
+
+@dataclass(frozen=True)
+class Samples:
+    count: int = 16  # prior samples, and reconstructed examples
+    seed: int = 0  # of the fixed noise: the same samples sharpen as training goes on
+
+    def __post_init__(self) -> None:
+        _check(1 <= self.count <= 64, f"samples: {self.count} is not in 1..64")
+
+
+class ExplorerModel:
+    """State of the latent explorer. See the module docstring for how views use it."""
+
+    def __init__(self) -> None:
+        self.events = SimpleNamespace(**{name: Event(name) for name in (
+            "snapshot", "encoded", "evaluation", "examples", "point", "interpolation", "playback",
+            "traversal", "grid", "samples")})
+        self.snapshot: Snapshot | None = None
+        self.encoded: EncodedSet | None = None
+        self.evaluation: EvalResult | None = None
+        self.examples: np.ndarray | None = None  # (n, C, H, W) uint8 test images to reconstruct
+        self.point: np.ndarray | None = None  # (L,) the picked latent vector
+        self.point_on_plane = False  # it came from the map's plane (through the PCA inverse when L > 2)
+        self.interpolation = Interpolation()
+        self.playback = Playback()
+        self.traversal = Traversal()
+        self.grid = Grid()
+        self.samples = Samples()
+        self._prior_rng = np.random.default_rng()
+
+    # ---- what is explored -----------------------------------------------------------------
+    @property
+    def latent_dim(self) -> int | None:
+        if self.snapshot is not None:
+            return self.snapshot.latent_dim
+        return None if self.encoded is None else int(self.encoded.latents.shape[1])
+
+    def set_snapshot(self, snapshot: Snapshot | None) -> None:
+        """New weights. A different latent dimension drops the points picked for the old one."""
+        old = self.latent_dim
+        self.snapshot = snapshot
+        if snapshot is not None and old is not None and snapshot.latent_dim != old:
+            self._forget_points(encoded_too=True)
+        self.events.snapshot.emit()
+
+    def set_encoded(self, encoded: EncodedSet | None) -> None:
+        if encoded is not None and self.latent_dim not in (None, encoded.latents.shape[1]):
+            raise ValueError(f"a map of {encoded.latents.shape[1]}-D latents for a "
+                             f"{self.latent_dim}-D model")
+        self.encoded = encoded
+        self.events.encoded.emit()
+
+    def set_evaluation(self, evaluation: EvalResult | None) -> None:
+        self.evaluation = evaluation
+        self.events.evaluation.emit()
+
+    def set_examples(self, images: np.ndarray | None) -> None:
+        self.examples = None if images is None else np.asarray(images)
+        self.events.examples.emit()
+
+    def clear(self) -> None:
+        """A new run or model: nothing from the old one is kept but the settings."""
+        self.snapshot, self.evaluation, self.examples = None, None, None
+        self._forget_points(encoded_too=True)
+        for event in ("snapshot", "evaluation", "examples"):
+            getattr(self.events, event).emit()
+
+    def _forget_points(self, encoded_too: bool) -> None:
+        self.point = None
+        self.interpolation = dataclasses.replace(self.interpolation, a=None, b=None)
+        self.playback = dataclasses.replace(self.playback, playing=False, position=0.0, direction=1)
+        if encoded_too:
+            self.encoded = None
+            self.events.encoded.emit()
+        for event in ("point", "interpolation", "playback"):
+            getattr(self.events, event).emit()
+
+    # ---- the picked point -----------------------------------------------------------------
+    def pick(self, z: np.ndarray, on_plane: bool = False) -> None:
+        z = self._latent(z, "point")
+        self.point, self.point_on_plane = z, on_plane
+        self.events.point.emit()
+
+    def pick_plane(self, xy: np.ndarray) -> None:
+        """Pick the latent vector at a point of the map's plane (the PCA inverse when L > 2)."""
+        self.pick(self.plane_to_latent(xy), on_plane=True)
+
+    def nudge(self, dx: float, dy: float) -> None:
+        """Move the picked point by (dx, dy) in the map's plane, keeping the part of it that
+        lies off the plane (for L > 2, along the projection's axes)."""
+        if self.point is None or self.encoded is None:
+            return
+        step = np.array([dx, dy], np.float64) @ self.encoded.projection.components  # (L,)
+        self.pick(self.point + step.astype(np.float32), on_plane=self.point_on_plane)
+
+    def plane_to_latent(self, xy: np.ndarray) -> np.ndarray:
+        if self.encoded is None:
+            raise ValueError("no map yet: the plane has no latent vectors")
+        return self.encoded.projection.inverse(np.asarray(xy, np.float64).reshape(2))[0]
+
+    def to_plane(self, z: np.ndarray) -> np.ndarray | None:
+        """(n, L) or (L,) latent vectors -> (n, 2) or (2,) in the map's plane; None without a map."""
+        if self.encoded is None:
+            return None
+        z = np.asarray(z, np.float32)
+        xy = self.encoded.projection.transform(np.atleast_2d(z))
+        return xy[0] if z.ndim == 1 else xy
+
+    def dataset_latent(self, index: int) -> np.ndarray:
+        """The posterior mean of image ``index`` of the map's set."""
+        if self.encoded is None:
+            raise ValueError("no map yet: encode a set first")
+        n = len(self.encoded.latents)
+        if not 0 <= index < n:
+            raise ValueError(f"image index {index} is not in 0..{n - 1}")
+        return self.encoded.latents[index].copy()
+
+    def prior_sample(self) -> np.ndarray:
+        dim = self.latent_dim
+        if dim is None:
+            raise ValueError("no model yet")
+        return self._prior_rng.standard_normal(dim).astype(np.float32)
+
+    # ---- interpolation and playback ---------------------------------------------------------
+    def set_endpoint(self, which: str, z: np.ndarray) -> None:
+        if which not in ("a", "b"):
+            raise ValueError(f"end point {which!r} is not 'a' or 'b'")
+        self.set_interpolation(**{which: self._latent(z, f"end point {which}")})
+
+    def set_interpolation(self, **changes) -> None:
+        self.interpolation = _replace(self.interpolation, changes)
+        self.events.interpolation.emit()
+
+    def interpolation_path(self) -> np.ndarray | None:
+        """The strip's latent vectors, end points included: (steps, L)."""
+        i = self.interpolation
+        if not i.ready:
+            return None
+        return interpolate(i.a, i.b, np.linspace(0.0, 1.0, i.steps), i.method)
+
+    def path_curve(self, points: int = 129) -> np.ndarray | None:
+        """The path in the map's plane, finely sampled so slerp's arc shows: (points, 2)."""
+        i = self.interpolation
+        if not i.ready or self.encoded is None:
+            return None
+        return self.to_plane(interpolate(i.a, i.b, np.linspace(0.0, 1.0, points), i.method))
+
+    def animation_latent(self) -> np.ndarray | None:
+        i = self.interpolation
+        return interpolate(i.a, i.b, self.playback.position, i.method) if i.ready else None
+
+    def set_playback(self, **changes) -> None:
+        if changes.get("playing") and not self.interpolation.ready:
+            changes["playing"] = False  # nothing to play along
+        self.playback = _replace(self.playback, changes)
+        self.events.playback.emit()
+
+    def toggle_playing(self) -> None:
+        self.set_playback(playing=not self.playback.playing)
+
+    def advance(self, seconds: float) -> None:
+        """Move the animation on by ``seconds`` of play at its speed, looping or bouncing."""
+        p = self.playback
+        if not p.playing or not self.interpolation.ready:
+            return
+        position = p.position + p.direction * p.speed * seconds / PASS_SECONDS
+        direction = p.direction
+        if p.mode == "loop":
+            position %= 1.0
+        else:
+            # Reflect off the ends (several times if the step is long).
+            position %= 2.0
+            if position > 1.0:
+                position, direction = 2.0 - position, -direction
+        self.playback = dataclasses.replace(p, position=float(min(max(position, 0.0), 1.0)),
+                                            direction=direction)
+        self.events.playback.emit()
+
+    # ---- traversal, grid, samples ---------------------------------------------------------
+    def set_traversal(self, **changes) -> None:
+        self.traversal = _replace(self.traversal, changes)
+        self.events.traversal.emit()
+
+    def traversal_plan(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
+        """(dims, latents, kl): the rows' latent dimensions, by decreasing KL with active units
+        first; the (rows * columns, L) latent vectors, row-major, each row moving its dimension
+        from z_d - span to z_d + span around the picked point (the origin if none); and each
+        row's KL in nats (None before the first evaluation)."""
+        dim = self.latent_dim
+        if dim is None:
+            return None
+        t = self.traversal
+        ev = self.evaluation
+        if ev is not None and len(ev.kl_per_dim) == dim:
+            order = traversal_order(ev.kl_per_dim, ev.active)
+        else:
+            order, ev = np.arange(dim), None
+        dims = order[:t.rows]
+        centre = self.point if self.point is not None else np.zeros(dim, np.float32)
+        offsets = np.linspace(-t.span, t.span, t.columns, dtype=np.float32)
+        latents = np.repeat(centre[None, None, :], len(dims), 0).repeat(t.columns, 1)  # (R, C, L)
+        latents[np.arange(len(dims)), :, dims] = centre[dims][:, None] + offsets[None, :]
+        kl = None if ev is None else np.asarray(ev.kl_per_dim, np.float64)[dims]
+        return dims, latents.reshape(-1, dim), kl
+
+    def set_grid(self, **changes) -> None:
+        self.grid = _replace(self.grid, changes)
+        self.events.grid.emit()
+
+    def grid_region(self) -> tuple[float, float, float, float] | None:
+        """The region the grid covers: the one set (the map's view), else the map's extent."""
+        if self.grid.region is not None:
+            return self.grid.region
+        if self.encoded is None or not len(self.encoded.xy):
+            return None
+        xy = self.encoded.xy[np.isfinite(self.encoded.xy).all(1)]
+        if not len(xy):
+            return None
+        (x0, y0), (x1, y1) = xy.min(0), xy.max(0)
+        return float(x0), float(max(x1, x0 + 1e-3)), float(y0), float(max(y1, y0 + 1e-3))
+
+    def grid_latents(self) -> np.ndarray | None:
+        """(G * G, L) latent vectors at the centres of a G x G grid over the region, row-major
+        from the top left (as Kingma and Welling's manifold figure, over the map's plane)."""
+        region = self.grid_region()
+        if region is None or self.encoded is None:
+            return None
+        x0, x1, y0, y1 = region
+        return self.encoded.projection.inverse(grid_points((x0, x1), (y0, y1), self.grid.size))
+
+    def set_samples(self, **changes) -> None:
+        self.samples = _replace(self.samples, changes)
+        self.events.samples.emit()
+
+    def new_noise(self) -> None:
+        self.set_samples(seed=int(np.random.default_rng().integers(2 ** 31)))
+
+    def sample_latents(self) -> np.ndarray | None:
+        """Fixed draws from N(0, I): (count, L), the same until the seed or count changes."""
+        dim = self.latent_dim
+        if dim is None:
+            return None
+        rng = np.random.default_rng(self.samples.seed)
+        return rng.standard_normal((self.samples.count, dim)).astype(np.float32)
+
+    # ---- helpers ------------------------------------------------------------------------------
+    def _latent(self, z: np.ndarray, what: str) -> np.ndarray:
+        z = np.asarray(z, np.float32).reshape(-1).copy()
+        dim = self.latent_dim
+        if dim is not None and z.shape != (dim,):
+            raise ValueError(f"{what}: {z.size} latent values for a {dim}-D model")
+        if not np.isfinite(z).all():
+            raise ValueError(f"{what}: latent values must be finite")
+        return z
+
+
+def _replace(settings, changes: dict):
+    try:
+        return dataclasses.replace(settings, **changes)
+    except TypeError as exc:
+        raise ConfigError(f"{type(settings).__name__}: {exc}") from None
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
