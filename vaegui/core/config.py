@@ -7,6 +7,8 @@ alone is enough to rebuild the model, reload the data and resume training.
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +18,24 @@ MODEL_FAMILIES = ("mlp", "conv")
 LIKELIHOODS = ("bernoulli", "gaussian", "gaussian-learned")
 KL_FORMS = ("closed", "mc")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+
+# Bounds of every setting, in one place: the CLI, the app and a checkpoint's saved settings all
+# meet them. They are generous for a desktop VAE explorer and keep every size far from what would
+# exhaust memory or overflow a seed.
+MAX_IMAGE_SIZE = 1024
+MAX_LATENT_DIM = 65536
+MAX_HIDDEN = 65536
+MAX_BATCH_SIZE = 1_000_000
+MAX_EPOCHS = 1_000_000
+MAX_STEPS = 10**12  # warm-up steps
+MAX_IW_SAMPLES = 100_000
+MAX_SEED = 2**32 - 1  # the trainer derives per-epoch seeds as seed * 1_000_003 + epoch (< 2**64)
+# A Gaussian likelihood's sigma below this is clamped by the loss (loss.MIN_LOG_SIGMA), so a
+# smaller value would silently train something else: refuse it.
+MIN_SIGMA = 1e-3
+MAX_SIGMA = 1e3
+# Weights, gradients and Adam's two moments: 16 bytes a parameter; 500 M parameters is 8 GB.
+MAX_PARAMETERS = 500_000_000
 
 
 @dataclass(frozen=True)
@@ -35,13 +55,16 @@ class DataConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if not self.dataset:
-            raise ConfigError("dataset: must not be empty")
-        _check(self.image_size >= 8, f"image_size: {self.image_size} is below 8 pixels")
-        _check(self.channels in (1, 3), f"channels: {self.channels} is not 1 or 3")
+        _check(isinstance(self.dataset, str) and self.dataset.strip() != "",
+               f"dataset: {self.dataset!r} must be a non-empty name")
+        _check(self.data_dir is None or isinstance(self.data_dir, str),
+               f"data_dir: {self.data_dir!r} must be a folder name")
+        _int(self, "image_size", 8, MAX_IMAGE_SIZE)
+        _check(self.channels in (1, 3) and _is_int(self.channels), f"channels: {self.channels!r} is not 1 or 3")
         for name in ("train_limit", "test_limit"):
-            value = getattr(self, name)
-            _check(value is None or value >= 1, f"{name}: {value} must be at least 1")
+            if getattr(self, name) is not None:
+                _int(self, name, 1, 10**12)
+        _int(self, "seed", 0, MAX_SEED)
 
 
 @dataclass(frozen=True)
@@ -58,11 +81,33 @@ class ModelConfig:
     sigma: float = 0.1
 
     def __post_init__(self) -> None:
-        _check(self.family in MODEL_FAMILIES, f"model: {self.family!r} is not one of {MODEL_FAMILIES}")
-        _check(self.latent_dim >= 1, f"latent_dim: {self.latent_dim} must be at least 1")
-        _check(self.hidden >= 1, f"hidden: {self.hidden} must be at least 1")
-        _check(self.likelihood in LIKELIHOODS, f"likelihood: {self.likelihood!r} is not one of {LIKELIHOODS}")
-        _check(self.sigma > 0, f"sigma: {self.sigma} must be positive")
+        _choice(self, "family", MODEL_FAMILIES, label="model")
+        _int(self, "latent_dim", 1, MAX_LATENT_DIM)
+        _int(self, "hidden", 1, MAX_HIDDEN)
+        _choice(self, "likelihood", LIKELIHOODS)
+        _float(self, "sigma", MIN_SIGMA, MAX_SIGMA,
+               why=f" (the loss clamps a sigma below {MIN_SIGMA:g})")
+
+    def parameter_count(self, image_shape: tuple[int, int, int]) -> int:
+        """Parameters of the VAE these settings build for (C, H, W) images (see :mod:`.model`),
+        worked out without building it, so a size that cannot fit is refused before allocation."""
+        c, h, w = image_shape
+        d, L, hid = c * h * w, self.latent_dim, self.hidden
+        if self.family == "mlp":
+            n = (d + 1) * hid + (hid + 1) * 2 * L + (L + 1) * hid + (hid + 1) * d
+        else:  # two 4x4 stride-2 convolutions each way around a 256-wide dense layer
+            flat, dense = 64 * (h // 4) * (w // 4), 256
+            encoder = (c * 16 + 1) * 32 + (32 * 16 + 1) * 64 + (flat + 1) * dense + (dense + 1) * 2 * L
+            decoder = (L + 1) * dense + (dense + 1) * flat + (64 * 16 + 1) * 32 + 32 * 16 * c + c
+            n = encoder + decoder
+        return n + 1  # the learned log sigma
+
+    def check_size(self, image_shape: tuple[int, int, int]) -> None:
+        """ConfigError when the model for ``image_shape`` images has more than MAX_PARAMETERS."""
+        n = self.parameter_count(image_shape)
+        _check(n <= MAX_PARAMETERS, f"model size: {n:,} parameters for {tuple(image_shape)} images with "
+               f"hidden={self.hidden} and latent_dim={self.latent_dim} is more than the "
+               f"{MAX_PARAMETERS:,} that fit in memory")
 
 
 @dataclass(frozen=True)
@@ -84,14 +129,15 @@ class TrainConfig:
     iw_samples: int = 0
 
     def __post_init__(self) -> None:
-        _check(self.epochs >= 1, f"epochs: {self.epochs} must be at least 1")
-        _check(self.batch_size >= 1, f"batch_size: {self.batch_size} must be at least 1")
-        _check(self.lr > 0, f"lr: {self.lr} must be positive")
-        _check(self.device in DEVICES, f"device: {self.device!r} is not one of {DEVICES}")
-        _check(self.kl in KL_FORMS, f"kl: {self.kl!r} is not one of {KL_FORMS}")
-        _check(self.beta >= 0, f"beta: {self.beta} must not be negative")
-        _check(self.warmup_steps >= 0, f"warmup_steps: {self.warmup_steps} must not be negative")
-        _check(self.iw_samples >= 0, f"iw_samples: {self.iw_samples} must not be negative")
+        _int(self, "epochs", 1, MAX_EPOCHS)
+        _int(self, "batch_size", 1, MAX_BATCH_SIZE)
+        _float(self, "lr", 0.0, 10.0, low_open=True)
+        _int(self, "seed", 0, MAX_SEED)
+        _choice(self, "device", DEVICES)
+        _choice(self, "kl", KL_FORMS)
+        _float(self, "beta", 0.0, 1e6)
+        _int(self, "warmup_steps", 0, MAX_STEPS)
+        _int(self, "iw_samples", 0, MAX_IW_SAMPLES)
 
 
 @dataclass(frozen=True)
@@ -106,10 +152,19 @@ class RunConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
         """Rebuild from :meth:`to_dict` output; unknown keys are an error, missing keys take defaults."""
+        if not isinstance(d, dict):
+            raise ConfigError(f"settings must be a mapping, not {type(d).__name__}")
+        unknown = set(d) - {"data", "model", "train"}
+        if unknown:
+            raise ConfigError(f"unknown settings sections {sorted(map(str, unknown))}")
         try:
             parts = {}
             for name, klass in (("data", DataConfig), ("model", ModelConfig), ("train", TrainConfig)):
-                section = dict(d.get(name, {}))
+                section = d.get(name, {})
+                if not isinstance(section, dict) or not all(isinstance(k, str) for k in section):
+                    raise ConfigError(f"{name}: settings must be a mapping of names, "
+                                      f"not {type(section).__name__}")
+                section = dict(section)
                 known = {f.name for f in dataclasses.fields(klass)}
                 unknown = set(section) - known
                 if unknown:
@@ -130,3 +185,31 @@ class RunConfig:
 def _check(ok: bool, message: str) -> None:
     if not ok:
         raise ConfigError(message)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _int(obj: Any, name: str, low: int, high: int) -> None:
+    """``obj.name`` must be a whole number in [low, high]."""
+    value = getattr(obj, name)
+    _check(_is_int(value), f"{name}: {value!r} is not a whole number")
+    _check(low <= value <= high, f"{name}: {value} is out of range ({low} to {high:,})")
+
+
+def _float(obj: Any, name: str, low: float, high: float, *, low_open: bool = False, why: str = "") -> None:
+    """``obj.name`` must be a finite number in [low, high] (or (low, high] with ``low_open``)."""
+    value = getattr(obj, name)
+    _check(isinstance(value, numbers.Real) and not isinstance(value, bool),
+           f"{name}: {value!r} is not a number")
+    _check(math.isfinite(value), f"{name}: {value} is not a finite number")
+    above = value > low if low_open else value >= low
+    bracket = "(" if low_open else "["
+    _check(above and value <= high, f"{name}: {value:g} is out of range {bracket}{low:g}, {high:g}]{why}")
+
+
+def _choice(obj: Any, name: str, choices: tuple[str, ...], label: str | None = None) -> None:
+    value = getattr(obj, name)
+    _check(isinstance(value, str) and value in choices,
+           f"{label or name}: {value!r} is not one of {', '.join(choices)}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
@@ -13,6 +15,10 @@ from .progress import EvalResult
 ACTIVE_UNIT_THRESHOLD = 0.01
 
 
+class EvaluationStopped(Exception):
+    """``should_stop`` answered true: the evaluation was abandoned part-way."""
+
+
 def to_float(images: torch.Tensor, device: torch.device | str) -> torch.Tensor:
     """uint8 images -> floats in [0, 1] on ``device``; done per batch, never for a whole set."""
     return images.to(device, non_blocking=True).float().div_(255.0)
@@ -21,13 +27,17 @@ def to_float(images: torch.Tensor, device: torch.device | str) -> torch.Tensor:
 @torch.no_grad()
 def evaluate(model: VAE, images: torch.Tensor, *, epoch: int = 0, step: int = 0,
              batch_size: int = 256, iw_samples: int = 0, seed: int = 0,
-             means_out: np.ndarray | None = None) -> EvalResult:
+             means_out: np.ndarray | None = None,
+             should_stop: Callable[[], bool] | None = None) -> EvalResult:
     """Evaluate on uint8 images (N, C, H, W). One reparameterised sample per image, from a
     generator seeded with ``seed``, so repeated evaluations of the same weights agree and the
     training noise stream is left untouched. KL is the closed form.
 
     ``means_out``: an (N, L) float32 array that receives every image's posterior mean, which the
-    evaluation computes anyway (the latent map reuses them instead of encoding the set again)."""
+    evaluation computes anyway (the latent map reuses them instead of encoding the set again).
+
+    ``should_stop``: polled between batches (and between the IWAE bound's chunks, which with
+    thousands of samples take minutes in all); when it answers true, EvaluationStopped is raised."""
     device = next(model.parameters()).device
     gen = torch.Generator(device=device)
     gen.manual_seed(seed)
@@ -47,6 +57,8 @@ def evaluate(model: VAE, images: torch.Tensor, *, epoch: int = 0, step: int = 0,
     # IWAE decodes K samples per image: shrink its batches so K * batch stays moderate.
     iw_batch = max(1, 20000 // max(1, iw_samples))
     for start in range(0, n, batch_size):
+        if should_stop is not None and should_stop():
+            raise EvaluationStopped
         x = to_float(images[start:start + batch_size], device)
         t = elbo_terms(model, x, "closed", gen)
         recon += t.recon.double().sum().item()
@@ -57,6 +69,8 @@ def evaluate(model: VAE, images: torch.Tensor, *, epoch: int = 0, step: int = 0,
         mu_sum += mu.sum(0)
         mu_sq += mu.pow(2).sum(0)
         for s in range(0, x.shape[0], iw_batch) if iw_samples else ():
+            if should_stop is not None and should_stop():
+                raise EvaluationStopped
             nll_iw += iwae_nll(model, x[s:s + iw_batch], iw_samples, gen).double().sum().item()
     model.train(was_training)
     if means_out is not None:

@@ -21,7 +21,7 @@ from .config import RunConfig
 from .data import ImageData
 from .device import describe_device, place_images, resolve_device
 from .errors import CheckpointError, DataError, TrainingError
-from .evaluate import evaluate, to_float
+from .evaluate import EvaluationStopped, evaluate, to_float
 from .history import History
 from .loss import elbo_terms
 from .model import VAE, decoder_state
@@ -55,6 +55,7 @@ class Trainer:
         tc = config.train
         # Seed a private RNG scope for the initial weights, so that building a Trainer neither
         # depends on nor disturbs the caller's global RNG.
+        config.model.check_size(data.image_shape)  # refuse what cannot fit before allocating it
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(tc.seed)
             self.model = VAE(config.model, data.image_shape)
@@ -135,8 +136,12 @@ class Trainer:
                 yield self._snapshot(eval=result)
         final = None
         if not self._stop.is_set() and tc.iw_samples and self.history.evals:
-            final = self.evaluate_test(self.history.evals[-1].epoch, iw_samples=tc.iw_samples)
-            self.history.evals[-1] = final
+            try:  # thousands of importance samples take minutes: a stop must cut it short
+                final = self.evaluate_test(self.history.evals[-1].epoch, iw_samples=tc.iw_samples,
+                                           should_stop=self._stop.is_set)
+                self.history.evals[-1] = final
+            except EvaluationStopped:
+                pass
         yield self._snapshot(eval=final, done=True, stopped=self._stop.is_set())
 
     def _permutation(self, epoch: int) -> torch.Tensor:
@@ -157,10 +162,13 @@ class Trainer:
         # One check covers both a non-finite loss and an overflowing gradient, before the weights
         # change: on failure the model keeps the weights of the last good step.
         if not torch.isfinite(loss + torch.nn.utils.get_total_norm(grads)):
-            raise TrainingError(
-                f"the loss became non-finite at step {self.step + 1} (epoch "
-                f"{self.step // self.steps_per_epoch + 1}); training stopped with the weights of "
-                f"step {self.step}. Try a lower learning rate (lr={self.config.train.lr:g}).")
+            where = f"step {self.step + 1} (epoch {self.step // self.steps_per_epoch + 1})"
+            hint = f"Try a lower learning rate (lr={self.config.train.lr:g})."
+            if not self.weights_finite():  # the previous step itself blew the weights up
+                raise TrainingError(f"the weights became non-finite by {where}; they cannot be "
+                                    f"saved. {hint}")
+            raise TrainingError(f"the loss became non-finite at {where}; training stopped with "
+                                f"the weights of step {self.step}. {hint}")
         self.optimizer.step()
         self.step += 1
         self._rows.append(torch.stack([recon, kl, recon + kl]).detach())
@@ -199,14 +207,19 @@ class Trainer:
             eval=eval, paused=paused, done=done, stopped=stopped)
 
     # ---- evaluation and state ------------------------------------------------------------
-    def evaluate_test(self, epoch: int, iw_samples: int = 0) -> EvalResult:
-        """Evaluate on the test set (keeping its posterior means if asked to)."""
+    def weights_finite(self) -> bool:
+        return all(bool(torch.isfinite(p).all()) for p in self.model.parameters())
+
+    def evaluate_test(self, epoch: int, iw_samples: int = 0, should_stop=None) -> EvalResult:
+        """Evaluate on the test set (keeping its posterior means if asked to); ``should_stop``
+        as in :func:`.evaluate.evaluate`."""
         means = None
         if self.keep_test_means:
             # A new array every time, never refilled: a consumer on another thread may hold the last.
             means = np.empty((self._test_x.shape[0], self.model.latent_dim), dtype=np.float32)
         result = evaluate(self.model, self._test_x, epoch=epoch, step=self.step,
-                          iw_samples=iw_samples, seed=self.config.train.seed, means_out=means)
+                          iw_samples=iw_samples, seed=self.config.train.seed, means_out=means,
+                          should_stop=should_stop)
         if means is not None:
             self.test_means = EvalMeans(self.step, means)
         return result
@@ -230,7 +243,9 @@ class Trainer:
         }
 
     def load_state_dict(self, state: dict[str, Any], path: str = "<checkpoint>") -> None:
-        """Restore weights, optimizer, step, history and RNG from a loaded checkpoint."""
+        """Restore weights, optimizer, step, history and RNG from a checkpoint that
+        :func:`.checkpoint.load_checkpoint` validated. The learning rate is this trainer's
+        (a resumed run may change it); everything else comes from the checkpoint."""
         shape = tuple(state["dataset"]["image_shape"])
         if shape != tuple(self.data.image_shape):
             raise CheckpointError(path, f"it was trained on {shape} images, the data has "
@@ -238,12 +253,14 @@ class Trainer:
         try:
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
-        except (RuntimeError, ValueError, KeyError) as exc:
+            if state["rng"].get("device_type") == self.device.type:
+                self.noise.set_state(state["rng"]["noise"])
+            else:  # generator states are per device type: reseed, reproducibly, from the step
+                self.noise.manual_seed(self.config.train.seed + int(state["step"]))
+        except (RuntimeError, ValueError, KeyError, TypeError) as exc:
             raise CheckpointError(path, f"weights do not fit the model: {str(exc)[:200]}") from None
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.config.train.lr
         self.step = int(state["step"])
         self.history = History.from_dict(state["history"])
-        if state["rng"].get("device_type") == self.device.type:
-            self.noise.set_state(state["rng"]["noise"])
-        else:  # generator states are per device type: reseed, reproducibly, from the step
-            self.noise.manual_seed(self.config.train.seed + self.step)
 
