@@ -1,22 +1,31 @@
 """Checkpoint files: one ``torch.save`` zip holding plain containers and tensors only.
 
 Writes are atomic (a temporary file in the same folder, flushed to disk, then renamed over the
-target), so an interrupted save leaves the previous checkpoint intact. Reads use
-``torch.load(weights_only=True)``, which refuses any pickle that would construct arbitrary
-objects: a malicious file raises instead of running code.
+target), so an interrupted save leaves the previous checkpoint intact; the temporary files of
+writers that died (kill -9) are removed by the next save or load of the same target. Weights that
+hold NaN or infinities are never written.
+
+Reads trust nothing: the zip archive's CRCs and the sha256 digest saved with the contents must
+match (checkpoints from before the digest are checked by their CRCs alone), then
+``torch.load(weights_only=True)`` refuses any pickle that would construct arbitrary objects (a
+malicious file raises instead of running code), and :mod:`.checkpoint_schema` checks every field
+with sane bounds before any of it is used.
 """
 
 from __future__ import annotations
 
+import glob
 import os
 import pickle
 import tempfile
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from .checkpoint_schema import SchemaError, digest, non_finite_tensors, validate
 from .config import RunConfig
 from .errors import CheckpointError, ConfigError
 from .model import VAE
@@ -25,15 +34,28 @@ FORMAT_VERSION = 1
 MAGIC = "vaegui-checkpoint"
 REQUIRED_KEYS = ("format", "format_version", "config", "dataset", "model", "optimizer", "step", "epoch",
                  "history", "rng")
+DIGEST_KEY = "sha256"  # of everything else in the checkpoint; absent from the first checkpoints
+# A temporary file whose writer is gone is removed at once; one that names no live process
+# (another machine's, or an older naming) only after this long.
+STALE_TEMP_SECONDS = 3600.0
 
 
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
-    """Atomically write ``payload`` (plus the format header) to ``path``; returns the path."""
+    """Atomically write ``payload`` (plus the format header and a digest) to ``path``; returns
+    the path. Refuses weights or optimizer state that hold NaN or infinities."""
     path = Path(path)
+    bad = non_finite_tensors(payload.get("model"), "model") + non_finite_tensors(
+        payload.get("optimizer"), "optimizer")
+    if bad:
+        raise CheckpointError(path, f"not saved: the weights hold NaN or infinite values "
+                                    f"({', '.join(bad[:3])}); the previous file is kept")
     data = {"format": MAGIC, "format_version": FORMAT_VERSION, **payload}
+    data[DIGEST_KEY] = digest(data)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        remove_stale_temp_files(path)
+        # The writer's pid in the name tells a later save whether the file is still being written.
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
         raise CheckpointError(path, f"cannot write: {exc.strerror or exc}") from None
     try:
@@ -42,6 +64,7 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        _fsync_folder(path.parent)
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
         if isinstance(exc, OSError):
@@ -50,17 +73,68 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
     return path
 
 
+def remove_stale_temp_files(path: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files that interrupted saves of ``path`` left behind (best effort:
+    a folder that cannot be written is left alone); returns those removed."""
+    path = Path(path)
+    removed = []
+    for tmp in glob.glob(os.path.join(glob.escape(str(path.parent)), f".{glob.escape(path.name)}.*.tmp")):
+        try:
+            if _is_stale(Path(tmp), path.name):
+                os.unlink(tmp)
+                removed.append(Path(tmp))
+        except OSError:
+            pass
+    return removed
+
+
+def _is_stale(tmp: Path, name: str) -> bool:
+    pid_text = tmp.name[len(name) + 2:].split(".", 1)[0]
+    if pid_text.isdigit() and int(pid_text) != os.getpid() and not _process_alive(int(pid_text)):
+        return True
+    return time.time() - tmp.stat().st_mtime > STALE_TEMP_SECONDS
+
+
+def _process_alive(pid: int) -> bool:
+    if os.name != "posix":
+        return True  # no cheap check: fall back to the file's age
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: alive, someone else's
+        return True
+    return True
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the rename itself durable (POSIX); a no-op where folders cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Read and validate a checkpoint; every failure is a :class:`CheckpointError` naming the file."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(path, "no such file")
-    if path.stat().st_size == 0:
-        raise CheckpointError(path, "the file is empty")
-    if not zipfile.is_zipfile(path):
-        # vaegui writes torch's zip format only; anything else (raw or legacy pickles included) is
-        # refused before any byte of it is unpickled.
-        raise CheckpointError(path, "corrupt, truncated or not a checkpoint (not a zip archive)")
+    remove_stale_temp_files(path)
+    try:
+        if not path.exists():
+            raise CheckpointError(path, "no such file")
+        if not path.is_file():
+            raise CheckpointError(path, "not a regular file")
+        if path.stat().st_size == 0:
+            raise CheckpointError(path, "the file is empty")
+        _check_archive(path)
+    except OSError as exc:
+        raise CheckpointError(path, f"cannot read: {exc.strerror or exc}") from None
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
@@ -78,7 +152,32 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     missing = [k for k in REQUIRED_KEYS if k not in data]
     if missing:
         raise CheckpointError(path, f"incomplete: missing {', '.join(missing)}")
+    saved_digest = data.pop(DIGEST_KEY, None)
+    if saved_digest is not None and saved_digest != digest(data):
+        raise CheckpointError(path, "corrupt: its contents do not match the checksum saved with them")
+    try:
+        validate(data)
+    except SchemaError as exc:
+        raise CheckpointError(path, str(exc)) from None
     return data
+
+
+def _check_archive(path: Path) -> None:
+    """Refuse anything but an intact, uncompressed zip (torch.save's format) before unpickling."""
+    if not zipfile.is_zipfile(path):
+        # vaegui writes torch's zip format only; anything else (raw or legacy pickles included) is
+        # refused before any byte of it is unpickled.
+        raise CheckpointError(path, "corrupt, truncated or not a checkpoint (not a zip archive)")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if any(info.compress_type != zipfile.ZIP_STORED for info in archive.infolist()):
+                raise CheckpointError(path, "not a vaegui checkpoint (a compressed zip archive)")
+            broken = archive.testzip()  # reads every member and checks its CRC-32
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError,
+            NotImplementedError, RuntimeError) as exc:
+        raise CheckpointError(path, f"corrupt or truncated ({_short(exc)})") from None
+    if broken is not None:
+        raise CheckpointError(path, f"corrupt: {broken} fails its CRC check (damaged on disk or in transit)")
 
 
 def _short(exc: BaseException) -> str:
@@ -92,6 +191,7 @@ def model_from_checkpoint(data: dict[str, Any],
     try:
         config = RunConfig.from_dict(data["config"])
         shape = tuple(int(v) for v in data["dataset"]["image_shape"])
+        config.model.check_size(shape)  # before building it
         model = VAE(config.model, shape)
         model.load_state_dict(data["model"])
     except (ConfigError, KeyError, TypeError, ValueError, RuntimeError) as exc:
