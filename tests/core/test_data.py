@@ -154,7 +154,7 @@ def test_damaged_file_is_a_data_error(tmp_path):
     write_mnist_like(tmp_path, "FashionMNIST", np.random.default_rng(3))
     path = tmp_path / "FashionMNIST" / "raw" / "train-images-idx3-ubyte"
     path.write_bytes(path.read_bytes()[:100])
-    with pytest.raises(DataError, match="cannot read"):
+    with pytest.raises(DataError, match=f"{path}: 100 bytes, but its header promises 3,936"):
         D.load_dataset(DataConfig(dataset="fashion-mnist", data_dir=str(tmp_path)), download=False)
 
 

@@ -6,10 +6,14 @@ float happens per batch in the trainer, so no float copy of a full set is ever m
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 import os
+import stat
 import sys
 import urllib.request
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,7 +21,7 @@ import numpy as np
 import torch
 from PIL import Image
 from torchvision import datasets as tv_datasets
-from torchvision.datasets.folder import IMG_EXTENSIONS, is_image_file, make_dataset
+from torchvision.datasets.folder import IMG_EXTENSIONS, is_image_file
 
 from . import shapes
 from .config import DataConfig
@@ -46,8 +50,9 @@ class ImageData:
     # Per-image generating factors (shapes only), each (N,) / (M,) float32.
     train_factors: dict[str, np.ndarray] = field(default_factory=dict)
     test_factors: dict[str, np.ndarray] = field(default_factory=dict)
-    # Paths of files that could not be read (folder datasets).
+    # Paths of files that could not be read (folder datasets), and why, one reason per path.
     skipped: tuple[str, ...] = ()
+    skip_reasons: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for images, labels in ((self.train_images, self.train_labels), (self.test_images, self.test_labels)):
@@ -64,6 +69,15 @@ class ImageData:
     def data_dim(self) -> int:
         c, h, w = self.image_shape
         return c * h * w
+
+    def skipped_summary(self, shown: int = 3) -> str:
+        """"skipped 5 files: a.png (reason), b.png (reason), c.png (reason) and 2 more", or ""."""
+        if not self.skipped:
+            return ""
+        reasons = self.skip_reasons or ("unreadable",) * len(self.skipped)
+        listed = ", ".join(f"{os.path.basename(p)} ({r})" for p, r in zip(self.skipped[:shown], reasons))
+        more = f" and {len(self.skipped) - shown} more" if len(self.skipped) > shown else ""
+        return f"{self.name}: skipped {len(self.skipped)} file{'s' * (len(self.skipped) > 1)}: {listed}{more}"
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
@@ -92,12 +106,33 @@ def load_dataset(cfg: DataConfig, download: bool = True) -> ImageData:
     elif name.lower() == "shapes":
         # Shapes are generated image by image, so generating only the kept prefix gives the same images.
         n_train, n_test = (min(n, limit or n) for n, limit in zip(_SHAPES_SIZES, (cfg.train_limit, cfg.test_limit)))
+        check_fits_in_memory("shapes", (n_train + n_test) * cfg.image_size ** 2)
         data = make_shapes(n_train, n_test, image_size=cfg.image_size, seed=cfg.seed)
     elif name.lower() in _TORCHVISION:
         data = _load_torchvision(name.lower(), resolve_data_dir(cfg.data_dir), download)
     else:
         raise _unknown(name)
     return _limit(data, cfg.train_limit, cfg.test_limit)
+
+
+def dataset_key(name: str) -> str:
+    """A dataset name in one spelling, to tell whether two names mean the same dataset."""
+    name = name.strip()
+    if name.startswith(FOLDER_PREFIX):
+        return FOLDER_PREFIX + str(_folder_path(name))
+    return name.lower()
+
+
+def check_fits_in_memory(what: str, nbytes: int) -> None:
+    """DataError when ``nbytes`` of images would take more than half of this machine's memory,
+    checked before allocating them (an allocation that size would swap or be killed)."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not a POSIX system: no check
+        return
+    if nbytes > total // 2:
+        raise DataError(f"{what}: {nbytes / 2**30:,.1f} GiB of images would not fit in memory "
+                        f"({total / 2**30:,.1f} GiB here); use a smaller image size or fewer images")
 
 
 def dataset_available(name: str, data_dir: str | os.PathLike | None = None) -> bool:
@@ -175,25 +210,72 @@ def _load_torchvision(name: str, root: Path, download: bool) -> ImageData:
     cls = _tv_class(name)
     folder, files = _expected_files(cls, root)
     if not all((folder / f).is_file() for f in files):
-        _download(cls, root, f"{name}: files not found in {folder} (expected {', '.join(files)})", download)
+        _download(cls, root, name, folder, files, download)
+    if not issubclass(cls, tv_datasets.CIFAR10):
+        for f in files:
+            _check_idx_file(name, folder / f)
     try:
         train = cls(root=str(root), train=True, download=False)
         test = cls(root=str(root), train=False, download=False)
     except Exception as exc:  # noqa: BLE001 - RuntimeError (md5, size), AssertionError, UnpicklingError...
-        raise DataError(f"{name}: cannot read the files in {folder}: {exc}; delete them to download again") from exc
+        raise DataError(f"{name}: cannot read the files in {folder}: {_one_line(exc)}; "
+                        "delete them to download again") from None
+    classes = tuple(train.classes)
     train_images, train_labels = _tensors(train)
     test_images, test_labels = _tensors(test)
-    return ImageData(name, train_images, train_labels, test_images, test_labels, tuple(train.classes))
+    for split, labels in (("training", train_labels), ("test", test_labels)):
+        if len(labels) and not (0 <= int(labels.min()) and int(labels.max()) < len(classes)):
+            raise DataError(f"{name}: the {split} labels in {folder} run from {int(labels.min())} to "
+                            f"{int(labels.max())}, outside 0..{len(classes) - 1}")
+    return ImageData(name, train_images, train_labels, test_images, test_labels, classes)
 
 
-def _download(cls: type, root: Path, problem: str, download: bool) -> None:
-    """Fetch the missing files through torchvision, or raise ``problem`` as a DataError."""
+# The IDX format of the MNIST family (http://yann.lecun.com/exdb/mnist/): a big-endian magic
+# number 0x0000080N (unsigned bytes, N dimensions), N big-endian sizes, then the bytes.
+_IDX_DIMS = {"images": 3, "labels": 1}
+
+
+def _check_idx_file(name: str, path: Path) -> None:
+    """DataError naming ``path`` when it is not the IDX file its name promises."""
+    kind = "labels" if "labels" in path.name else "images"
+    dims = _IDX_DIMS[kind]
+    try:
+        with open(path, "rb") as f:
+            header = f.read(4 + 4 * dims)
+        size = path.stat().st_size
+    except OSError as exc:
+        raise DataError(f"{name}: {path}: cannot read it: {exc.strerror or exc}") from None
+    expected_magic = 0x800 + dims
+    magic = int.from_bytes(header[:4], "big") if len(header) >= 4 else None
+    if magic != expected_magic:
+        found = "too short for a header" if magic is None else f"its magic number is 0x{magic:08x}"
+        raise DataError(f"{name}: {path}: not an IDX {kind} file ({found}, expected "
+                        f"0x{expected_magic:08x}); delete it to download again")
+    if len(header) < 4 + 4 * dims:
+        raise DataError(f"{name}: {path}: truncated header; delete it to download again")
+    shape = [int.from_bytes(header[4 + 4 * i:8 + 4 * i], "big") for i in range(dims)]
+    promised = 4 + 4 * dims + int(np.prod(shape, dtype=object))
+    if size != promised:
+        raise DataError(f"{name}: {path}: {size:,} bytes, but its header promises {promised:,} "
+                        f"({' x '.join(map(str, shape))} {kind}); delete it to download again")
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:300] or type(exc).__name__
+
+
+def _download(cls: type, root: Path, name: str, folder: Path, files: list[str], download: bool) -> None:
+    """Fetch the missing files through torchvision, or say in one line what to put where."""
+    problem = f"{name}: files not found in {folder} (expected {', '.join(files)})"
     if not download:
         raise DataError(f"{problem}; downloading is off")
     try:
-        cls(root=str(root), train=True, download=True)  # fetches both splits
+        # torchvision prints every attempt and mirror; the error below says what matters.
+        with contextlib.redirect_stdout(io.StringIO()):
+            cls(root=str(root), train=True, download=True)  # fetches both splits
     except Exception as exc:  # noqa: BLE001 - URLError, RuntimeError (all mirrors failed), tar/md5 errors...
-        raise DataError(f"{problem} and the download failed: {exc}") from exc
+        raise DataError(f"{problem}; the download failed ({_one_line(exc)}): put the files "
+                        "there by hand") from None
 
 
 def _tensors(ds) -> tuple[torch.Tensor, torch.Tensor]:
@@ -235,50 +317,125 @@ def load_folder(
         raise DataError(f"test_fraction: {test_fraction} is not in [0, 1)")
     if channels not in (1, 3):
         raise DataError(f"channels: {channels} is not 1 or 3")
-    class_names, samples = _list_images(root)
+    skipped: list[tuple[str, str]] = []
+    try:
+        class_names, samples = _list_images(root, skipped)
+    except OSError as exc:
+        raise DataError(f"folder {root}: cannot list it: {exc.strerror or exc}") from None
     if not samples:
         raise DataError(f"folder {root}: no image files ({' '.join(IMG_EXTENSIONS)}) in it or in its subfolders")
-    images, labels, skipped = _read_images(samples, image_size, channels)
+    check_fits_in_memory(f"folder {root}", len(samples) * image_size * image_size * channels)
+    images, labels = _read_images(samples, image_size, channels, skipped)
     if len(images) == 0:
-        raise DataError(f"folder {root}: none of its {len(samples)} image files could be read")
+        raise DataError(f"folder {root}: none of its {len(samples)} image files could be read "
+                        f"(first: {os.path.basename(skipped[0][0])}: {skipped[0][1]})")
     train, test = _split(len(images), test_fraction, seed)
     name = f"{FOLDER_PREFIX}{root}"
-    return ImageData(name, images[train], labels[train], images[test], labels[test], class_names, skipped=skipped)
+    return ImageData(name, images[train], labels[train], images[test], labels[test], class_names,
+                     skipped=tuple(p for p, _ in skipped), skip_reasons=tuple(r for _, r in skipped))
 
 
-def _list_images(root: Path) -> tuple[tuple[str, ...], list[tuple[str, int]]]:
-    """Class names and (path, label) pairs; classes are the subfolders that hold images, sorted."""
+def _list_images(root: Path, skipped: list[tuple[str, str]]) -> tuple[tuple[str, ...], list[tuple[str, int]]]:
+    """Class names and (path, label) pairs; classes are the subfolders that hold images, sorted.
+    Each file and folder is visited once, however many links lead to it (a symlink loop would
+    otherwise multiply the images); files that are not regular files (a named pipe called x.png
+    would block the reader for ever) go to ``skipped`` with the reason."""
+    seen: set[tuple[int, int]] = set()
+    _first_visit(root, seen)
     subdirs = sorted(e.name for e in os.scandir(root) if e.is_dir() and not e.name.startswith("."))
-    class_to_idx = {c: i for i, c in enumerate(subdirs)}
-    samples = make_dataset(str(root), class_to_idx, IMG_EXTENSIONS, allow_empty=True) if subdirs else []
-    present = sorted({label for _, label in samples})
+    per_class = [_image_files(root / d, seen, skipped, recursive=True) for d in subdirs]
+    present = [i for i, files in enumerate(per_class) if files]
     if present:
         # Empty subfolders are not classes, so labels run 0..K-1 without gaps.
-        new = {old: i for i, old in enumerate(present)}
-        return tuple(subdirs[i] for i in present), [(p, new[label]) for p, label in samples]
-    files = sorted(e.path for e in os.scandir(root) if e.is_file() and is_image_file(e.name))
-    return (root.name or str(root),), [(p, 0) for p in files]
+        return (tuple(subdirs[i] for i in present),
+                [(p, label) for label, i in enumerate(present) for p in per_class[i]])
+    return (root.name or str(root),), [(p, 0) for p in _image_files(root, seen, skipped, recursive=False)]
 
 
-def _read_images(
-    samples: list[tuple[str, int]], size: int, channels: int
-) -> tuple[torch.Tensor, torch.Tensor, tuple[str, ...]]:
-    """Decoded, resized images (K, C, size, size) uint8, their labels, and the paths that failed."""
+def _first_visit(path: str | os.PathLike, seen: set[tuple[int, int]]) -> os.stat_result | None:
+    """The file's stat when it is seen for the first time (by device and inode), else None."""
+    st = os.stat(path)
+    key = (st.st_dev, st.st_ino)
+    if key in seen:
+        return None
+    seen.add(key)
+    return st
+
+
+def _image_files(folder: Path, seen: set[tuple[int, int]], skipped: list[tuple[str, str]],
+                 recursive: bool) -> list[str]:
+    """Image files under ``folder`` in sorted order, following links but visiting each once."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        if not recursive:
+            filenames, dirnames[:] = filenames + dirnames, []
+        else:
+            dirnames[:] = [d for d in sorted(dirnames) if _visit_dir(os.path.join(dirpath, d), seen)]
+        for name in sorted(filenames):
+            if not is_image_file(name):
+                continue
+            path = os.path.join(dirpath, name)
+            try:
+                st = _first_visit(path, seen)
+            except OSError as exc:  # a dangling link, no permission
+                skipped.append((path, exc.strerror or "cannot be read"))
+                continue
+            if st is None or stat.S_ISDIR(st.st_mode):
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                skipped.append((path, "not a regular file"))
+                continue
+            found.append(path)
+    return found
+
+
+def _visit_dir(path: str, seen: set[tuple[int, int]]) -> bool:
+    try:
+        return _first_visit(path, seen) is not None
+    except OSError:
+        return False
+
+
+def _read_images(samples: list[tuple[str, int]], size: int, channels: int,
+                 skipped: list[tuple[str, str]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Decoded, resized images (K, C, size, size) uint8 and their labels; the files that cannot
+    be read go to ``skipped`` with the reason."""
     mode = "L" if channels == 1 else "RGB"
     pixels = np.empty((len(samples), size, size, channels), np.uint8)
-    labels, skipped = [], []
-    for path, label in samples:
-        try:
-            with Image.open(path) as im:
-                # Pillow's resize filters over the whole source footprint, so downscaling is antialiased.
-                small = im.convert(mode).resize((size, size), Image.Resampling.BILINEAR)
-        except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError):
-            skipped.append(path)  # Pillow reports broken files with any of these
-            continue
-        pixels[len(labels)] = np.asarray(small).reshape(size, size, channels)
-        labels.append(label)
+    labels = []
+    with warnings.catch_warnings():
+        # Pillow only warns about an image over its pixel limit (and refuses one over twice it):
+        # either way it is skipped, with the reason, instead of a warning on stderr.
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        for path, label in samples:
+            try:
+                with Image.open(path) as im:
+                    # Pillow's resize filters over the whole source footprint, so downscaling is antialiased.
+                    small = _eight_bit(im).convert(mode).resize((size, size), Image.Resampling.BILINEAR)
+            except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+                skipped.append((path, f"too large, a possible decompression bomb ({_one_line(exc)[:80]})"))
+                continue
+            except (OSError, SyntaxError, ValueError, EOFError) as exc:  # how Pillow reports broken files
+                skipped.append((path, _one_line(exc)[:120]))
+                continue
+            pixels[len(labels)] = np.asarray(small).reshape(size, size, channels)
+            labels.append(label)
     images = torch.from_numpy(pixels[: len(labels)]).permute(0, 3, 1, 2).contiguous()
-    return images, torch.tensor(labels, dtype=torch.int64), tuple(skipped)
+    return images, torch.tensor(labels, dtype=torch.int64)
+
+
+def _eight_bit(im: Image.Image) -> Image.Image:
+    """Grey images of more than 8 bits (16-bit PNG and TIFF) scaled by their bit depth to 8 bits;
+    Pillow's own conversion clips them, so nearly every pixel comes out white."""
+    if im.mode not in ("I", "I;16", "I;16L", "I;16B", "I;16N"):
+        return im
+    values = np.asarray(im).astype(np.float64)
+    if im.mode.startswith("I;16"):
+        top = 65535.0
+    else:  # 32-bit integers: take the smallest depth that holds the values
+        peak = float(values.max()) if values.size else 0.0
+        top = 255.0 if peak <= 255 else 65535.0 if peak <= 65535 else 2.0**32 - 1
+    return Image.fromarray(np.clip(np.rint(values * (255.0 / top)), 0, 255).astype(np.uint8), "L")
 
 
 def _split(n: int, test_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
