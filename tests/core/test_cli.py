@@ -45,7 +45,7 @@ def test_train_then_eval_then_resume(tmp_path, capsys):
     (["train", "--epochs", "0"], "argument --epochs: 0 must be at least 1"),
     (["train", "--epochs", "ten"], "argument --epochs: 'ten' is not a whole number"),
     (["train", "--model", "rnn"], "invalid choice: 'rnn'"),
-    (["train", *TINY, "--lr", "-1"], "lr: -1 is out of range (0, 10]"),
+    (["train", *TINY, "--lr", "-1"], "argument --lr: -1 is out of range (0, 10]"),
     (["train", "--dataset", "nonsense", "--offline"], "nonsense"),
 ])
 def test_user_errors_are_one_line_with_exit_code_2(capsys, args, needle):

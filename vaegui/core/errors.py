@@ -28,3 +28,19 @@ class CheckpointError(VaeguiError):
         self.path = os.fspath(path)
         self.reason = reason
         super().__init__(f"checkpoint {self.path}: {reason}")
+
+
+class RunFolderError(VaeguiError):
+    """A run folder cannot be used: it holds another run, another process writes it, or it
+    cannot be created or written."""
+
+    def __init__(self, path: str | os.PathLike, reason: str):
+        self.path = os.fspath(path)
+        self.reason = reason
+        super().__init__(f"run folder {self.path}: {reason}")
+
+
+def os_reason(exc: OSError) -> str:
+    """An OSError in a few words, without the file name the caller names anyway
+    ("Read-only file system", "No space left on device", "File name too long")."""
+    return exc.strerror or str(exc) or type(exc).__name__
