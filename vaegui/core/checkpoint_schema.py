@@ -24,6 +24,7 @@ from .progress import EvalResult
 
 MAX_CLASSES = 100_000
 MAX_RNG_STATE_BYTES = 1 << 20
+_CPU_RNG_STATE_BYTES = torch.Generator().get_state().numel()
 _EVAL_FIELDS = {"epoch", "step", "neg_elbo", "recon", "kl", "bits_per_dim", "kl_per_dim",
                 "active_units", "nll_iw", "iw_samples", "active"}
 _EVAL_OPTIONAL = {"nll_iw", "iw_samples", "active"}
@@ -164,6 +165,9 @@ def _rng(rng: Any) -> None:
     noise = rng.get("noise")
     _require(isinstance(noise, torch.Tensor) and noise.dtype == torch.uint8 and noise.dim() == 1
              and noise.numel() <= MAX_RNG_STATE_BYTES, "rng noise is not a generator state")
+    if rng["device_type"] == "cpu":  # other devices' states are checked when set
+        _require(noise.numel() == _CPU_RNG_STATE_BYTES,
+                 f"rng noise has {noise.numel()} bytes, not a CPU generator's {_CPU_RNG_STATE_BYTES}")
 
 
 # ---- integrity ---------------------------------------------------------------------------------
