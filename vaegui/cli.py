@@ -221,7 +221,7 @@ def resumed_config(args: argparse.Namespace, saved: RunConfig) -> RunConfig:
 def train(args: argparse.Namespace, out: TextIO | None = None) -> int:
     # Imported here so that `vaegui --help` and argument errors answer without loading torch.
     from .core.checkpoint import load_checkpoint
-    from .core.data import load_dataset
+    from .core.data import image_shape_of, load_dataset
     from .core.run_folder import RunFolder
     from .core.trainer import Trainer
 
@@ -237,8 +237,9 @@ def train(args: argparse.Namespace, out: TextIO | None = None) -> int:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         name = config.data.dataset.replace(":", "-").replace("/", "_")
         out_dir = Path(args.out) if args.out else Path("runs") / f"{name}-{stamp}"
-    # Locked before the data loads: a second writer, or a folder that cannot be written, is
-    # refused at once rather than after minutes of loading.
+    # Refused at once rather than after minutes of loading: a model too big for memory, a
+    # second writer, a folder that cannot be written.
+    config.model.check_size(image_shape_of(config.data))
     with RunFolder(out_dir).open(resume=state is not None, resumed_checkpoint=args.resume) as folder:
         data = load_dataset(config.data, download=not args.offline)
         if data.skipped:

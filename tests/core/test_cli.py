@@ -87,3 +87,143 @@ class _no_raise:
 
     def __exit__(self, *exc):
         return False
+
+
+# ---- resume rules and run folders --------------------------------------------------------------
+def trained_run(tmp_path, capsys, epochs=1):
+    out = tmp_path / "run"
+    assert main(["train", *TINY, "--epochs", str(epochs), "--out", str(out)]) == 0
+    capsys.readouterr()
+    return out
+
+
+def test_resume_applies_the_options_that_may_change(tmp_path, capsys):
+    import torch
+
+    out = trained_run(tmp_path, capsys)
+    ckpt = out / "checkpoint.pt"
+    assert main(["train", "--resume", str(ckpt), *TINY, "--epochs", "2", "--lr", "0.01",
+                 "--beta", "0.5", "--iw-samples", "5"]) == 0
+    assert "test_nll_iw" in last_json(capsys.readouterr().out)
+    state = torch.load(ckpt, weights_only=True)
+    assert state["step"] == 16
+    assert state["config"]["train"]["lr"] == 0.01 and state["config"]["train"]["beta"] == 0.5
+    assert state["optimizer"]["param_groups"][0]["lr"] == 0.01  # not the checkpoint's 1e-3
+
+
+@pytest.mark.parametrize("option,value", [
+    ("--latent-dim", "5"), ("--model", "conv"), ("--hidden", "64"), ("--likelihood", "gaussian"),
+    ("--dataset", "mnist"), ("--batch-size", "32"), ("--image-size", "32"), ("--seed", "7"),
+    ("--train-limit", "100"),
+])
+def test_resume_refuses_options_that_would_change_the_model_or_data(tmp_path, capsys, option, value):
+    out = trained_run(tmp_path, capsys)
+    before = (out / "checkpoint.pt").read_bytes()
+    assert main(["train", "--resume", str(out / "checkpoint.pt"), "--epochs", "2", "--offline",
+                 option, value]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"argument {option}: {value} differs from the checkpoint's" in err
+    assert (out / "checkpoint.pt").read_bytes() == before
+
+
+def test_resume_after_a_kill_between_checkpoint_and_metrics_keeps_each_epoch_once(tmp_path, capsys):
+    out = trained_run(tmp_path, capsys, epochs=2)
+    # As if a run had written epoch 3's metrics but was killed before its checkpoint, then
+    # resumed from an older checkpoint: epochs 2 and 3 would be there twice.
+    old = tmp_path / "epoch1.pt"
+    assert main(["train", *TINY, "--epochs", "1", "--out", str(tmp_path / "short")]) == 0
+    (tmp_path / "short" / "checkpoint.pt").rename(old)
+    with open(out / "metrics.jsonl", "a") as f:
+        f.write(json.dumps({"epoch": 3, "step": 24}) + "\n")
+    capsys.readouterr()
+    assert main(["train", "--resume", str(old), "--epochs", "3", "--out", str(out), "--offline"]) == 2
+    assert "already holds another run" in capsys.readouterr().err  # not the run it came from
+    assert main(["train", "--resume", str(out / "checkpoint.pt"), "--epochs", "3", "--offline"]) == 0
+    epochs = [json.loads(x)["epoch"] for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == [1, 2, 3]
+
+
+def test_a_new_run_never_overwrites_a_run(tmp_path, capsys):
+    out = trained_run(tmp_path, capsys)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert main(["train", *TINY, "--epochs", "1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"vaegui: error: run folder {out}: already holds a run (checkpoint.pt, metrics.jsonl); " \
+                  "resume it or choose another folder\n"
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_weights_that_became_non_finite_are_not_saved(tmp_path, capsys, monkeypatch):
+    import torch
+
+    from vaegui.core.checkpoint import load_checkpoint
+
+    original, calls = torch.optim.Adam.step, []
+
+    def blows_up_at_step_10(self, *args, **kwargs):
+        result = original(self, *args, **kwargs)
+        calls.append(1)
+        if len(calls) == 10:  # in the second epoch (8 steps each)
+            for group in self.param_groups:
+                for p in group["params"]:
+                    p.data.fill_(float("inf"))
+        return result
+
+    monkeypatch.setattr(torch.optim.Adam, "step", blows_up_at_step_10)
+    out = tmp_path / "run"
+    assert main(["train", *TINY, "--epochs", "3", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "the weights became non-finite by step 11" in err
+    assert load_checkpoint(out / "checkpoint.pt")["step"] == 8  # the last good save stays
+
+
+def test_skipped_folder_images_are_listed_in_one_line(tmp_path, capsys):
+    from PIL import Image
+
+    for i in range(6):
+        Image.new("L", (20, 20), 30 * i).save(tmp_path / f"img{i}.png")
+    for i in range(5):
+        (tmp_path / f"broken{i}.png").write_bytes(b"not a png")
+    assert main(["train", "--dataset", f"folder:{tmp_path}", "--image-size", "8", "--hidden", "8",
+                 "--epochs", "1", "--device", "cpu", "--out", str(tmp_path / "run")]) == 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "skipped 5 files: broken0.png (cannot identify image file" in err and "and 2 more" in err
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--seed", str(10**30)], "argument --seed: 1000000000000000000000000000000 is out of range"),
+    (["--image-size", "100000"], "argument --image-size: 100000 is out of range (8 to 1,024)"),
+    (["--latent-dim", str(10**12)], "argument --latent-dim: 1000000000000 is out of range"),
+    (["--epochs", str(10**12)], "argument --epochs: 1000000000000 is out of range"),
+    (["--hidden", str(10**9)], "argument --hidden: 1000000000 is out of range"),
+    (["--batch-size", str(10**12)], "argument --batch-size: 1000000000000 is out of range"),
+    (["--lr", "inf"], "argument --lr: inf is not a finite number"),
+    (["--lr", "nan"], "argument --lr: nan is not a finite number"),
+    (["--beta", "nan"], "argument --beta: nan is not a finite number"),
+    (["--sigma", "1e-30"], "argument --sigma: 1e-30 is out of range [0.001, 1000] (the loss clamps"),
+    (["--hidden", "65536", "--image-size", "1024"], "model size: 137,440,722,951 parameters"),
+    (["--image-size", "1024", "--train-limit", str(10**9)], "would not fit in memory"),
+])
+def test_out_of_range_numbers_are_one_line_naming_the_option(tmp_path, capsys, args, needle):
+    assert main(["train", *TINY, *args, "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and err.count("\n") == 1
+    assert not (tmp_path / "run").exists()
+
+
+def test_eval_refuses_a_huge_sample_count(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["eval", "x.pt", "--iw-samples", str(10**12)])
+    assert info.value.code == 2
+    assert "must be at most 100,000" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind", ["file", "too long", "under /proc"])
+def test_unusable_out_is_one_line(tmp_path, capsys, kind):
+    out = {"file": tmp_path / "f", "too long": tmp_path / ("x" * 300), "under /proc": "/proc/vaegui/run"}[kind]
+    if kind == "file":
+        out.write_text("mine")
+    assert main(["train", *TINY, "--epochs", "1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"vaegui: error: run folder {out}: ") and err.count("\n") == 1

@@ -123,6 +123,20 @@ def dataset_key(name: str) -> str:
     return name.lower()
 
 
+def image_shape_of(cfg: DataConfig) -> tuple[int, int, int]:
+    """(C, H, W) of the images ``cfg`` loads, known before loading them."""
+    name = dataset_key(cfg.dataset)
+    if name == "cifar10":
+        return 3, 32, 32
+    if name in _TORCHVISION:
+        return 1, 28, 28
+    if name == "shapes":
+        return 1, cfg.image_size, cfg.image_size
+    if name.startswith(FOLDER_PREFIX):
+        return cfg.channels, cfg.image_size, cfg.image_size
+    raise _unknown(cfg.dataset)
+
+
 def check_fits_in_memory(what: str, nbytes: int) -> None:
     """DataError when ``nbytes`` of images would take more than half of this machine's memory,
     checked before allocating them (an allocation that size would swap or be killed)."""

@@ -1,0 +1,79 @@
+"""Run folders: one writer at a time, no run overwritten, no epoch recorded twice."""
+
+import errno
+import json
+import os
+
+import pytest
+
+from vaegui.core import run_folder as rf_module
+from vaegui.core.errors import RunFolderError
+from vaegui.core.run_folder import RunFolder
+
+
+def test_a_new_run_refuses_a_folder_that_holds_a_run(tmp_path):
+    with RunFolder(tmp_path / "run").open(resume=False) as folder:
+        folder.append_metrics({"epoch": 1, "step": 8})
+    with pytest.raises(RunFolderError, match=r"already holds a run \(metrics.jsonl\)"):
+        RunFolder(tmp_path / "run").open(resume=False)
+    RunFolder(tmp_path / "run").open(resume=True).close()  # resuming may
+
+
+def test_resuming_another_run_into_a_folder_is_refused(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "checkpoint.pt").write_bytes(b"x")
+    (tmp_path / "other.pt").write_bytes(b"y")
+    with pytest.raises(RunFolderError, match="already holds another run"):
+        RunFolder(tmp_path / "run").open(resume=True, resumed_checkpoint=tmp_path / "other.pt")
+    RunFolder(tmp_path / "run").open(resume=True, resumed_checkpoint=tmp_path / "run" / "checkpoint.pt").close()
+
+
+def test_a_second_writer_is_refused_while_the_first_holds_the_lock(tmp_path):
+    first = RunFolder(tmp_path / "run").open(resume=False)
+    with pytest.raises(RunFolderError, match=f"another run \\(process {os.getpid()}\\) is writing it"):
+        RunFolder(tmp_path / "run").open(resume=False)
+    first.close()
+    RunFolder(tmp_path / "run").open(resume=False).close()  # free again
+
+
+def test_a_folder_created_for_a_run_that_wrote_nothing_is_removed(tmp_path):
+    RunFolder(tmp_path / "new").open(resume=False).close()
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "mine").mkdir()
+    RunFolder(tmp_path / "mine").open(resume=False).close()
+    assert (tmp_path / "mine").is_dir()  # the user's folder stays
+
+
+@pytest.mark.parametrize("make,reason", [
+    (lambda p: p.write_text("x"), "is a file, not a folder"),
+    (lambda p: None, "File name too long"),
+])
+def test_unusable_paths_are_one_error(tmp_path, make, reason):
+    path = tmp_path / "out" if "file" in reason else tmp_path / ("x" * 300)
+    make(path)
+    with pytest.raises(RunFolderError, match=reason) as info:
+        RunFolder(path).open(resume=False)
+    assert info.value.path == str(path)
+
+
+def test_a_full_disk_is_one_error(tmp_path, monkeypatch):
+    folder = RunFolder(tmp_path / "run").open(resume=False)
+
+    def no_space(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(rf_module.os, "fsync", no_space)
+    with pytest.raises(RunFolderError, match="cannot write metrics.jsonl: No space left on device"):
+        folder.append_metrics({"epoch": 1, "step": 1})
+    folder.close()
+
+
+def test_resume_drops_the_epochs_after_the_checkpoint_and_torn_lines(tmp_path):
+    folder = RunFolder(tmp_path).open(resume=True)
+    for epoch in (1, 2, 3):
+        folder.append_metrics({"epoch": epoch, "step": 8 * epoch})
+    with open(folder.metrics, "a") as f:
+        f.write('{"epoch": 4, "st')  # a run killed half-way through a line
+    folder.keep_metrics_until(16)
+    assert [json.loads(x)["epoch"] for x in folder.metrics.read_text().splitlines()] == [1, 2]
+    folder.close()
