@@ -175,9 +175,9 @@ class WindowBench(QObject):
             self.ticks[-1].append(time.perf_counter())
 
     def on_pick(self) -> None:  # a user clicking around the map while it trains
-        encoded = self.window.latent_map.encoded if self.window is not None else None
+        encoded = self.window.explorer.encoded if self.window is not None else None
         if encoded is not None and self._start is not None:
-            self.window.pick_plane_point(encoded.xy[self._rng.integers(len(encoded.xy))])
+            self.window.explorer.pick_plane(encoded.xy[self._rng.integers(len(encoded.xy))])
             self.picks += 1
 
     def on_progressed(self, p) -> None:

@@ -78,6 +78,20 @@ def test_picking_validates_and_emits():
     np.testing.assert_allclose(m.to_plane(m.point), [0.5, -1.0], atol=1e-5)
 
 
+def test_clicks_set_the_point_or_the_end_points_a_then_b():
+    m = explorer(2)
+    m.click_plane([1.0, 2.0])
+    np.testing.assert_allclose(m.point, [1, 2])
+    m.set_click_target("a")
+    m.click_plane([3.0, 4.0])
+    assert m.click_target == "b"
+    m.click_plane([5.0, 6.0])
+    assert m.click_target == "point"
+    np.testing.assert_allclose(m.interpolation.a, [3, 4])
+    np.testing.assert_allclose(m.interpolation.b, [5, 6])
+    np.testing.assert_allclose(m.point, [1, 2])  # the end points leave the picked point alone
+
+
 def test_nudge_moves_in_the_plane_and_keeps_the_off_plane_part():
     m = explorer(4)
     z = np.array([1.0, -2.0, 0.5, 3.0], np.float32)

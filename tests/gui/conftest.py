@@ -78,10 +78,10 @@ class SignalLog(QObject):
 
     def __init__(self, worker):
         super().__init__()
-        self.progress, self.maps, self.decoders, self.errors = [], [], [], []
+        self.progress, self.maps, self.snapshots, self.errors = [], [], [], []
         self.started, self.finished, self.saved, self.opened, self.status = [], [], [], [], []
         for signal, log in ((worker.progressed, self.progress), (worker.mapEncoded, self.maps),
-                            (worker.decoderUpdated, self.decoders), (worker.failed, self.errors),
+                            (worker.snapshotTaken, self.snapshots), (worker.failed, self.errors),
                             (worker.runStarted, self.started), (worker.runFinished, self.finished),
                             (worker.checkpointSaved, self.saved), (worker.checkpointOpened, self.opened),
                             (worker.statusChanged, self.status)):

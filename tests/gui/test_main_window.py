@@ -45,9 +45,9 @@ def test_a_tiny_run_fills_the_losses_map_kl_and_decoder(qtbot, make_window, tiny
     assert len(x) == 8 and np.isfinite(y).all()  # every step reached the curves
     assert len(window.loss_view.curve_data("test_neg_elbo")[0]) == 2
     assert len(window.kl_view.bar_heights()) == 2
-    encoded = window.latent_map.encoded
+    encoded = window.explorer.encoded
     assert encoded is not None and encoded.step == 8 and len(encoded.latents) == 128
-    assert window.decoder_panel.decoder() is not None
+    assert window.explorer.snapshot is not None and window.explorer.snapshot.step == 8
     assert window.training_panel.state == "idle" and window.menu_actions.start.isEnabled()
     assert "step 8/8" in window.training_panel.progress_label.text()
     assert window.device_label.text() == "Device: cpu"
@@ -63,11 +63,12 @@ def _click_plane_point(qtbot, window: MainWindow, xy) -> None:
 def test_clicking_the_map_decodes_that_latent(qtbot, make_window, tiny_config, tmp_path):
     window = make_window(tiny_config(epochs=1))
     _train(qtbot, window)
-    encoded = window.latent_map.encoded
+    encoded = window.explorer.encoded
     target = encoded.xy[np.argmin(np.abs(encoded.xy - np.median(encoded.xy, 0)).sum(1))]
     _click_plane_point(qtbot, window, target)
-    z = window.decoder_panel.current_latent()
+    z = window.explorer.point
     assert z is not None
+    qtbot.waitUntil(lambda: window.point_view.current_image() is not None, timeout=TIMEOUT)
     # The click lands within a pixel or two of the target point.
     view = window.latent_map.plot_widget().getPlotItem().getViewBox().viewRange()
     pixel = max(view[0][1] - view[0][0], view[1][1] - view[1][0]) / 200
@@ -80,7 +81,7 @@ def test_clicking_the_map_decodes_that_latent(qtbot, make_window, tiny_config, t
         window.save_checkpoint(str(path))
     state = load_checkpoint(path)
     expected = Decoder(RunConfig.from_dict(state["config"]).model, (1, 16, 16), state["model"]).decode(z)[0]
-    np.testing.assert_array_equal(window.decoder_panel.current_image(), expected)
+    np.testing.assert_array_equal(window.point_view.current_image(), expected)
 
 
 def test_pause_resume_and_stop(qtbot, make_window, tiny_config, signal_log):
@@ -102,7 +103,7 @@ def test_pause_resume_and_stop(qtbot, make_window, tiny_config, signal_log):
     final = finished.args[0]
     assert final.stopped and final.step < final.total_steps
     assert window.training_panel.state == "idle" and window.training_panel.start_button.isEnabled()
-    assert window.latent_map.encoded.step == final.step  # the map shows the weights it stopped with
+    assert window.explorer.encoded.step == final.step  # the map shows the weights it stopped with
 
 
 def test_beta_changes_the_running_trainer(qtbot, make_window, tiny_config, signal_log):
@@ -135,7 +136,7 @@ def test_a_worker_error_is_shown_and_the_app_stays_usable(qtbot, make_window, ti
     window.error_box.close()
     window.training_panel.set_config(tiny_config(epochs=1))
     assert _train(qtbot, window).done
-    assert window.latent_map.encoded is not None
+    assert window.explorer.encoded is not None
 
 
 def test_settings_persist_between_windows(qtbot, make_window, tiny_config):
@@ -144,16 +145,16 @@ def test_settings_persist_between_windows(qtbot, make_window, tiny_config):
     first.training_panel.set_config(cfg)
     first.training_panel.set_map_source("train", 70_000)
     first.resize(700, 650)  # within the offscreen screen (800x800): restoreGeometry keeps windows on screen
-    first.dock_decoder.hide()
+    first.dock_point.hide()
     first.close()
     second = make_window()
     # Everything but the image limits, which are no setting of the window.
     assert second.training_panel.config() == cfg.replace(data={"train_limit": None, "test_limit": None})
     assert second.training_panel.map_source() == ("train", 70_000)
     assert (second.width(), second.height()) == (700, 650)
-    assert second.dock_decoder.isHidden() and not second.dock_map.isHidden()
+    assert second.dock_point.isHidden() and not second.dock_map.isHidden()
     second.reset_layout()
-    assert not second.dock_decoder.isHidden()
+    assert not second.dock_point.isHidden()
 
 
 def _tiny_checkpoint(path, config: RunConfig) -> int:
@@ -172,12 +173,13 @@ def test_opening_a_checkpoint_shows_its_map_and_start_resumes_it(qtbot, make_win
     log = signal_log(window.worker)
     with qtbot.waitSignal(window.mapUpdated, timeout=TIMEOUT):
         window.open_checkpoint(str(tmp_path / "m.pt"), epochs=2)
-    assert window.latent_map.encoded.latents.shape == (128, 3)  # L = 3: a PCA map
-    assert window.decoder_panel.decoder() is not None and not log.progress  # no training
+    assert window.explorer.encoded.latents.shape == (128, 3)  # L = 3: a PCA map
+    assert window.explorer.snapshot.step == steps and not log.progress  # no training
     assert window.training_panel.config() == config.replace(train={"epochs": 2})
     assert len(window.loss_view.curve_data("neg_elbo")[0]) == steps
-    window.pick_plane_point(window.latent_map.encoded.xy[0])
-    assert window.decoder_panel.current_image().shape == (1, 16, 16)
+    window.explorer.pick_plane(window.explorer.encoded.xy[0])
+    qtbot.waitUntil(lambda: window.point_view.current_image() is not None, timeout=TIMEOUT)
+    assert window.point_view.current_image().shape == (1, 16, 16)
     final = _train(qtbot, window)
     assert log.progress[0].new_steps[0] == steps + 1 and final.step == 2 * steps  # resumed
     assert len(window.loss_view.curve_data("neg_elbo")[0]) == 2 * steps
@@ -245,5 +247,5 @@ def test_scripted_run_saves_a_screenshot(qtbot, tmp_path, monkeypatch, tiny_conf
     assert app.main(["--dataset", "shapes", "--epochs", "1", "--autostart", "--screenshot", str(out)]) == 0
     assert out.stat().st_size > 10_000
     window = made[0]
-    assert window.latent_map.encoded is not None and window.decoder_panel.current_image() is not None
+    assert window.explorer.encoded is not None and window.point_view.current_image() is not None
     assert not window.worker_thread.isRunning()

@@ -90,12 +90,15 @@ def test_a_run_emits_every_step_once_with_maps_and_decoder_snapshots(qtbot, work
     assert log.progress[-1].done
     assert len(log.maps) == 3 and log.maps[-1].step == 48  # one per epoch end, the last weights
     assert len(log.maps[-1].latents) == 128
-    assert len(log.decoders) >= 2 and not log.errors
+    assert len(log.snapshots) >= 2 and not log.errors
     info = log.started[0]
     assert info.source == "train" and info.steps_per_epoch == 16 and info.image_shape == (1, 16, 16)
-    # The last decoder snapshot is a copy of the final weights: it decodes like the trained model.
-    decoder = Decoder(config.model, info.image_shape, log.decoders[-1])
+    # The last snapshot is a copy of the final weights, encoder included.
+    snapshot = log.snapshots[-1]
+    assert snapshot.step == 48 and snapshot.has_encoder and snapshot.image_shape == (1, 16, 16)
+    decoder = Decoder.from_snapshot(snapshot)
     assert decoder.decode(log.maps[-1].latents[:3]).shape == (3, 1, 16, 16)
+    assert info.examples.shape == (64, 1, 16, 16) and info.examples.dtype == np.uint8
 
 
 def test_idle_map_refresh_save_and_open(qtbot, worker, tmp_path, tiny_config, signal_log):

@@ -102,7 +102,7 @@ class ExplorerModel:
     def __init__(self) -> None:
         self.events = SimpleNamespace(**{name: Event(name) for name in (
             "snapshot", "encoded", "evaluation", "examples", "point", "interpolation", "playback",
-            "traversal", "grid", "samples")})
+            "traversal", "grid", "grid_image", "samples", "click_target")})
         self.snapshot: Snapshot | None = None
         self.encoded: EncodedSet | None = None
         self.evaluation: EvalResult | None = None
@@ -114,6 +114,11 @@ class ExplorerModel:
         self.traversal = Traversal()
         self.grid = Grid()
         self.samples = Samples()
+        # What a click on the map sets: "point", or the end points "a" then "b".
+        self.click_target = "point"
+        # The decoded manifold grid, (C, H, W) in [0, 1], and the plane region its tiles cover.
+        self.grid_image: np.ndarray | None = None
+        self.grid_image_region: tuple[float, float, float, float] | None = None
         self._prior_rng = np.random.default_rng()
 
     # ---- what is explored -----------------------------------------------------------------
@@ -132,9 +137,12 @@ class ExplorerModel:
         self.events.snapshot.emit()
 
     def set_encoded(self, encoded: EncodedSet | None) -> None:
-        if encoded is not None and self.latent_dim not in (None, encoded.latents.shape[1]):
-            raise ValueError(f"a map of {encoded.latents.shape[1]}-D latents for a "
-                             f"{self.latent_dim}-D model")
+        """A new map. Without weights, a map of another dimension drops the points picked."""
+        dim = None if encoded is None else encoded.latents.shape[1]
+        if dim is not None and self.snapshot is not None and dim != self.snapshot.latent_dim:
+            raise ValueError(f"a map of {dim}-D latents for a {self.snapshot.latent_dim}-D model")
+        if dim is not None and self.latent_dim not in (None, dim):
+            self._forget_points(encoded_too=False)
         self.encoded = encoded
         self.events.encoded.emit()
 
@@ -155,6 +163,8 @@ class ExplorerModel:
 
     def _forget_points(self, encoded_too: bool) -> None:
         self.point = None
+        self.set_click_target("point")
+        self.set_grid_image(None, None)
         self.interpolation = dataclasses.replace(self.interpolation, a=None, b=None)
         self.playback = dataclasses.replace(self.playback, playing=False, position=0.0, direction=1)
         if encoded_too:
@@ -172,6 +182,21 @@ class ExplorerModel:
     def pick_plane(self, xy: np.ndarray) -> None:
         """Pick the latent vector at a point of the map's plane (the PCA inverse when L > 2)."""
         self.pick(self.plane_to_latent(xy), on_plane=True)
+
+    def set_click_target(self, target: str) -> None:
+        if target not in ("point", "a", "b"):
+            raise ValueError(f"click target {target!r} is not 'point', 'a' or 'b'")
+        self.click_target = target
+        self.events.click_target.emit()
+
+    def click_plane(self, xy: np.ndarray) -> None:
+        """A click on the map: picks the point, or sets end point A (then B is next) or B."""
+        target = self.click_target
+        if target == "point":
+            self.pick_plane(xy)
+            return
+        self.set_endpoint(target, self.plane_to_latent(xy))
+        self.set_click_target("b" if target == "a" else "point")
 
     def nudge(self, dx: float, dy: float) -> None:
         """Move the picked point by (dx, dy) in the map's plane, keeping the part of it that
@@ -315,6 +340,11 @@ class ExplorerModel:
             return None
         x0, x1, y0, y1 = region
         return self.encoded.projection.inverse(grid_points((x0, x1), (y0, y1), self.grid.size))
+
+    def set_grid_image(self, image: np.ndarray | None,
+                       region: tuple[float, float, float, float] | None) -> None:
+        self.grid_image, self.grid_image_region = image, region
+        self.events.grid_image.emit()
 
     def set_samples(self, **changes) -> None:
         self.samples = _replace(self.samples, changes)

@@ -30,6 +30,8 @@ class Actions:
         self.pause = make("&Pause", "pause", "Ctrl+P", "Pause or resume training")
         self.stop = make("S&top", "stop", "Ctrl+.", "Stop training (keeps the weights of the last step)")
         self.refresh_map = make("&Refresh map", "refresh", "F5", "Encode the map again with the latest weights")
+        self.play = make("&Play / pause animation", None, "Space",
+                         "Animate along the interpolation path, or pause")
         self.reset_layout = make("&Reset layout")
         self.about = make("&About vaegui")
 
@@ -45,6 +47,8 @@ class Actions:
         train_menu.addActions([self.start, self.pause, self.stop])
         train_menu.addSeparator()
         train_menu.addAction(self.refresh_map)
+        explore_menu = bar.addMenu("&Explore")
+        explore_menu.addAction(self.play)
         view_menu = bar.addMenu("&View")
         view_menu.addActions([dock.toggleViewAction() for dock in docks])
         view_menu.addSeparator()

@@ -28,7 +28,7 @@ from .icons import icon
 from .main_window import MainWindow
 
 SCREENSHOT_DELAY_MS = 300  # lets the last plot updates paint before the window is grabbed
-SCREENSHOT_SIZE = (1280, 800)
+SCREENSHOT_SIZE = (1600, 1000)
 
 
 def init_torch_threads() -> int:
@@ -177,9 +177,10 @@ class ScriptedRun:
     def begin(self) -> None:
         w, a = self.window, self.args
         if a.screenshot:
-            # The same picture whatever size was saved (offscreen, a restored size is clamped to
-            # the platform's 800x800 screen).
+            # The same picture whatever size and layout were saved (offscreen, a restored size is
+            # clamped to the platform's 800x800 screen).
             w.resize(*SCREENSHOT_SIZE)
+            w.reset_layout()
         if a.checkpoint:
             w.open_checkpoint(a.checkpoint, epochs=a.epochs)
         if a.autostart:
@@ -209,12 +210,25 @@ class ScriptedRun:
         self._later(self._take_screenshot)
 
     def _decode_example_point(self) -> None:
-        """Pick the point of class 0 nearest to that class's mean: a typical, real example."""
-        encoded = self.window.latent_map.encoded
+        """Pick a typical image of the first class (the one nearest its class mean), and
+        interpolate between typical images of the two classes whose means lie furthest apart,
+        with the animation a third of the way along."""
+        explorer = self.window.explorer
+        encoded = explorer.encoded
         if encoded is None or not len(encoded.xy):
             return
-        xy = encoded.xy[encoded.labels == encoded.labels.min()]
-        self.window.pick_plane_point(xy[np.argmin(((xy - xy.mean(0)) ** 2).sum(1))])
+        labels = np.unique(encoded.labels)
+        means = np.stack([encoded.latents[encoded.labels == k].mean(0) for k in labels])
+
+        def typical(k: int) -> np.ndarray:
+            index = np.flatnonzero(encoded.labels == labels[k])
+            return index[np.argmin(((encoded.latents[index] - means[k]) ** 2).sum(1))]
+        far = np.linalg.norm(means[:, None] - means[None], axis=2)
+        i, j = np.unravel_index(np.argmax(far), far.shape)
+        explorer.pick(encoded.latents[typical(0)])
+        explorer.set_endpoint("a", encoded.latents[typical(i)])
+        explorer.set_endpoint("b", encoded.latents[typical(j)])
+        explorer.set_playback(position=1 / 3)
 
     def _later(self, slot) -> None:
         QTimer.singleShot(SCREENSHOT_DELAY_MS, slot)

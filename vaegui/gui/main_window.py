@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
-import numpy as np
 from PySide6.QtCore import QSettings, Qt, QThread, Signal
-from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox,
-                               QSplitter, QWidget)
+from PySide6.QtWidgets import (QDockWidget, QFileDialog, QFrame, QLabel, QMainWindow, QMessageBox,
+                               QScrollArea, QSplitter, QWidget)
 
 from vaegui import __version__
 from vaegui.core.config import RunConfig
 from vaegui.core.errors import ConfigError
-from vaegui.core.latent import Decoder, EncodedSet
+from vaegui.core.explorer import ExplorerModel
+from vaegui.core.latent import EncodedSet, Snapshot
 from vaegui.core.progress import Progress
 
 from . import settings as store
 from .actions import Actions
-from .decoder_panel import DecoderPanel
+from .explorer.decode_worker import DecodeWorker
+from .explorer.interpolation_view import InterpolationView
+from .explorer.latent_map import LatentMap
+from .explorer.manifold_view import ManifoldView
+from .explorer.point_view import PointView
+from .explorer.samples_view import SamplesView
+from .explorer.traversal_view import TraversalView
 from .icons import icon
 from .kl_view import KLDimView
-from .latent_map import LatentMap
 from .loss_view import LossView
 from .training_panel import TrainingPanel
 from .training_worker import RunInfo, TrainingWorker
@@ -41,7 +46,6 @@ class MainWindow(QMainWindow):
         self._settings = settings if settings is not None else QSettings()
         self._data_dir = data_dir
         self._info: RunInfo | None = None  # the model now shown: a run or an opened checkpoint
-        self._decoder: Decoder | None = None
         self._closed = False
         self.error_box: QMessageBox | None = None
         self.last_error: str | None = None
@@ -51,8 +55,15 @@ class MainWindow(QMainWindow):
         self.training_panel.set_map_source(*store.load_map_source(self._settings))
         self.loss_view = LossView()
         self.kl_view = KLDimView()
-        self.latent_map = LatentMap()
-        self.decoder_panel = DecoderPanel()
+        # The explorer: one Qt-free model, one decoding thread, and views of the model.
+        self.explorer = ExplorerModel()
+        self.decode_worker = DecodeWorker(self.explorer)
+        self.latent_map = LatentMap(self.explorer)
+        self.point_view = PointView(self.explorer, self.decode_worker)
+        self.interpolation_view = InterpolationView(self.explorer, self.decode_worker)
+        self.traversal_view = TraversalView(self.explorer, self.decode_worker)
+        self.manifold_view = ManifoldView(self.explorer, self.decode_worker)
+        self.samples_view = SamplesView(self.explorer, self.decode_worker)
         self._build_docks()
         self.menu_actions = Actions(self)
         self.menu_actions.build_menus(self, self.docks)
@@ -80,9 +91,14 @@ class MainWindow(QMainWindow):
         losses.setSizes([600, 360])
         self.dock_training = self._dock("Training", self.training_panel)
         self.dock_map = self._dock("Latent map", self.latent_map)
-        self.dock_decoder = self._dock("Decoder", self.decoder_panel)
+        self.dock_point = self._dock("Point", _scrolled(self.point_view))
+        self.dock_interpolation = self._dock("Interpolation", _scrolled(self.interpolation_view))
+        self.dock_traversal = self._dock("Traversal", _scrolled(self.traversal_view))
+        self.dock_manifold = self._dock("Manifold grid", _scrolled(self.manifold_view))
+        self.dock_samples = self._dock("Samples", _scrolled(self.samples_view))
         self.dock_losses = self._dock("Losses", losses)
-        self.docks = [self.dock_training, self.dock_losses, self.dock_map, self.dock_decoder]
+        self.docks = [self.dock_training, self.dock_losses, self.dock_map, self.dock_point,
+                      self.dock_interpolation, self.dock_traversal, self.dock_manifold, self.dock_samples]
         self.setDockNestingEnabled(True)
         self.reset_layout()
 
@@ -93,18 +109,28 @@ class MainWindow(QMainWindow):
         return dock
 
     def reset_layout(self) -> None:
-        """Training left, the map large in the centre, Decoder right, Losses below map and decoder."""
+        """Training left; the map large in the centre with Losses below it; on the right, full
+        height, the Point view above Interpolation (Manifold grid behind it) and Traversal
+        (Samples behind it)."""
         for dock in self.docks:
             dock.setFloating(False)
             dock.show()
         left = Qt.DockWidgetArea.LeftDockWidgetArea
         self.addDockWidget(left, self.dock_training)
         self.splitDockWidget(self.dock_training, self.dock_map, Qt.Orientation.Horizontal)
+        self.splitDockWidget(self.dock_map, self.dock_point, Qt.Orientation.Horizontal)
         self.splitDockWidget(self.dock_map, self.dock_losses, Qt.Orientation.Vertical)
-        self.splitDockWidget(self.dock_map, self.dock_decoder, Qt.Orientation.Horizontal)
-        self.resizeDocks([self.dock_training, self.dock_map, self.dock_decoder], [310, 620, 320],
+        self.splitDockWidget(self.dock_point, self.dock_interpolation, Qt.Orientation.Vertical)
+        self.splitDockWidget(self.dock_interpolation, self.dock_traversal, Qt.Orientation.Vertical)
+        self.tabifyDockWidget(self.dock_interpolation, self.dock_manifold)
+        self.tabifyDockWidget(self.dock_traversal, self.dock_samples)
+        self.dock_interpolation.raise_()
+        self.dock_traversal.raise_()
+        self.resizeDocks([self.dock_training, self.dock_map, self.dock_point], [290, 620, 380],
                          Qt.Orientation.Horizontal)
-        self.resizeDocks([self.dock_map, self.dock_losses], [460, 260], Qt.Orientation.Vertical)
+        self.resizeDocks([self.dock_map, self.dock_losses], [520, 260], Qt.Orientation.Vertical)
+        self.resizeDocks([self.dock_point, self.dock_interpolation, self.dock_traversal], [270, 330, 300],
+                         Qt.Orientation.Vertical)
 
     def _connect(self) -> None:
         # Worker signals go to bound methods of this window (never lambdas), so that Qt queues
@@ -121,6 +147,7 @@ class MainWindow(QMainWindow):
         a.quit.triggered.connect(self.close)
         a.reset_layout.triggered.connect(self.reset_layout)
         a.about.triggered.connect(self._on_about_triggered)
+        a.play.triggered.connect(self.explorer.toggle_playing)
         panel.startRequested.connect(self.start_training)
         panel.pauseRequested.connect(self.pause_training)
         panel.resumeRequested.connect(self.resume_training)
@@ -128,10 +155,9 @@ class MainWindow(QMainWindow):
         panel.betaChanged.connect(self._on_training_betaChanged)
         panel.mapSourceChanged.connect(self._on_training_mapSourceChanged)
         panel.mapRefreshRequested.connect(self.refresh_map)
-        self.latent_map.pointPicked.connect(self._on_map_pointPicked)
         w.runStarted.connect(self._on_worker_runStarted)
         w.progressed.connect(self._on_worker_progressed)
-        w.decoderUpdated.connect(self._on_worker_decoderUpdated)
+        w.snapshotTaken.connect(self._on_worker_snapshotTaken)
         w.mapEncoded.connect(self._on_worker_mapEncoded)
         w.checkpointOpened.connect(self._on_worker_checkpointOpened)
         w.checkpointSaved.connect(self._on_worker_checkpointSaved)
@@ -187,12 +213,6 @@ class MainWindow(QMainWindow):
     def save_checkpoint(self, path: str) -> None:
         self.worker.save_checkpoint(str(path))
 
-    def pick_plane_point(self, xy) -> None:
-        """Mark a point of the map's plane and decode its latent vector, as a click does."""
-        encoded = self.latent_map.encoded
-        if encoded is not None:
-            self.latent_map.set_marker(np.asarray(xy, dtype=np.float64))
-            self.decoder_panel.show_latent(encoded.projection.inverse(xy)[0])
 
     def show_error(self, text: str) -> None:
         """A message box that does not block (tests find it as ``error_box``)."""
@@ -209,8 +229,11 @@ class MainWindow(QMainWindow):
         self._show_model(info)
 
     def _show_model(self, info: RunInfo) -> None:
-        self._info, self._decoder = info, None
-        self.latent_map.clear()
+        self._info = info
+        self.explorer.clear()
+        self.explorer.set_examples(info.examples)
+        if info.history is not None and info.history.evals:
+            self.explorer.set_evaluation(info.history.evals[-1])
         if len(info.history.steps) or info.history.evals:
             self.loss_view.set_history(info.history, info.steps_per_epoch)
         else:
@@ -225,23 +248,15 @@ class MainWindow(QMainWindow):
         self.training_panel.show_progress(p)
         if p.eval is not None:
             self.kl_view.set_eval(p.eval)
+            self.explorer.set_evaluation(p.eval)
         self.device_label.setText(f"Device: {p.device}")
 
-    def _on_worker_decoderUpdated(self, state: dict) -> None:
-        if self._info is None:
-            return
-        if self._decoder is None:
-            self._decoder = Decoder(self._info.config.model, self._info.image_shape, state)
-        else:
-            self._decoder.load_state(state)
-        self.decoder_panel.set_decoder(self._decoder)
+    def _on_worker_snapshotTaken(self, snapshot: Snapshot) -> None:
+        if self._info is not None:
+            self.explorer.set_snapshot(snapshot)
 
     def _on_worker_mapEncoded(self, encoded: EncodedSet) -> None:
-        self.latent_map.set_encoded(encoded)
-        z = self.decoder_panel.current_latent()
-        if z is not None and z.shape == (encoded.latents.shape[1],):
-            # A refit projection moves points in the plane: keep the marker on the same latent.
-            self.latent_map.set_marker(encoded.projection.transform(z[None])[0])
+        self.explorer.set_encoded(encoded)
         self.mapUpdated.emit()
 
     def _on_worker_checkpointOpened(self, info: RunInfo) -> None:
@@ -278,9 +293,6 @@ class MainWindow(QMainWindow):
         self.worker.set_map_source(split, limit)
         store.save_map_source(self._settings, split, limit)
         self.refresh_map()
-
-    def _on_map_pointPicked(self, z: np.ndarray) -> None:
-        self.decoder_panel.show_latent(z)
 
     def _on_pause_triggered(self) -> None:
         if self.training_panel.state == "paused":
@@ -349,6 +361,8 @@ class MainWindow(QMainWindow):
             self.worker.shutdown()
             self.worker_thread.quit()
             self.worker_thread.wait()
+        self.explorer.set_playback(playing=False)
+        self.decode_worker.shutdown()
 
     def closeEvent(self, event) -> None:
         if not self._closed:
@@ -357,3 +371,13 @@ class MainWindow(QMainWindow):
             self.shutdown()
         super().closeEvent(event)
         self.closed.emit()
+
+
+def _scrolled(view: QWidget) -> QScrollArea:
+    """The view in a scroll area: on a small screen its dock shrinks and scrolls, rather than
+    forcing the whole window to the views' minimum sizes."""
+    area = QScrollArea()
+    area.setWidget(view)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    return area

@@ -3,8 +3,8 @@
 :class:`TrainingWorker` lives in a QThread that lasts as long as the window. Its public methods are
 called from the GUI thread: control methods (pause, stop, beta, map and save requests) only set
 flags, because the worker's event loop is blocked while a run's loop runs; the others queue a call
-into the worker thread. Only plain data comes back: Progress snapshots, copied decoder state dicts,
-EncodedSets, strings.
+into the worker thread. Only plain data comes back: Progress snapshots, weight Snapshots (copied
+state dicts), EncodedSets, strings.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import time
 import traceback
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 
@@ -23,8 +24,8 @@ from vaegui.core.config import DataConfig, RunConfig
 from vaegui.core.data import ImageData, load_dataset
 from vaegui.core.errors import VaeguiError
 from vaegui.core.history import History
-from vaegui.core.latent import encode_set, encoded_set
-from vaegui.core.model import VAE, decoder_state
+from vaegui.core.latent import Snapshot, encode_set, encoded_set, example_indices
+from vaegui.core.model import VAE, model_state
 from vaegui.core.progress import Progress
 from vaegui.core.trainer import Trainer
 
@@ -42,6 +43,22 @@ class RunInfo:
     history: History | None  # a copy of the losses so far (resumed run or checkpoint)
     source: str  # "train" or "checkpoint"
     step: int = 0  # training steps already done
+    examples: np.ndarray | None = None  # (n, C, H, W) uint8 test images to reconstruct, if loaded
+
+
+EXAMPLES = 64  # test images sent for reconstructions (the explorer shows up to this many)
+
+
+def examples_of(data: ImageData | None) -> np.ndarray | None:
+    """A fixed, varied set of test images (a view of the dataset, not a copy)."""
+    if data is None or not len(data.test_images):
+        return None
+    return data.test_images.numpy()[example_indices(data.test_labels.numpy(), EXAMPLES)]
+
+
+def take_snapshot(model: VAE, step: int) -> Snapshot:
+    """A copy of all the weights (the explorer reconstructs with the encoder too)."""
+    return Snapshot(model.config, model.image_shape, model_state(model), step)
 
 
 def describe_error(exc: BaseException) -> str:
@@ -57,7 +74,7 @@ def describe_error(exc: BaseException) -> str:
 class TrainingWorker(QObject):
     runStarted = Signal(object)  # RunInfo
     progressed = Signal(object)  # Progress, with the rows of held-back snapshots merged in
-    decoderUpdated = Signal(object)  # dict[str, Tensor]: a CPU copy of the decoder weights
+    snapshotTaken = Signal(object)  # Snapshot: a CPU copy of the weights
     mapEncoded = Signal(object)  # EncodedSet
     checkpointOpened = Signal(object)  # RunInfo
     checkpointSaved = Signal(str)
@@ -188,8 +205,8 @@ class TrainingWorker(QObject):
             trainer.pause()
         self.runStarted.emit(RunInfo(
             config, data.image_shape, data.class_names, trainer.steps_per_epoch,
-            trainer.history.copy(), "train", trainer.step))
-        self.decoderUpdated.emit(trainer.decoder_state())
+            trainer.history.copy(), "train", trainer.step, examples_of(data)))
+        self.snapshotTaken.emit(take_snapshot(trainer.model, trainer.step))
         final = self._loop(trainer)
         self._serve_save()
         if not self._closing.is_set() and trainer.step != self._map_step:
@@ -205,7 +222,7 @@ class TrainingWorker(QObject):
                 self.progressed.emit(out)
             now = time.perf_counter()
             if trainer.step != decoder_step and (p.done or now - decoder_time >= self.decoder_interval):
-                self.decoderUpdated.emit(trainer.decoder_state())
+                self.snapshotTaken.emit(take_snapshot(trainer.model, trainer.step))
                 decoder_time, decoder_step = now, trainer.step
             if p.done:
                 break
@@ -303,8 +320,8 @@ class TrainingWorker(QObject):
             self.checkpointOpened.emit(RunInfo(
                 config, tuple(int(v) for v in state["dataset"]["image_shape"]),
                 tuple(state["dataset"]["class_names"]), _steps_per_epoch(history, data, config),
-                history, "checkpoint", int(state["step"])))
-            self.decoderUpdated.emit(decoder_state(model))
+                history, "checkpoint", int(state["step"]), examples_of(data)))
+            self.snapshotTaken.emit(take_snapshot(model, int(state["step"])))
             if problem is not None:
                 self.failed.emit(f"The model is open, but its map needs the data: {problem}")
             else:

@@ -1,24 +1,37 @@
 """The latent map: a scatter of the latent means of a dataset split in the plane of a
-:class:`~vaegui.core.latent.Projection`, coloured by label or by a generating factor. Hovering a
-point previews its image; clicking the plane picks a latent vector (``pointPicked``)."""
+:class:`~vaegui.core.latent.Projection`, coloured by label or by a generating factor, with the
+explorer's items over it (see map_overlay.py). It shows and edits an
+:class:`~vaegui.core.explorer.ExplorerModel`:
+
+- left press and drag: picks the point under the cursor and follows every move (or, in
+  interpolation mode, sets end point A then B); a press on A or B drags that end point;
+- Shift or middle drag pans, right drag and the wheel zoom (pyqtgraph's own);
+- hovering a point previews its image; A or B while hovering makes it an end point;
+- arrow keys nudge the picked point (Shift: further); Escape leaves interpolation mode.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QObject, QPoint, Qt, QTimer, Signal
-from PySide6.QtGui import QPixmap
+from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, Qt, QTimer
+from PySide6.QtGui import QKeyEvent, QPixmap
 from PySide6.QtWidgets import (QComboBox, QFrame, QGraphicsItem, QHBoxLayout, QLabel, QVBoxLayout,
                                QWidget)
 
-from ..core.latent import EncodedSet
-from . import palette
-from .point_cloud import PointCloud
+from vaegui.core.explorer import ExplorerModel
+from vaegui.core.latent import EncodedSet
+
+from .. import palette
+from ..point_cloud import PointCloud
+from .map_overlay import MapOverlay
 
 LABEL_MODE = "label"
 HOVER_RADIUS_PX = 6  # a point counts as hovered within this many screen pixels of the cursor
 HOVER_DELAY_MS = 16  # mouse moves are coalesced: at most one nearest-point search per frame
 HOVER_PREVIEW_PX = 112  # previews are enlarged by an integer factor to about this size
+REGION_DELAY_MS = 150  # the manifold grid follows pan and zoom once they pause this long
+NUDGE_FRACTION = 0.01  # an arrow key moves the point by this share of the visible width
 MAX_LEGEND_ENTRIES = 20
 LEGEND_ROW_PX = 18
 
@@ -57,32 +70,30 @@ class _HoverCard(QFrame):
         self.adjustSize()
 
 
-class _Marker(pg.ScatterPlotItem):
-    """The picked point. Moving it repaints its old and new spots only: a plot item's bounds
-    change otherwise makes an auto-ranging ViewBox repaint everything (10,000 points: 4 -> 1 ms
-    a move here)."""
-
-    def informViewBoundsChanged(self) -> None:
-        pass  # added with ignoreBounds: the view's range never depends on the marker
-
-
 class LatentMap(QWidget):
-    pointPicked = Signal(object)  # np.ndarray (L,) float32: the latent vector of the clicked point
-
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, model: ExplorerModel, parent: QWidget | None = None):
         super().__init__(parent)
+        self.model = model
         self._encoded: EncodedSet | None = None
         self._x = self._y = np.zeros(0, np.float32)  # contiguous columns for the hover search
         self._shown = np.zeros(0, bool)  # points not hidden through the legend
         self._legend_classes: tuple[str, ...] | None = None  # what the legend lists
-        self._marker_xy: np.ndarray | None = None
         self._label_palette = palette.label_palette()
         self._factor_palette = palette.factor_palette()
+        self._dragging: str | None = None  # what a left drag moves: "point", "a" or "b"
+        self._hovered: int | None = None  # index of the point under the cursor
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # arrow keys nudge the point
         self._build_ui()
+        self.overlay = MapOverlay(model, self._plot.getPlotItem())
         self._hover_timer = QTimer(self, singleShot=True, interval=HOVER_DELAY_MS)
         self._hover_timer.timeout.connect(self._on_hover_timer_timeout)
         self._hover_pos = QPoint()
-        self.clear()
+        self._region_timer = QTimer(self, singleShot=True, interval=REGION_DELAY_MS)
+        self._region_timer.timeout.connect(self._on_region_timer_timeout)
+        self._plot.getPlotItem().getViewBox().sigRangeChanged.connect(self._region_timer.start)
+        model.events.encoded.connect(self._on_model_encoded)
+        model.events.click_target.connect(self._on_model_click_target)
+        self._on_model_encoded()
 
     # ---- construction -----------------------------------------------------------------
     def _build_ui(self) -> None:
@@ -111,16 +122,6 @@ class LatentMap(QWidget):
         self.scatter = PointCloud()
         self.scatter.setCacheMode(cached)
         item.addItem(self.scatter)
-        self.marker = _Marker(pxMode=True, brush=None)
-        self.marker.setZValue(10)
-        item.addItem(self.marker, ignoreBounds=True)  # the map's extent is the data's
-        # Made once: the symbol cache is keyed by pen and brush objects, so new ones every move
-        # would render the symbols again.
-        self._marker_style = [
-            {"size": 15, "symbol": "o", "pen": pg.mkPen("w", width=4)},
-            {"size": 15, "symbol": "o", "pen": pg.mkPen("#d00", width=2)},
-            {"size": 7, "symbol": "+", "pen": None, "brush": pg.mkBrush("#d00")},
-        ]
         self.legend = pg.LegendItem(offset=(-8, 8), labelTextColor="#222", brush=(255, 255, 255, 200),
                                     pen="#aaa")
         self.legend.setParentItem(item.getViewBox())
@@ -129,12 +130,14 @@ class LatentMap(QWidget):
         self.colour_bar.axis.setTextPen("#222")
         self.hover_card = _HoverCard(self)
 
-        self._plot.scene().sigMouseClicked.connect(self._on_scene_clicked)
+        self.hint = QLabel("Drag to decode · Shift-drag pans · wheel zooms")
+        self.hint.setStyleSheet("color: #555;")
         self._plot.viewport().installEventFilter(self)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(header)
         layout.addWidget(self._plot, 1)
+        layout.addWidget(self.hint)
 
     # ---- public API ---------------------------------------------------------------------
     @property
@@ -146,9 +149,16 @@ class LatentMap(QWidget):
 
     @property
     def marker_xy(self) -> np.ndarray | None:
-        return None if self._marker_xy is None else self._marker_xy.copy()
+        """Where the picked point is drawn, in the plane."""
+        return self.overlay.marker_xy()
 
-    def set_encoded(self, encoded: EncodedSet) -> None:
+    def _on_model_encoded(self) -> None:
+        if self.model.encoded is None:
+            self._clear()
+        elif self.model.encoded is not self._encoded:
+            self._show_encoded(self.model.encoded)
+
+    def _show_encoded(self, encoded: EncodedSet) -> None:
         """Show a new encoding. The view keeps a user's zoom unless the kind of map changed."""
         old = self._encoded
         if old is None or old.latents.shape[1] != encoded.latents.shape[1] or old.split != encoded.split:
@@ -164,12 +174,11 @@ class LatentMap(QWidget):
         split = "test images" if encoded.split == "test" else "training images"
         self.readout.setText(f"{len(xy):,} {split} · weights of step {encoded.step:,}")
 
-    def clear(self) -> None:
+    def _clear(self) -> None:
         self._encoded = None
         self._x = self._y = np.zeros(0, np.float32)
         self._shown = np.zeros(0, bool)
         self.scatter.clear()
-        self.set_marker(None)
         self._set_colour_choices([])
         self.legend.clear()
         self._legend_classes = None
@@ -179,14 +188,17 @@ class LatentMap(QWidget):
         self._plot.getPlotItem().enableAutoRange()
         self.readout.setText("No latent map yet: train or load a model")
 
-    def set_marker(self, xy: np.ndarray | None) -> None:
-        if xy is None:
-            self._marker_xy = None
-            self.marker.setData([])
-            return
-        self._marker_xy = np.asarray(xy, dtype=np.float64).reshape(2)
-        x, y = self._marker_xy
-        self.marker.setData(spots=[{"pos": (x, y), **style} for style in self._marker_style])
+    def _on_model_click_target(self) -> None:
+        target = self.model.click_target
+        self.hint.setText({"a": "Click end point A (Esc cancels)", "b": "Click end point B (Esc cancels)"}.get(
+            target, "Drag to decode · Shift-drag pans · wheel zooms"))
+        self._plot.viewport().setCursor(Qt.CursorShape.CrossCursor if target != "point"
+                                        else Qt.CursorShape.ArrowCursor)
+
+    def _on_region_timer_timeout(self) -> None:
+        (x0, x1), (y0, y1) = self._plot.getPlotItem().getViewBox().viewRange()
+        if self._encoded is not None and x1 > x0 and y1 > y0:
+            self.model.set_grid(region=(float(x0), float(x1), float(y0), float(y1)))
 
     # ---- colouring ----------------------------------------------------------------------
     def _set_colour_choices(self, factors: list[str]) -> None:
@@ -284,42 +296,96 @@ class LatentMap(QWidget):
             item.setLabel("left", f"PC2 ({share[1]:.0f}% var)")
             item.setTitle(f"PCA of the latent means, L = {latent}", color="#222", size="10pt")
 
-    # ---- mouse ----------------------------------------------------------------------------
-    def _on_scene_clicked(self, event) -> None:
-        # Drags never arrive here (the scene turns them into pans). A click the scatter accepted
-        # (it accepts clicks on its points) is still a pick; one the legend took is not.
-        if (self._encoded is None or event.button() != Qt.MouseButton.LeftButton or event.double()
-                or event.isAccepted() and event.acceptedItem not in (self.scatter, self.marker)):
+    # ---- mouse and keys ----------------------------------------------------------------------
+    def _plane_point(self, viewport_pos: QPointF) -> np.ndarray | None:
+        """The plane point under a viewport position, if it is inside the plot area and not on
+        the legend."""
+        view = self._plot.getPlotItem().getViewBox()
+        scene_pos = self._plot.mapToScene(viewport_pos.toPoint())
+        if not view.sceneBoundingRect().contains(scene_pos) or (
+                self.legend.isVisible() and self.legend.sceneBoundingRect().contains(scene_pos)):
+            return None
+        p = view.mapSceneToView(QPointF(scene_pos))
+        return np.array([p.x(), p.y()])
+
+    def _on_left_press(self, event) -> bool:
+        """Start a pick or drag; False leaves the press to pyqtgraph (a pan, the legend)."""
+        if self._encoded is None or event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+            return False
+        xy = self._plane_point(event.position())
+        if xy is None:
+            return False
+        self.setFocus(Qt.FocusReason.MouseFocusReason)
+        view = self._plot.getPlotItem().getViewBox()
+        handle = self.overlay.handle_at(view, xy)
+        if handle is not None and self.model.click_target == "point":
+            self._dragging = handle
+            return True
+        self._dragging = self.model.click_target
+        self.model.click_plane(xy)
+        return True
+
+    def _on_left_drag(self, event) -> None:
+        xy = self._plane_point(event.position())
+        if xy is None:
             return
-        view, pos = self._plot.getPlotItem().getViewBox(), event.scenePos()
-        if not view.sceneBoundingRect().contains(pos) or (
-                self.legend.isVisible() and self.legend.sceneBoundingRect().contains(pos)):
-            return
-        point = view.mapSceneToView(pos)
-        xy = np.array([point.x(), point.y()])
-        self.set_marker(xy)
-        self.pointPicked.emit(self._encoded.projection.inverse(xy)[0])
+        if self._dragging == "point":
+            self.model.pick_plane(xy)
+        else:
+            self.model.set_endpoint(self._dragging, self.model.plane_to_latent(xy))
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if watched is self._plot.viewport():
-            if event.type() == QEvent.Type.MouseMove:
-                self._hover_pos = event.position().toPoint()
-                if not self._hover_timer.isActive():
-                    self._hover_timer.start()
-            elif event.type() in (QEvent.Type.Leave, QEvent.Type.MouseButtonPress):
-                self._hover_timer.stop()
-                self.hover_card.hide()
+        if watched is not self._plot.viewport():
+            return super().eventFilter(watched, event)
+        kind = event.type()
+        if kind == QEvent.Type.MouseButtonPress and event.button() == Qt.MouseButton.LeftButton:
+            self._hover_timer.stop()
+            self.hover_card.hide()
+            return self._on_left_press(event)
+        if kind == QEvent.Type.MouseMove and self._dragging is not None:
+            if event.buttons() & Qt.MouseButton.LeftButton:
+                self._on_left_drag(event)
+                return True
+            self._dragging = None  # the release happened elsewhere
+        if kind == QEvent.Type.MouseButtonRelease and event.button() == Qt.MouseButton.LeftButton \
+                and self._dragging is not None:
+            self._dragging = None
+            return True
+        if kind == QEvent.Type.MouseMove:
+            self._hover_pos = event.position().toPoint()
+            if not self._hover_timer.isActive():
+                self._hover_timer.start()
+        elif kind in (QEvent.Type.Leave, QEvent.Type.MouseButtonPress):
+            self._hover_timer.stop()
+            self.hover_card.hide()
+            self._hovered = None
         return super().eventFilter(watched, event)
 
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        key, m = event.key(), self.model
+        arrows = {Qt.Key.Key_Left: (-1, 0), Qt.Key.Key_Right: (1, 0), Qt.Key.Key_Up: (0, 1),
+                  Qt.Key.Key_Down: (0, -1)}
+        if key in arrows and m.point is not None:
+            (x0, x1), _ = self._plot.getPlotItem().getViewBox().viewRange()
+            step = (x1 - x0) * NUDGE_FRACTION * (10 if event.modifiers() & Qt.KeyboardModifier.ShiftModifier else 1)
+            dx, dy = arrows[key]
+            m.nudge(dx * step, dy * step)
+        elif key in (Qt.Key.Key_A, Qt.Key.Key_B) and self._hovered is not None and self._encoded is not None:
+            m.set_endpoint("a" if key == Qt.Key.Key_A else "b", m.dataset_latent(self._hovered))
+        elif key == Qt.Key.Key_Escape and m.click_target != "point":
+            m.set_click_target("point")
+        else:
+            super().keyPressEvent(event)
+
     def _on_hover_timer_timeout(self) -> None:
-        index = self._nearest_point(self._hover_pos)
+        index = self._hovered = self._nearest_point(self._hover_pos)
         if index is None:
             self.hover_card.hide()
             return
         enc = self._encoded
         label = int(enc.labels[index])
         name = enc.class_names[label] if 0 <= label < len(enc.class_names) else str(label)
-        self.hover_card.show_image(enc.images[index], f"{name}  (#{index})")
+        self.hover_card.show_image(enc.images[index], f"{name}  (#{index})\nA / B: end point")
         self._place_hover_card(self._hover_pos)
 
     def _nearest_point(self, viewport_pos: QPoint) -> int | None:

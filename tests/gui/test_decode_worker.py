@@ -1,0 +1,104 @@
+"""DecodeWorker: only the newest request of a channel runs and arrives; new weights re-run the
+last request of every channel; a cancelled channel gets nothing."""
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from vaegui.core.config import ModelConfig
+from vaegui.core.latent import Snapshot
+from vaegui.core.model import VAE, model_state
+from vaegui.gui.explorer.decode_worker import DecodeFailure, DecodeWorker
+
+
+def snapshot(seed: int) -> Snapshot:
+    torch.manual_seed(seed)
+    config = ModelConfig(latent_dim=2, hidden=8)
+    return Snapshot(config, (1, 6, 6), model_state(VAE(config, (1, 6, 6))), step=seed)
+
+
+@pytest.fixture
+def worker():
+    w = DecodeWorker()
+    yield w
+    w.shutdown()
+
+
+def blocker(worker: DecodeWorker) -> threading.Event:
+    """Occupy the decoding thread until the returned event is set."""
+    release, running = threading.Event(), threading.Event()
+    worker.register("block", lambda result: None, priority=0)
+
+    def job(decoder):
+        running.set()
+        release.wait(10)
+    worker.request("block", job)
+    assert running.wait(10)
+    return release
+
+
+def test_only_the_newest_waiting_request_runs(worker, qtbot):
+    results = []
+    worker.register("c", results.append)
+    worker.set_snapshot(snapshot(0))
+    release = blocker(worker)
+    ran = []
+    for k in range(10):
+        worker.request("c", lambda d, k=k: ran.append(k) or k)
+    release.set()
+    qtbot.waitUntil(lambda: results == [9], timeout=5000)
+    qtbot.waitUntil(worker.idle, timeout=5000)
+    assert ran == [9] and worker.dropped == 9
+
+
+def test_a_result_overtaken_while_running_is_not_delivered(worker, qtbot):
+    results = []
+    worker.register("c", results.append)
+    worker.set_snapshot(snapshot(0))
+    started, release = threading.Event(), threading.Event()
+
+    def slow(decoder):
+        started.set()
+        release.wait(10)
+        return "old"
+    worker.request("c", slow)
+    assert started.wait(10)
+    worker.request("c", lambda d: "new")
+    release.set()
+    qtbot.waitUntil(lambda: results == ["new"], timeout=5000)
+    qtbot.wait(50)  # the old result has long arrived in the GUI thread by now; it was dropped
+    assert results == ["new"]
+
+
+def test_new_weights_rerun_the_last_request_of_every_channel(worker, qtbot):
+    points, strips = [], []
+    worker.register("point", points.append, priority=0)
+    worker.register("strip", strips.append, priority=2)
+    z = np.array([[0.5, -1.0]], np.float32)
+    worker.request("point", lambda d: d.decode(z)[0])
+    worker.request("strip", lambda d: d.decode(np.zeros((3, 2), np.float32)))
+    worker.set_snapshot(snapshot(0))  # requests wait for weights
+    qtbot.waitUntil(lambda: len(points) == 1 and len(strips) == 1, timeout=5000)
+    worker.set_snapshot(snapshot(1))
+    qtbot.waitUntil(lambda: len(points) == 2 and len(strips) == 2, timeout=5000)
+    assert not np.array_equal(points[0], points[1])
+    torch.manual_seed(1)
+    expected = torch.sigmoid(VAE(ModelConfig(latent_dim=2, hidden=8), (1, 6, 6)).decode(torch.from_numpy(z)))
+    np.testing.assert_allclose(points[1], expected.detach().numpy()[0], atol=1e-6)
+
+
+def test_cancelled_channels_get_nothing_and_failures_arrive_as_values(worker, qtbot):
+    got, failures = [], []
+    worker.register("c", got.append)
+    worker.register("bad", failures.append)
+    worker.set_snapshot(snapshot(0))
+    release = blocker(worker)
+    worker.request("c", lambda d: "never")
+    worker.cancel("c")
+    worker.request("bad", lambda d: 1 / 0)
+    release.set()
+    qtbot.waitUntil(lambda: len(failures) == 1, timeout=5000)
+    assert isinstance(failures[0], DecodeFailure) and "ZeroDivisionError" in failures[0].message
+    assert got == []

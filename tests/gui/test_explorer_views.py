@@ -1,0 +1,232 @@
+"""The explorer's views working together on one model: a drag made of real mouse events decodes
+under the cursor; the interpolation strip, playback, traversal grid, manifold grid (and its
+overlay), reconstructions and samples show what the model and the weights say."""
+
+import numpy as np
+import pytest
+import torch
+from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
+from PySide6.QtGui import QMouseEvent
+from PySide6.QtWidgets import QApplication, QHBoxLayout, QVBoxLayout, QWidget
+
+from vaegui.core.config import ModelConfig
+from vaegui.core.data import make_shapes
+from vaegui.core.explorer import ExplorerModel
+from vaegui.core.latent import Decoder, Snapshot, encode_set, tile
+from vaegui.core.model import VAE, model_state
+from vaegui.core.progress import EvalResult
+from vaegui.gui.explorer.decode_worker import DecodeWorker
+from vaegui.gui.explorer.interpolation_view import InterpolationView
+from vaegui.gui.explorer.latent_map import LatentMap
+from vaegui.gui.explorer.manifold_view import ManifoldView
+from vaegui.gui.explorer.point_view import PointView
+from vaegui.gui.explorer.samples_view import SamplesView
+from vaegui.gui.explorer.traversal_view import TraversalView
+
+
+@pytest.fixture(scope="module")
+def shapes():
+    return make_shapes(n_train=100, n_test=200, image_size=16)
+
+
+def trained_like(shapes, latent_dim=2, seed=0):
+    """A random model of the right shape, its snapshot and its map of the test set."""
+    torch.manual_seed(seed)
+    config = ModelConfig(latent_dim=latent_dim, hidden=16)
+    model = VAE(config, shapes.image_shape)
+    # Spread the means out, so the map has room to drag in.
+    with torch.no_grad():
+        model.encoder.head.weight.mul_(20)
+    return Snapshot(config, shapes.image_shape, model_state(model), step=3), encode_set(model, shapes)
+
+
+class Explorer(QWidget):
+    """The app's explorer views on one model, without the rest of the window."""
+
+    def __init__(self):
+        super().__init__()
+        self.model = ExplorerModel()
+        self.worker = DecodeWorker(self.model)
+        self.map = LatentMap(self.model)
+        self.point = PointView(self.model, self.worker)
+        self.interpolation = InterpolationView(self.model, self.worker)
+        self.traversal = TraversalView(self.model, self.worker)
+        self.manifold = ManifoldView(self.model, self.worker)
+        self.samples = SamplesView(self.model, self.worker)
+        right = QVBoxLayout()
+        for view in (self.point, self.interpolation, self.traversal, self.manifold, self.samples):
+            right.addWidget(view)
+        layout = QHBoxLayout(self)
+        layout.addWidget(self.map, 2)
+        layout.addLayout(right, 1)
+
+    def closeEvent(self, event):
+        self.worker.shutdown()
+        super().closeEvent(event)
+
+
+@pytest.fixture
+def ex(show_widget, shapes):
+    widget = show_widget(Explorer(), 1000, 1400)
+    snapshot, encoded = trained_like(shapes)
+    widget.model.set_snapshot(snapshot)
+    widget.model.set_encoded(encoded)
+    widget.model.set_examples(shapes.test_images.numpy()[:8])
+    for _ in range(3):
+        QApplication.processEvents()
+    yield widget
+    widget.worker.shutdown()
+
+
+def decoder_of(ex) -> Decoder:
+    return Decoder.from_snapshot(ex.model.snapshot)
+
+
+def send_mouse(ex, kind, pos: QPoint) -> None:
+    viewport = ex.map.plot_widget().viewport()
+    button = Qt.MouseButton.NoButton if kind == QEvent.Type.MouseMove else Qt.MouseButton.LeftButton
+    buttons = Qt.MouseButton.NoButton if kind == QEvent.Type.MouseButtonRelease else Qt.MouseButton.LeftButton
+    QApplication.sendEvent(viewport, QMouseEvent(kind, QPointF(pos), QPointF(viewport.mapToGlobal(pos)),
+                                                 button, buttons, Qt.KeyboardModifier.NoModifier))
+
+
+def plane_at(ex, pos: QPoint) -> np.ndarray:
+    view = ex.map.plot_widget().getPlotItem().getViewBox()
+    p = view.mapSceneToView(QPointF(ex.map.plot_widget().mapToScene(pos)))
+    return np.array([p.x(), p.y()], np.float32)
+
+
+def test_a_drag_decodes_the_latent_under_the_cursor_on_every_move(ex, qtbot):
+    start = ex.map.plot_widget().viewport().rect().center()
+    shown = []
+    ex.point.imageShown.connect(lambda: shown.append(ex.point.current_image().copy()))
+    send_mouse(ex, QEvent.Type.MouseButtonPress, start)
+    qtbot.waitUntil(lambda: len(shown) == 1, timeout=5000)
+    decoder = decoder_of(ex)
+    for step in range(1, 5):
+        pos = start + QPoint(25 * step, -15 * step)
+        send_mouse(ex, QEvent.Type.MouseMove, pos)
+        qtbot.waitUntil(lambda: len(shown) == step + 1, timeout=5000)
+        z = plane_at(ex, pos)  # L = 2: the plane is the latent space
+        np.testing.assert_allclose(ex.model.point, z, atol=1e-5)
+        np.testing.assert_allclose(shown[-1], decoder.decode(ex.model.point[None])[0], atol=1e-6)
+        assert not np.array_equal(shown[-1], shown[-2])  # the image changed with the move
+    send_mouse(ex, QEvent.Type.MouseButtonRelease, start + QPoint(100, -60))
+
+
+def test_interpolation_strip_has_the_chosen_length_and_decoded_end_points(ex, qtbot):
+    m, enc = ex.model, ex.model.encoded
+    m.set_interpolation(steps=7, method="spherical")
+    m.set_endpoint("a", enc.latents[0])
+    m.set_endpoint("b", enc.latents[1])
+    h, w = ex.model.snapshot.image_shape[1:]
+    qtbot.waitUntil(lambda: ex.interpolation.strip_canvas.array() is not None
+                    and ex.interpolation.strip_canvas.array().shape[2] == 7 * (w + 2) + 2, timeout=5000)
+    strip = ex.interpolation.strip_canvas.array()
+    decoder = decoder_of(ex)
+    ends = decoder.decode(np.stack([enc.latents[0], enc.latents[1]]))
+    first = strip[:, 2:2 + h, 2:2 + w]
+    last = strip[:, 2:2 + h, 6 * (w + 2) + 2:6 * (w + 2) + 2 + w]
+    np.testing.assert_allclose(first, ends[0], atol=1e-6)
+    np.testing.assert_allclose(last, ends[1], atol=1e-6)
+    np.testing.assert_allclose(strip, tile(decoder.decode(m.interpolation_path()), nrow=7), atol=1e-6)
+    # Dragging an end point afterwards: the strip follows.
+    m.set_endpoint("b", enc.latents[2])
+    expected = tile(decoder.decode(m.interpolation_path()), nrow=7)
+    qtbot.waitUntil(lambda: np.allclose(ex.interpolation.strip_canvas.array(), expected, atol=1e-6), timeout=5000)
+
+
+def test_playback_animates_frames_and_space_plays_and_pauses(ex, qtbot):
+    m, enc = ex.model, ex.model.encoded
+    m.set_endpoint("a", enc.latents[0])
+    m.set_endpoint("b", enc.latents[5])
+    frames = []
+    ex.interpolation.frameShown.connect(lambda: frames.append(m.playback.position))
+    ex.interpolation.play_button.click()
+    assert m.playback.playing
+    qtbot.waitUntil(lambda: len(set(frames)) >= 5, timeout=5000)
+    ex.interpolation.play_button.click()
+    assert not m.playback.playing
+    position = m.playback.position
+    np.testing.assert_allclose(ex.interpolation.frame_canvas.array(),
+                               decoder_of(ex).decode(m.animation_latent()[None])[0], atol=1e-6)
+    assert ex.map.overlay.moving.data["x"][0] == pytest.approx(m.to_plane(m.animation_latent())[0])
+    qtbot.wait(100)
+    assert m.playback.position == position  # paused
+
+
+def test_traversal_grid_shape_and_row_order_by_kl(ex, qtbot):
+    m = ex.model
+    kl = np.array([0.3, 2.5])
+    m.set_evaluation(EvalResult(epoch=1, step=3, neg_elbo=1, recon=1, kl=1, bits_per_dim=1,
+                                kl_per_dim=kl, active_units=2, active=np.array([True, True])))
+    m.set_traversal(columns=5, rows=2, span=2.0)
+    m.pick([0.1, -0.2])
+    h, w = m.snapshot.image_shape[1:]
+    qtbot.waitUntil(lambda: ex.traversal.dims is not None and list(ex.traversal.dims) == [1, 0]
+                    and ex.traversal.canvas.array().shape == (1, 2 * (h + 1) + 1, 5 * (w + 1) + 1), timeout=5000)
+    _, latents, _ = m.traversal_plan()
+    np.testing.assert_allclose(ex.traversal.canvas.array(),
+                               tile(decoder_of(ex).decode(latents), nrow=5, padding=1), atol=1e-6)
+    assert ex.traversal.canvas._row_labels == ["z2  KL 2.50", "z1  KL 0.30"]
+
+
+def test_manifold_grid_follows_the_view_and_overlays_the_map(ex, qtbot):
+    m = ex.model
+    ex.manifold.size.setValue(6)
+    view = ex.map.plot_widget().getPlotItem().getViewBox()
+    view.setRange(xRange=(-1, 1), yRange=(-1, 1), padding=0)
+    h, w = m.snapshot.image_shape[1:]
+    # The locked aspect widens the range asked for; the grid covers what the view shows.
+    qtbot.waitUntil(lambda: m.grid_image_region is not None
+                    and np.allclose(m.grid_image_region, np.ravel(view.viewRange()))
+                    and m.grid_image_region[:2] == (-1.0, 1.0)
+                    and m.grid_image.shape == (1, 6 * h, 6 * w), timeout=5000)
+    region = m.grid_image_region
+    np.testing.assert_allclose(m.grid_image, tile(decoder_of(ex).decode(m.grid_latents()), nrow=6, padding=0),
+                               atol=1e-6)
+    np.testing.assert_array_equal(ex.manifold.canvas.array(), m.grid_image)
+    assert not ex.map.overlay.tiles.isVisible()
+    ex.manifold.overlay.setChecked(True)
+    tiles = ex.map.overlay.tiles
+    assert tiles.isVisible() and tiles.image.shape[:2] == (6 * h, 6 * w)
+    rect = tiles.mapRectToParent(tiles.boundingRect())
+    assert (rect.left(), rect.right(), rect.top(), rect.bottom()) == pytest.approx(
+        (region[0], region[1], region[2], region[3]), abs=1e-6)
+    # Row 0 of the grid (the top of the region) is drawn at the top: the image is flipped for y-up.
+    np.testing.assert_array_equal(tiles.image[-1], np.round(255 * m.grid_image[0, 0]).astype(np.uint8))
+
+
+def test_reconstructions_and_fixed_samples_refresh_with_new_weights(ex, shapes, qtbot):
+    m = ex.model
+    m.set_samples(count=4)
+    h, w = m.snapshot.image_shape[1:]
+    qtbot.waitUntil(lambda: ex.samples.samples_canvas.array() is not None
+                    and ex.samples.samples_canvas.array().shape == (1, 2 * (h + 1) + 1, 2 * (w + 1) + 1)
+                    and ex.samples.recon_canvas.array() is not None
+                    and ex.samples.recon_canvas.array().shape == (1, 2 * (h + 1) + 1, 4 * (w + 1) + 1),
+                    timeout=5000)
+    recon = ex.samples.recon_canvas.array()
+    images = m.examples[:4]
+    np.testing.assert_allclose(recon[:, 1:1 + h, 1:1 + w], images[0] / 255.0, atol=1e-6)  # the original
+    np.testing.assert_allclose(recon[:, h + 2:2 * h + 2, 1:1 + w],
+                               decoder_of(ex).reconstruct(images)[0], atol=1e-6)  # below it, its reconstruction
+    before = ex.samples.samples_canvas.array().copy()
+    snapshot, _ = trained_like(shapes, seed=1)
+    m.set_snapshot(snapshot)
+    expected = tile(Decoder.from_snapshot(snapshot).decode(m.sample_latents()), nrow=2, padding=1)
+    qtbot.waitUntil(lambda: np.allclose(ex.samples.samples_canvas.array(), expected, atol=1e-6), timeout=5000)
+    assert not np.allclose(before, expected)
+
+
+def test_hidden_views_ask_for_nothing(ex, qtbot):
+    ex.traversal.hide()
+    qtbot.waitUntil(ex.worker.idle, timeout=5000)
+    executed = ex.worker.executed
+    ex.model.set_traversal(columns=4)
+    ex.model.set_traversal(columns=6)
+    qtbot.waitUntil(ex.worker.idle, timeout=5000)
+    assert ex.worker.executed == executed
+    ex.traversal.show()  # shown again, it catches up
+    qtbot.waitUntil(lambda: ex.traversal.canvas.array() is not None
+                    and ex.traversal.canvas.array().shape[2] == 6 * (16 + 1) + 1, timeout=5000)

@@ -1,0 +1,183 @@
+"""Decoding for the explorer's views on a thread of its own, where only the newest request of
+each channel counts.
+
+A view registers a channel ("point", "strip", ...) with a handler and sends requests: a job is a
+function of a :class:`~vaegui.core.latent.Decoder` that returns plain data (numpy arrays). A
+request that is still waiting when a newer one of its channel comes is dropped, and a result that
+arrives after a newer request was sent is not delivered, so a drag or an animation never queues up
+decodes and the GUI thread never decodes itself. New weights re-run the last request of every
+channel, so every view follows training.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from vaegui.core.explorer import ExplorerModel
+from vaegui.core.latent import Decoder, Snapshot
+
+Job = Callable[[Decoder], Any]
+
+
+@dataclass(frozen=True)
+class DecodeFailure:
+    """What a handler gets instead of a result when its job raised."""
+
+    message: str
+
+
+@dataclass
+class _Channel:
+    handler: Callable[[Any], None]
+    priority: int  # lower runs first when several channels wait
+    latest: tuple[int, Job] | None = None  # (sequence, job) of the newest request
+    pending: bool = False  # the newest request waits to run
+
+
+class _Thread(QThread):
+    def __init__(self, target: Callable[[], None]):
+        super().__init__()
+        self.setObjectName("vaegui-decode")
+        self._target = target
+
+    def run(self) -> None:
+        self._target()
+
+
+class DecodeWorker(QObject):
+    # Emitted from the decoding thread; the worker lives in the GUI thread, so Qt queues it there.
+    _finished = Signal(str, int, object)
+
+    def __init__(self, model: ExplorerModel | None = None, parent: QObject | None = None):
+        """With a ``model``, decodes with the model's snapshot of the weights as it changes."""
+        super().__init__(parent)
+        self._lock = threading.Condition()
+        self._channels: dict[str, _Channel] = {}
+        self._snapshot: Snapshot | None = None
+        self._snapshot_changed = False
+        self._decoder: Decoder | None = None  # used in the decoding thread only
+        self._sequence = 0
+        self._stopping = False
+        self.dropped = 0  # requests replaced before they ran (read by tests and benchmarks)
+        self.executed = 0
+        self._finished.connect(self._on_finished)
+        self._thread = _Thread(self._serve)
+        self._thread.start()
+        self._model = model
+        if model is not None:
+            model.events.snapshot.connect(self._on_model_snapshot)
+            self.set_snapshot(model.snapshot)
+
+    def _on_model_snapshot(self) -> None:
+        self.set_snapshot(self._model.snapshot)
+
+    # ---- GUI thread --------------------------------------------------------------------------
+    def register(self, channel: str, handler: Callable[[Any], None], priority: int = 5) -> None:
+        with self._lock:
+            self._channels[channel] = _Channel(handler, priority)
+
+    def request(self, channel: str, job: Job) -> int:
+        """Queue ``job`` on ``channel``, replacing a request of that channel still waiting."""
+        with self._lock:
+            ch = self._channels[channel]
+            if ch.pending:
+                self.dropped += 1
+            self._sequence += 1
+            ch.latest, ch.pending = (self._sequence, job), True
+            self._lock.notify()
+            return self._sequence
+
+    def cancel(self, channel: str) -> None:
+        """Forget the channel's requests (a hidden view): nothing runs or arrives for it."""
+        with self._lock:
+            ch = self._channels[channel]
+            ch.latest, ch.pending = None, False  # a result in flight is then not delivered
+
+    def set_snapshot(self, snapshot: Snapshot | None) -> None:
+        """Decode with these weights from now on, and run every channel's last request again."""
+        with self._lock:
+            self._snapshot, self._snapshot_changed = snapshot, True
+            for ch in self._channels.values():
+                ch.pending = ch.latest is not None
+            self._lock.notify()
+
+    def idle(self) -> bool:
+        """Nothing waits to run (a job may still be running)."""
+        with self._lock:
+            return not any(ch.pending for ch in self._channels.values())
+
+    def shutdown(self) -> None:
+        with self._lock:
+            self._stopping = True
+            self._lock.notify()
+        self._thread.wait()
+
+    @Slot(str, int, object)
+    def _on_finished(self, channel: str, sequence: int, result: Any) -> None:
+        ch = self._channels.get(channel)
+        if ch is None or ch.latest is None or ch.latest[0] != sequence:
+            return  # a newer request of this channel was made meanwhile: its result will come
+        ch.handler(result)
+
+    # ---- decoding thread --------------------------------------------------------------------
+    def _serve(self) -> None:
+        # The GUI process runs its other torch work with one thread each (see app.init_torch_threads):
+        # a second multi-threaded OpenMP pool here would slow training down.
+        torch.set_num_threads(1)
+        while True:
+            with self._lock:
+                while not self._stopping and not self._work_waiting():
+                    self._lock.wait()
+                if self._stopping:
+                    return
+                snapshot, changed = self._snapshot, self._snapshot_changed
+                self._snapshot_changed = False
+                name, sequence, job = self._next_job() if snapshot is not None else (None, 0, None)
+            if changed:
+                try:
+                    self._decoder = self._load(snapshot)
+                except Exception as exc:  # noqa: BLE001 - every job then fails with the reason
+                    traceback.print_exception(exc)
+                    self._decoder = None
+            if job is not None:
+                self._run(name, sequence, job)
+
+    def _work_waiting(self) -> bool:
+        if self._snapshot_changed:
+            return True
+        return self._snapshot is not None and any(ch.pending for ch in self._channels.values())
+
+    def _next_job(self) -> tuple[str | None, int, Job | None]:
+        waiting = [(ch.priority, ch.latest[0], name) for name, ch in self._channels.items() if ch.pending]
+        if not waiting:
+            return None, 0, None
+        _, _, name = min(waiting)
+        ch = self._channels[name]
+        ch.pending = False
+        return name, ch.latest[0], ch.latest[1]
+
+    def _load(self, snapshot: Snapshot | None) -> Decoder | None:
+        if snapshot is None:
+            return None
+        if self._decoder is not None and self._decoder.fits(snapshot):
+            self._decoder.load_state(snapshot.state)
+            return self._decoder
+        return Decoder.from_snapshot(snapshot)
+
+    def _run(self, name: str, sequence: int, job: Job) -> None:
+        try:
+            if self._decoder is None:
+                raise ValueError("these weights cannot be loaded for decoding")
+            result = job(self._decoder)
+        except Exception as exc:  # noqa: BLE001 - a failed decode is shown in its view
+            traceback.print_exception(exc)
+            result = DecodeFailure(f"{type(exc).__name__}: {exc}")
+        self.executed += 1
+        self._finished.emit(name, sequence, result)

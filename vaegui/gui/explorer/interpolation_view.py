@@ -1,0 +1,206 @@
+"""The interpolation view: end points A and B, a strip of decoded images between them, and an
+animation that plays along the path (the map draws the path, its end points and the moving
+point)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (QComboBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSlider,
+                               QSpinBox, QVBoxLayout, QWidget)
+
+from vaegui.core.errors import VaeguiError
+from vaegui.core.explorer import PLAYBACK_MODES, STEPS_RANGE, ExplorerModel
+from vaegui.core.latent import INTERPOLATIONS, tile
+
+from .decode_worker import DecodeFailure, DecodeWorker
+from .decoding_view import DecodingView
+from .image_canvas import ImageCanvas
+
+STRIP, FRAME = "strip", "frame"
+SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0)
+FRAME_INTERVAL_MS = 15  # the animation asks for a frame this often; the decoder keeps up or drops
+SLIDER_STEPS = 1000
+HINT_NO_ENDS = "Set end points A and B: 'Pick on map' and click twice, or use the buttons"
+
+
+class InterpolationView(DecodingView):
+    frameShown = Signal()  # an animation frame has just been put on screen
+
+    def __init__(self, model: ExplorerModel, decoder: DecodeWorker, parent: QWidget | None = None):
+        super().__init__(model, decoder, [STRIP, FRAME], parent)
+        self.strip_canvas = ImageCanvas(minimum=40)
+        self.frame_canvas = ImageCanvas(minimum=72)
+        self.message = QLabel(wordWrap=True)
+        self.message.setStyleSheet("color: #555;")
+        self._build()
+        self._timer = QTimer(self, interval=FRAME_INTERVAL_MS)
+        self._timer.timeout.connect(self._on_timer_timeout)
+        self._last_tick = 0.0
+        decoder.register(FRAME, self._on_frame_decoded, priority=1)
+        decoder.register(STRIP, self._on_strip_decoded, priority=2)
+        m = model.events
+        for event in (m.snapshot, m.interpolation):
+            event.connect(self.refresh)
+        for event in (m.snapshot, m.encoded, m.point, m.interpolation, m.click_target):
+            event.connect(self._sync_controls)
+        m.playback.connect(self._on_model_playback)
+        self._sync_controls()
+        self._on_model_playback()
+
+    # ---- building ---------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.pick_button = QPushButton("Pick on map", checkable=True,
+                                       toolTip="The next two clicks on the map set A, then B")
+        self.pick_button.clicked.connect(self._on_pick_button_clicked)
+        self.a_from_point = QPushButton("A = point", toolTip="A is the picked point")
+        self.b_from_point = QPushButton("B = point", toolTip="B is the picked point")
+        self.b_from_prior = QPushButton("B = prior sample", toolTip="B is a random draw from N(0, I)")
+        self.a_from_point.clicked.connect(lambda: self._set_end("a", self.model.point))
+        self.b_from_point.clicked.connect(lambda: self._set_end("b", self.model.point))
+        self.b_from_prior.clicked.connect(lambda: self._set_end("b", self.model.prior_sample()))
+        self.a_index, self.b_index = QSpinBox(), QSpinBox()
+        self.a_index_button, self.b_index_button = QPushButton("A = image #"), QPushButton("B = image #")
+        for which, spin, button in (("a", self.a_index, self.a_index_button),
+                                    ("b", self.b_index, self.b_index_button)):
+            spin.setToolTip("An image of the map's set, by its index (shown on the map's hover card)")
+            button.clicked.connect(lambda _=False, w=which, s=spin: self._set_end(
+                w, self.model.dataset_latent(s.value())))
+        self.steps = QSpinBox(minimum=STEPS_RANGE[0], maximum=STEPS_RANGE[1],
+                              value=self.model.interpolation.steps, toolTip="Images in the strip")
+        self.steps.valueChanged.connect(lambda v: self.model.set_interpolation(steps=v))
+        self.method = QComboBox()
+        self.method.addItems(INTERPOLATIONS)
+        self.method.setCurrentText(self.model.interpolation.method)
+        self.method.setToolTip("linear, or spherical (slerp): keeps a typical norm under the prior")
+        self.method.currentTextChanged.connect(lambda t: self.model.set_interpolation(method=t))
+
+        ends = QGridLayout()
+        ends.addWidget(self.pick_button, 0, 0)
+        ends.addWidget(self.a_from_point, 0, 1)
+        ends.addWidget(self.b_from_point, 0, 2)
+        ends.addWidget(self.b_from_prior, 0, 3)
+        ends.addWidget(self.a_index_button, 1, 0)
+        ends.addWidget(self.a_index, 1, 1)
+        ends.addWidget(self.b_index_button, 1, 2)
+        ends.addWidget(self.b_index, 1, 3)
+        ends.addWidget(QLabel("Steps"), 2, 0, alignment=Qt.AlignmentFlag.AlignRight)
+        ends.addWidget(self.steps, 2, 1)
+        ends.addWidget(QLabel("Path"), 2, 2, alignment=Qt.AlignmentFlag.AlignRight)
+        ends.addWidget(self.method, 2, 3)
+
+        self.play_button = QPushButton("Play", checkable=True, toolTip="Play or pause (Space)")
+        self.play_button.clicked.connect(lambda on: self.model.set_playback(playing=on))
+        self.speed = QComboBox()
+        self.speed.addItems([f"{s:g}x" for s in SPEEDS])
+        self.speed.setCurrentIndex(SPEEDS.index(1.0))
+        self.speed.currentIndexChanged.connect(lambda i: self.model.set_playback(speed=SPEEDS[i]))
+        self.mode = QComboBox()
+        self.mode.addItems(PLAYBACK_MODES)
+        self.mode.setCurrentText(self.model.playback.mode)
+        self.mode.currentTextChanged.connect(lambda t: self.model.set_playback(mode=t))
+        self.position = QSlider(Qt.Orientation.Horizontal, maximum=SLIDER_STEPS,
+                                toolTip="Where the animation is along the path")
+        self.position.valueChanged.connect(self._on_position_valueChanged)
+        controls = QHBoxLayout()
+        for widget in (self.play_button, self.speed, self.mode):
+            controls.addWidget(widget)
+        controls.addWidget(self.position, 1)
+        player = QHBoxLayout()
+        player.addWidget(self.frame_canvas, 1)
+        column = QVBoxLayout()
+        column.addLayout(controls)
+        column.addWidget(self.message)
+        column.addStretch(1)
+        player.addLayout(column, 3)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(ends)
+        layout.addWidget(self.strip_canvas, 1)
+        layout.addLayout(player, 1)
+
+    # ---- model -> view ----------------------------------------------------------------------
+    def _sync_controls(self) -> None:
+        m = self.model
+        has_model = m.latent_dim is not None
+        n = 0 if m.encoded is None else len(m.encoded.latents)
+        self.pick_button.setEnabled(m.encoded is not None)
+        self.pick_button.setChecked(m.click_target != "point")
+        self.pick_button.setText({"a": "Click A on map…", "b": "Click B on map…"}.get(
+            m.click_target, "Pick on map"))
+        self.a_from_point.setEnabled(m.point is not None)
+        self.b_from_point.setEnabled(m.point is not None)
+        self.b_from_prior.setEnabled(has_model)
+        for spin, button in ((self.a_index, self.a_index_button), (self.b_index, self.b_index_button)):
+            spin.setMaximum(max(0, n - 1))
+            spin.setEnabled(n > 0)
+            button.setEnabled(n > 0)
+        self.play_button.setEnabled(m.interpolation.ready)
+        if not m.interpolation.ready:
+            self.message.setText(HINT_NO_ENDS)
+        else:
+            self.message.setText("Drag A or B on the map: the strip follows")
+
+    def _on_model_playback(self) -> None:
+        p = self.model.playback
+        self.play_button.setChecked(p.playing)
+        self.play_button.setText("Pause" if p.playing else "Play")
+        self.position.blockSignals(True)
+        self.position.setValue(round(p.position * SLIDER_STEPS))
+        self.position.blockSignals(False)
+        if p.playing and not self._timer.isActive():
+            self._last_tick = time.perf_counter()
+            self._timer.start()
+        elif not p.playing:
+            self._timer.stop()
+        if self.isVisible():
+            self._request_frame()
+
+    def _send_requests(self) -> None:
+        path = self.model.interpolation_path()
+        if self.model.snapshot is None or path is None:
+            hint = HINT_NO_ENDS if self.model.snapshot is not None else "No decoder yet"
+            self.strip_canvas.set_image(None, hint)
+            self.frame_canvas.set_image(None, "")
+            return
+        self.decoder.request(STRIP, lambda d: tile(d.decode(path), nrow=len(path)))
+        self._request_frame()
+
+    def _request_frame(self) -> None:
+        z = self.model.animation_latent()
+        if z is not None and self.model.snapshot is not None:
+            self.decoder.request(FRAME, lambda d: d.decode(z[None])[0])
+
+    def _on_strip_decoded(self, result) -> None:
+        if isinstance(result, DecodeFailure):
+            self.strip_canvas.set_image(None, f"Cannot decode: {result.message}")
+        else:
+            self.strip_canvas.set_image(result)
+
+    def _on_frame_decoded(self, result) -> None:
+        if not isinstance(result, DecodeFailure):
+            self.frame_canvas.set_image(result)
+            self.frameShown.emit()
+
+    # ---- view -> model ----------------------------------------------------------------------
+    def _set_end(self, which: str, z: np.ndarray | None) -> None:
+        if z is None:
+            return
+        try:
+            self.model.set_endpoint(which, z)
+        except (ValueError, VaeguiError) as exc:
+            self.message.setText(str(exc))
+
+    def _on_pick_button_clicked(self, checked: bool) -> None:
+        self.model.set_click_target("a" if checked else "point")
+
+    def _on_position_valueChanged(self, value: int) -> None:
+        self.model.set_playback(position=value / SLIDER_STEPS)
+
+    def _on_timer_timeout(self) -> None:
+        now = time.perf_counter()
+        seconds, self._last_tick = now - self._last_tick, now
+        self.model.advance(min(seconds, 0.25))  # after a stall, go on rather than jump

@@ -1,0 +1,129 @@
+"""The point view: the image decoded at the picked point, large, and beside it the nearest real
+image of the map's set, so a user sees what lives there."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
+
+from vaegui.core.explorer import ExplorerModel
+from vaegui.core.latent import Decoder, EncodedSet, nearest_index
+
+from .decode_worker import DecodeFailure, DecodeWorker
+from .decoding_view import DecodingView
+from .image_canvas import ImageCanvas
+
+CHANNEL = "point"
+HINT_NO_DECODER = "No decoder yet: start training or open a checkpoint"
+HINT_NO_POINT = "Click or drag on the latent map to decode a point"
+MAX_SHOWN_DIMS = 8  # longer latent vectors are shown as their first and last values
+
+
+def format_latent(z: np.ndarray) -> str:
+    """``z = [0.12, -1.30]``; long vectors elided in the middle, with their length."""
+    values = [f"{v:.2f}" for v in np.asarray(z, dtype=np.float64).ravel()]
+    if len(values) > MAX_SHOWN_DIMS:
+        values = values[:MAX_SHOWN_DIMS - 2] + ["...", values[-1]]
+        return f"z = [{', '.join(values)}]  (L = {len(z)})"
+    return f"z = [{', '.join(values)}]"
+
+
+@dataclass(frozen=True, eq=False)
+class PointResult:
+    z: np.ndarray  # (L,)
+    image: np.ndarray  # (C, H, W) in [0, 1]
+    encoded: EncodedSet | None  # the set searched for the nearest image
+    nearest: int = -1
+    distance: float = 0.0
+
+
+def decode_point(decoder: Decoder, z: np.ndarray, encoded: EncodedSet | None) -> PointResult:
+    image = decoder.decode(z[None])[0]
+    if encoded is None or not len(encoded.latents):
+        return PointResult(z, image, None)
+    index, distance = nearest_index(encoded.latents, z)
+    return PointResult(z, image, encoded, index, distance)
+
+
+class PointView(DecodingView):
+    imageShown = Signal()  # a decoded image has just been put on screen (benchmarks time it)
+
+    def __init__(self, model: ExplorerModel, decoder: DecodeWorker, parent: QWidget | None = None):
+        super().__init__(model, decoder, [CHANNEL], parent)
+        self.result: PointResult | None = None
+        self.canvas = ImageCanvas()
+        self.nearest_canvas = ImageCanvas(minimum=56)
+        self.nearest_label = QLabel(alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
+        self.note_label = QLabel(wordWrap=True)
+        self.note_label.setStyleSheet("color: #555;")
+        self.latent_label = QLabel(wordWrap=True)
+        self.latent_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.latent_label.setStyleSheet("font-family: monospace;")
+        nearest = QGridLayout()
+        nearest.addWidget(QLabel("Nearest real image", alignment=Qt.AlignmentFlag.AlignCenter), 0, 0)
+        nearest.addWidget(self.nearest_canvas, 1, 0)
+        nearest.addWidget(self.nearest_label, 2, 0)
+        nearest.setRowStretch(1, 1)
+        row = QGridLayout()
+        row.addWidget(self.canvas, 0, 0)
+        row.addLayout(nearest, 0, 1)
+        row.setColumnStretch(0, 3)
+        row.setColumnStretch(1, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(row, 1)
+        layout.addWidget(self.latent_label)
+        layout.addWidget(self.note_label)
+        decoder.register(CHANNEL, self._on_decoded, priority=0)  # what the user drags comes first
+        for event in (model.events.point, model.events.snapshot, model.events.encoded):
+            event.connect(self.refresh)
+        self._show_hint()
+
+    def current_image(self) -> np.ndarray | None:
+        return None if self.result is None else self.result.image
+
+    def _send_requests(self) -> None:
+        m = self.model
+        self.latent_label.setText("" if m.point is None else format_latent(m.point))
+        self._update_note()
+        if m.snapshot is None or m.point is None:
+            self.result = None
+            self._show_hint()
+            return
+        z, encoded = m.point.copy(), m.encoded
+        self.decoder.request(CHANNEL, lambda d: decode_point(d, z, encoded))
+
+    def _show_hint(self) -> None:
+        hint = HINT_NO_DECODER if self.model.snapshot is None else HINT_NO_POINT
+        self.canvas.set_image(None, hint)
+        self.nearest_canvas.set_image(None, "")
+        self.nearest_label.setText("")
+
+    def _update_note(self) -> None:
+        m, dim = self.model, self.model.latent_dim
+        if m.point is not None and m.point_on_plane and dim is not None and dim > 2:
+            self.note_label.setText(f"L = {dim}: this point of the map's plane was mapped back "
+                                    "to a latent vector through the PCA inverse")
+        else:
+            self.note_label.setText("")
+
+    def _on_decoded(self, result) -> None:
+        if isinstance(result, DecodeFailure):
+            self.result = None
+            self.canvas.set_image(None, f"Cannot decode: {result.message}")
+            return
+        self.result = result
+        self.canvas.set_image(result.image)
+        enc = result.encoded
+        if enc is None:
+            self.nearest_canvas.set_image(None, "no map yet")
+            self.nearest_label.setText("")
+        else:
+            label = int(enc.labels[result.nearest])
+            name = enc.class_names[label] if 0 <= label < len(enc.class_names) else str(label)
+            self.nearest_canvas.set_image(enc.images[result.nearest])
+            self.nearest_label.setText(f"{name}  (#{result.nearest})\ndistance {result.distance:.2f}")
+        self.imageShown.emit()

@@ -1,0 +1,83 @@
+"""Reconstructions and samples: a fixed set of test images above their reconstructions, and
+decoded draws from N(0, I) with fixed noise, so a user watches the same samples sharpen as
+training goes on. Both refresh with every new snapshot of the weights."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
+
+from vaegui.core.explorer import ExplorerModel
+from vaegui.core.latent import Decoder, tile
+
+from .decode_worker import DecodeFailure, DecodeWorker
+from .decoding_view import DecodingView
+from .image_canvas import ImageCanvas
+
+RECON, SAMPLES = "recon", "samples"
+
+
+def originals_and_reconstructions(decoder: Decoder, images: np.ndarray) -> np.ndarray:
+    """Two rows: the uint8 images, and below each its reconstruction."""
+    both = np.concatenate([images.astype(np.float32) / 255.0, decoder.reconstruct(images)])
+    return tile(both, nrow=len(images), padding=1)
+
+
+class SamplesView(DecodingView):
+    def __init__(self, model: ExplorerModel, decoder: DecodeWorker, parent: QWidget | None = None):
+        super().__init__(model, decoder, [RECON, SAMPLES], parent)
+        self.count = QSpinBox(minimum=1, maximum=64, value=model.samples.count,
+                              toolTip="How many samples and reconstructions")
+        self.count.valueChanged.connect(lambda v: model.set_samples(count=v))
+        self.noise_button = QPushButton("New noise", toolTip="Draw new fixed noise for the samples")
+        self.noise_button.clicked.connect(model.new_noise)
+        self.recon_canvas = ImageCanvas(minimum=40)
+        self.samples_canvas = ImageCanvas(top=True)
+        controls = QHBoxLayout()
+        controls.addWidget(QLabel("Images"))
+        controls.addWidget(self.count)
+        controls.addWidget(self.noise_button)
+        controls.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(controls)
+        layout.addWidget(QLabel("Test images (top) and their reconstructions"))
+        layout.addWidget(self.recon_canvas, 1)
+        layout.addWidget(QLabel("Samples: decoded draws from N(0, I), fixed noise"))
+        layout.addWidget(self.samples_canvas, 2)
+        decoder.register(RECON, self._on_recon_decoded, priority=6)
+        decoder.register(SAMPLES, self._on_samples_decoded, priority=5)
+        for event in (model.events.snapshot, model.events.samples, model.events.examples):
+            event.connect(self.refresh)
+
+    def _send_requests(self) -> None:
+        m = self.model
+        if m.snapshot is None:
+            self.recon_canvas.set_image(None, "No model yet")
+            self.samples_canvas.set_image(None, "No model yet")
+            return
+        z = m.sample_latents()
+        nrow = math.ceil(math.sqrt(len(z)))
+        self.decoder.request(SAMPLES, lambda d: tile(d.decode(z), nrow=nrow, padding=1))
+        if m.examples is None or not len(m.examples):
+            self.recon_canvas.set_image(None, "Reconstructions need the test images (load the data)")
+        elif not m.snapshot.has_encoder:
+            self.recon_canvas.set_image(None, "Reconstructions need the encoder's weights")
+        else:
+            images = m.examples[:m.samples.count]
+            self.decoder.request(RECON, lambda d: originals_and_reconstructions(d, images))
+
+    def _on_recon_decoded(self, result) -> None:
+        self._show(self.recon_canvas, result)
+
+    def _on_samples_decoded(self, result) -> None:
+        self._show(self.samples_canvas, result)
+
+    @staticmethod
+    def _show(canvas: ImageCanvas, result) -> None:
+        if isinstance(result, DecodeFailure):
+            canvas.set_image(None, f"Cannot decode: {result.message}")
+        else:
+            canvas.set_image(result)

@@ -1,0 +1,77 @@
+"""The traversal grid: one row per latent dimension, sorted by KL with the active units first,
+each moving its dimension across a range of prior standard deviations around the picked point
+while the others stay put (as in the beta-VAE papers)."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
+
+from vaegui.core.explorer import ExplorerModel
+from vaegui.core.latent import tile
+
+from .decode_worker import DecodeFailure, DecodeWorker
+from .decoding_view import DecodingView
+from .image_canvas import ImageCanvas
+
+CHANNEL = "traversal"
+
+
+class TraversalView(DecodingView):
+    def __init__(self, model: ExplorerModel, decoder: DecodeWorker, parent: QWidget | None = None):
+        super().__init__(model, decoder, [CHANNEL], parent)
+        t = model.traversal
+        self.span = QDoubleSpinBox(minimum=0.5, maximum=10.0, singleStep=0.5, value=t.span, suffix=" σ",
+                                   toolTip="Each row runs from z_d − span to z_d + span (prior SDs)")
+        self.columns = QSpinBox(minimum=2, maximum=25, value=t.columns, toolTip="Images per row")
+        self.rows = QSpinBox(minimum=1, maximum=64, value=t.rows,
+                             toolTip="Dimensions shown, by decreasing KL")
+        self.span.valueChanged.connect(lambda v: model.set_traversal(span=v))
+        self.columns.valueChanged.connect(lambda v: model.set_traversal(columns=v))
+        self.rows.valueChanged.connect(lambda v: model.set_traversal(rows=v))
+        self.caption = QLabel(wordWrap=True)
+        self.caption.setStyleSheet("color: #555;")
+        self.canvas = ImageCanvas(top=True)
+        self.dims: np.ndarray | None = None  # the dimensions of the rows shown
+        controls = QHBoxLayout()
+        for text, widget in (("Range ±", self.span), ("Columns", self.columns), ("Rows", self.rows)):
+            controls.addWidget(QLabel(text))
+            controls.addWidget(widget)
+        controls.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(controls)
+        layout.addWidget(self.canvas, 1)
+        layout.addWidget(self.caption)
+        decoder.register(CHANNEL, self._on_decoded, priority=3)
+        for event in (model.events.snapshot, model.events.point, model.events.traversal,
+                      model.events.evaluation):
+            event.connect(self.refresh)
+
+    def _send_requests(self) -> None:
+        m = self.model
+        plan = m.traversal_plan() if m.snapshot is not None else None
+        if plan is None:
+            self.dims = None
+            self.canvas.set_image(None, "No decoder yet: start training or open a checkpoint")
+            return
+        dims, latents, kl = plan
+        columns = m.traversal.columns
+        labels = [f"z{d + 1}" + ("" if kl is None else f"  KL {kl[k]:.2f}") for k, d in enumerate(dims)]
+        span = m.traversal.span
+        header = [f"{v:+.1f}" for v in np.linspace(-span, span, columns)]
+        where = "the picked point" if m.point is not None else "the origin (pick a point to move it)"
+        order = "rows by KL per dimension (nats), active units first" if kl is not None else \
+            "rows in dimension order until the first evaluation gives their KL"
+        self.caption.setText(f"Around {where}; {order}. Columns: offsets in prior SDs.")
+
+        def job(decoder):
+            return tile(decoder.decode(latents), nrow=columns, padding=1), dims, labels, header
+        self.decoder.request(CHANNEL, job)
+
+    def _on_decoded(self, result) -> None:
+        if isinstance(result, DecodeFailure):
+            self.canvas.set_image(None, f"Cannot decode: {result.message}")
+            return
+        image, self.dims, labels, header = result
+        self.canvas.set_image(image, row_labels=labels, column_labels=header)
