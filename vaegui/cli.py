@@ -136,6 +136,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C while starting, loading, evaluating, or a second one
         print("vaegui: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        if argv is None and threading.current_thread() is threading.main_thread():
+            # The process is about to exit: a late Ctrl-C must not print a traceback now.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _main(argv: list[str]) -> int:

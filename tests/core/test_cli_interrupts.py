@@ -1,0 +1,89 @@
+"""Ctrl-C (SIGINT) at awkward moments: one line on stderr, exit 130, no traceback, within about
+a second, and the run saved. Real processes, since signals are the point."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from vaegui.cli import main
+from vaegui.core.checkpoint import load_checkpoint
+
+pytestmark = pytest.mark.skipif(os.name != "posix", reason="sends POSIX signals")
+
+SMALL = ["--dataset", "shapes", "--train-limit", "128", "--hidden", "32", "--batch-size", "64",
+         "--device", "cpu", "--offline", "--no-progress"]
+
+
+def start(*args):
+    return subprocess.Popen([sys.executable, "-m", "vaegui.cli", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_line(proc, prefix, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if line.startswith(prefix):
+            return line
+        if not line and proc.poll() is not None:
+            break
+    proc.kill()
+    pytest.fail(f"no line starting {prefix!r}: {proc.stderr.read()}")
+
+
+def interrupt(proc, times=1, gap=0.05):
+    for _ in range(times):
+        proc.send_signal(signal.SIGINT)
+        time.sleep(gap)
+    sent = time.monotonic()
+    out, err = proc.communicate(timeout=30)
+    return proc.returncode, out, err, time.monotonic() - sent
+
+
+def test_ctrl_c_during_the_final_iwae_stops_within_a_second_and_saves(tmp_path):
+    # 20,000 importance samples of 1,000 test images: half a minute of work if not cut short.
+    proc = start("train", *SMALL, "--test-limit", "1000", "--epochs", "1", "--iw-samples", "20000",
+                 "--out", str(tmp_path / "run"))
+    wait_for_line(proc, "epoch   1")
+    time.sleep(0.5)  # into the IWAE evaluation
+    code, out, err, seconds = interrupt(proc)
+    assert code == 130 and seconds < 3, (seconds, err)
+    assert err == f"vaegui: interrupted: stopped at step 2, saved in {tmp_path / 'run' / 'checkpoint.pt'}\n"
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["stopped"] and "test_nll_iw" not in summary
+    assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["step"] == 2
+
+
+def test_ctrl_c_twice_during_training_is_one_line_and_leaves_a_good_checkpoint(tmp_path):
+    proc = start("train", *SMALL, "--test-limit", "64", "--epochs", "100000", "--out", str(tmp_path / "run"))
+    wait_for_line(proc, "epoch   2")
+    code, out, err, seconds = interrupt(proc, times=2, gap=0.01)
+    assert code == 130 and seconds < 5
+    assert err.count("\n") == 1 and err.startswith("vaegui: interrupted") and "Traceback" not in err
+    assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["step"] >= 2
+
+
+def test_ctrl_c_during_eval_is_one_line(tmp_path, capsys):
+    assert main(["train", *SMALL, "--test-limit", "1000", "--epochs", "1", "--out", str(tmp_path)]) == 0
+    capsys.readouterr()
+    proc = start("eval", str(tmp_path / "checkpoint.pt"), "--iw-samples", "20000", "--device", "cpu",
+                 "--offline")
+    time.sleep(4)  # started, and (on most machines) evaluating
+    code, out, err, seconds = interrupt(proc)
+    assert (code, err, out) == (130, "vaegui: interrupted\n", "") and seconds < 3
+
+
+@pytest.mark.parametrize("delay", [0.3, 1.0])
+def test_ctrl_c_during_start_up_is_one_line(tmp_path, delay):
+    proc = start("train", *SMALL, "--epochs", "1", "--out", str(tmp_path / "run"))
+    time.sleep(delay)  # importing torch
+    code, out, err, _ = interrupt(proc)
+    if code == 0:
+        pytest.skip("this machine started and trained before the signal")
+    assert (code, err) == (130, "vaegui: interrupted\n")
+    assert not (tmp_path / "run").exists()
