@@ -68,6 +68,13 @@ def int_at_least(minimum: int, maximum: int | None = None):
     return parse
 
 
+def _file_name(text: str) -> str:
+    """An argparse type: a path that is not empty (an empty one would mean the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty name is not a file or folder")
+    return text
+
+
 def _clip(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else f"{text[:limit]}..."
 
@@ -105,10 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=float, help=f"Adam learning rate (default {d('lr')})")
     t.add_argument("--seed", type=_non_negative_int, help=f"default {d('seed')}")
     t.add_argument("--device", choices=DEVICES, help="default auto")
-    t.add_argument("--out", help="output folder for checkpoint.pt and metrics.jsonl "
+    t.add_argument("--out", type=_file_name, help="output folder for checkpoint.pt and metrics.jsonl "
                    "(default runs/<dataset>-<time>, or the resumed checkpoint's folder); a new "
                    "run refuses a folder that already holds a run")
-    t.add_argument("--resume", metavar="CKPT", help="continue training from a checkpoint (the "
+    t.add_argument("--resume", metavar="CKPT", type=_file_name, help="continue training from a checkpoint (the "
                    "options that would change the model or the data must match it)")
     t.add_argument("--iw-samples", type=_non_negative_int,
                    help="also report the IWAE bound with K samples at the end")
@@ -119,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     t.add_argument("--offline", action="store_true", help="never download a missing dataset")
     e = sub.add_parser("eval", help="evaluate a checkpoint on its test set")
-    e.add_argument("checkpoint", metavar="CKPT")
+    e.add_argument("checkpoint", metavar="CKPT", type=_file_name)
     e.add_argument("--iw-samples", type=int_at_least(1, MAX_IW_SAMPLES), default=100,
                    help="importance samples K of the IWAE bound (default 100)")
     e.add_argument("--data-dir")
@@ -232,7 +239,7 @@ def train(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     started = time.perf_counter()
     state = None
-    if args.resume:
+    if args.resume is not None:
         state = load_checkpoint(args.resume)
         config = resumed_config(args, RunConfig.from_dict(state["config"]))
         out_dir = Path(args.out) if args.out else Path(args.resume).parent

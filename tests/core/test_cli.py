@@ -227,3 +227,12 @@ def test_unusable_out_is_one_line(tmp_path, capsys, kind):
     assert main(["train", *TINY, "--epochs", "1", "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"vaegui: error: run folder {out}: ") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("args", [["train", "--out", ""], ["train", "--resume", " "], ["eval", ""]])
+def test_an_empty_path_is_refused_rather_than_read_as_the_current_folder(capsys, args):
+    with pytest.raises(SystemExit) as info:
+        main(args)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "an empty name is not a file or folder" in err
