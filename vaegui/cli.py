@@ -258,7 +258,7 @@ def train(args: argparse.Namespace, out: TextIO | None = None) -> int:
         trainer = Trainer(config, data, report_interval=0.2)
         if state is not None:
             trainer.load_state_dict(state, args.resume)
-            folder.keep_metrics_until(trainer.step)  # epochs after the checkpoint run again
+            _reconcile_metrics(folder, trainer.history, trainer.step)
             state = None
         with _StopOnCtrlC(trainer) as ctrl_c:
             last = _train_epochs(trainer, folder, out, progress=not args.no_progress)
@@ -312,7 +312,7 @@ def _train_epochs(trainer, folder, out: TextIO, progress: bool):
                 train_rows = trainer.history.losses[trainer.history.steps > epoch_mark[2]]
                 ips = (p.images_seen - epoch_mark[0]) / max(1e-9, p.train_seconds - epoch_mark[1])
                 epoch_mark = (p.images_seen, p.train_seconds, p.step)
-                record = _epoch_record(p, train_rows, ips)
+                record = _epoch_record(p.eval, train_rows, p.kl_weight, ips)
                 print(_epoch_line(record), file=out, flush=True)
                 # The checkpoint first: a run killed between the two writes resumes from this
                 # epoch, and a metrics line it never wrote is better than one written twice.
@@ -347,14 +347,32 @@ def _summary(trainer, last, folder, seconds: float) -> dict[str, Any]:
     return summary
 
 
-def _epoch_record(p, train_rows, images_per_s: float) -> dict[str, Any]:
-    e = p.eval
+def _epoch_record(e, train_rows, kl_weight: float, images_per_s: float | None) -> dict[str, Any]:
+    """The metrics.jsonl line of the epoch that evaluation ``e`` closed."""
     train_mean = train_rows.mean(0) if len(train_rows) else [float("nan")] * 3
-    return {"epoch": e.epoch, "step": p.step, "train_recon": float(train_mean[0]),
+    return {"epoch": e.epoch, "step": e.step, "train_recon": float(train_mean[0]),
             "train_kl": float(train_mean[1]), "train_elbo": float(train_mean[2]),
             "test_elbo": e.neg_elbo, "test_recon": e.recon, "test_kl": e.kl,
             "test_bits_per_dim": e.bits_per_dim, "active_units": e.active_units,
-            "kl_weight": p.kl_weight, "images_per_s": images_per_s}
+            "kl_weight": kl_weight, "images_per_s": images_per_s}
+
+
+def _reconcile_metrics(folder, history, step: int) -> None:
+    """Make metrics.jsonl hold each epoch of a resumed checkpoint once: drop the lines of epochs
+    after it (they run again), and rebuild from its history the line of an epoch whose
+    checkpoint was saved but whose line was not (a run killed between the two writes; its
+    images/s is unknown)."""
+    records = [r for r in folder.read_metrics() if isinstance(r.get("step"), int) and r["step"] <= step]
+    have = {r.get("epoch") for r in records}
+    previous = 0
+    for e in history.evals:
+        if e.epoch not in have and 0 < e.step <= step:
+            rows = (history.steps > previous) & (history.steps <= e.step)
+            weights = history.kl_weights[rows]
+            records.append(_epoch_record(e, history.losses[rows], float(weights[-1]) if len(weights)
+                                         else float("nan"), None))
+        previous = e.step
+    folder.write_metrics(sorted(records, key=lambda r: r["step"]))
 
 
 def _epoch_line(r: dict[str, Any]) -> str:

@@ -236,3 +236,17 @@ def test_an_empty_path_is_refused_rather_than_read_as_the_current_folder(capsys,
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "an empty name is not a file or folder" in err
+
+
+def test_resume_rebuilds_the_metrics_line_a_kill_lost(tmp_path, capsys):
+    # Killed after epoch 2's checkpoint was saved but before its metrics line was written.
+    out = trained_run(tmp_path, capsys, epochs=2)
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    (out / "metrics.jsonl").write_text(lines[0] + "\n")
+    assert main(["train", "--resume", str(out / "checkpoint.pt"), "--epochs", "3", "--offline"]) == 0
+    records = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2, 3]
+    rebuilt, original = records[1], json.loads(lines[1])
+    assert rebuilt["images_per_s"] is None
+    for key in ("step", "train_elbo", "train_kl", "test_elbo", "active_units", "kl_weight"):
+        assert rebuilt[key] == pytest.approx(original[key]), key

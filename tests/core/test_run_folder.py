@@ -68,12 +68,15 @@ def test_a_full_disk_is_one_error(tmp_path, monkeypatch):
     folder.close()
 
 
-def test_resume_drops_the_epochs_after_the_checkpoint_and_torn_lines(tmp_path):
+def test_metrics_survive_a_torn_line_and_are_rewritten_atomically(tmp_path):
     folder = RunFolder(tmp_path).open(resume=True)
     for epoch in (1, 2, 3):
         folder.append_metrics({"epoch": epoch, "step": 8 * epoch})
     with open(folder.metrics, "a") as f:
         f.write('{"epoch": 4, "st')  # a run killed half-way through a line
-    folder.keep_metrics_until(16)
+    records = folder.read_metrics()
+    assert [r["epoch"] for r in records] == [1, 2, 3]
+    folder.write_metrics(records[:2])
     assert [json.loads(x)["epoch"] for x in folder.metrics.read_text().splitlines()] == [1, 2]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".lock", "metrics.jsonl"]
     folder.close()

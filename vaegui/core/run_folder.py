@@ -147,16 +147,14 @@ class RunFolder:
                 records.append(record)
         return records
 
-    def keep_metrics_until(self, step: int) -> None:
-        """Drop the records of steps after ``step`` (and half-written lines): a resumed run
-        writes those epochs again, so they would be there twice."""
-        if not self.metrics.exists():
-            return
-        records = self.read_metrics()
-        kept = [r for r in records if isinstance(r.get("step"), int) and r["step"] <= step]
-        text = "".join(json.dumps(r) + "\n" for r in kept)
+    def write_metrics(self, records: list[dict[str, Any]]) -> None:
+        """Replace metrics.jsonl with ``records`` (atomically; untouched when they are what it
+        holds already)."""
+        text = "".join(json.dumps(r) + "\n" for r in records)
         try:
-            if text == self.metrics.read_text(encoding="utf-8", errors="replace"):
+            if self.metrics.exists() and text == self.metrics.read_text(encoding="utf-8", errors="replace"):
+                return
+            if not text and not self.metrics.exists():
                 return
             tmp = self.metrics.with_name(f".{METRICS_NAME}.{os.getpid()}.tmp")
             tmp.write_text(text, encoding="utf-8")
