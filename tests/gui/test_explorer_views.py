@@ -150,7 +150,9 @@ def test_playback_animates_frames_and_space_plays_and_pauses(ex, qtbot):
     position = m.playback.position
     np.testing.assert_allclose(ex.interpolation.frame_canvas.array(),
                                decoder_of(ex).decode(m.animation_latent()[None])[0], atol=1e-6)
-    assert ex.map.overlay.moving.data["x"][0] == pytest.approx(m.to_plane(m.animation_latent())[0])
+    moving = ex.map.overlay.moving
+    assert moving.isVisible()
+    assert (moving.pos().x(), moving.pos().y()) == pytest.approx(tuple(m.to_plane(m.animation_latent())), abs=1e-5)
     qtbot.wait(100)
     assert m.playback.position == position  # paused
 
@@ -163,11 +165,15 @@ def test_traversal_grid_shape_and_row_order_by_kl(ex, qtbot):
     m.set_traversal(columns=5, rows=2, span=2.0)
     m.pick([0.1, -0.2])
     h, w = m.snapshot.image_shape[1:]
-    qtbot.waitUntil(lambda: ex.traversal.dims is not None and list(ex.traversal.dims) == [1, 0]
-                    and ex.traversal.canvas.array().shape == (1, 2 * (h + 1) + 1, 5 * (w + 1) + 1), timeout=5000)
-    _, latents, _ = m.traversal_plan()
-    np.testing.assert_allclose(ex.traversal.canvas.array(),
-                               tile(decoder_of(ex).decode(latents), nrow=5, padding=1), atol=1e-6)
+    dims, latents, _ = m.traversal_plan()
+    np.testing.assert_array_equal(dims, [1, 0])
+    assert latents.shape == (2 * 5, 2)
+    expected = tile(decoder_of(ex).decode(latents), nrow=5, padding=1)
+    assert expected.shape == (1, 2 * (h + 1) + 1, 5 * (w + 1) + 1)
+    qtbot.waitUntil(lambda: ex.traversal.canvas.array() is not None
+                    and ex.traversal.canvas.array().shape == expected.shape
+                    and np.allclose(ex.traversal.canvas.array(), expected, atol=1e-6), timeout=5000)
+    np.testing.assert_array_equal(ex.traversal.dims, [1, 0])
     assert ex.traversal.canvas._row_labels == ["z2  KL 2.50", "z1  KL 0.30"]
 
 

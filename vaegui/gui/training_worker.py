@@ -171,7 +171,7 @@ class TrainingWorker(QObject):
 
     # ---- worker thread -------------------------------------------------------------------------
     def _use_threads(self) -> None:
-        # torch's CPU thread count is per thread: set this thread's own (see app.init_torch_threads).
+        # torch's CPU thread count is per thread: set this thread's own (see app.init_threads).
         if self.torch_threads:
             torch.set_num_threads(self.torch_threads)
 

@@ -128,7 +128,7 @@ class DecodeWorker(QObject):
 
     # ---- decoding thread --------------------------------------------------------------------
     def _serve(self) -> None:
-        # The GUI process runs its other torch work with one thread each (see app.init_torch_threads):
+        # The GUI process runs its other torch work with one thread each (see app.init_threads):
         # a second multi-threaded OpenMP pool here would slow training down.
         torch.set_num_threads(1)
         while True:

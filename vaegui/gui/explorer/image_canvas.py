@@ -87,13 +87,15 @@ class ImageCanvas(QWidget):
                              Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self._hint)
             return
         rect = self.image_rect()
-        upscale = rect.width() >= self._image.width()
-        mode = Qt.TransformationMode.FastTransformation if upscale else Qt.TransformationMode.SmoothTransformation
-        painter.drawImage(rect.topLeft(), self._image.scaled(
-            rect.size(), Qt.AspectRatioMode.IgnoreAspectRatio, mode))
+        # The paint engine scales while drawing (no scaled copy per paint): nearest neighbour
+        # when enlarging, smooth when an image larger than the widget is shrunk.
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, rect.width() < self._image.width())
+        painter.drawImage(rect, self._image)
         self._paint_labels(painter, rect)
 
     def _paint_labels(self, painter: QPainter, rect: QRect) -> None:
+        if not (self._row_labels or self._column_labels):
+            return
         painter.setPen(self.palette().color(QPalette.ColorRole.Text))
         metrics = QFontMetrics(self.font())
         for k, text in enumerate(self._row_labels):

@@ -21,7 +21,9 @@ from .image_canvas import ImageCanvas
 
 STRIP, FRAME = "strip", "frame"
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0)
-FRAME_INTERVAL_MS = 15  # the animation asks for a frame this often; the decoder keeps up or drops
+# The animation asks for a frame this often (40 a second): smooth, and on 2 cores every frame's
+# decoding and painting is taken from training. The decoder keeps up or drops frames.
+FRAME_INTERVAL_MS = 25
 SLIDER_STEPS = 1000
 HINT_NO_ENDS = "Set end points A and B: 'Pick on map' and click twice, or use the buttons"
 

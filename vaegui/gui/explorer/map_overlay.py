@@ -6,19 +6,47 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QBrush, QColor, QFont, QPainterPath, QPen
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QGraphicsSimpleTextItem
 
 from vaegui.core.explorer import ExplorerModel
 
 HANDLE_RADIUS_PX = 9  # a press this close to A or B drags it
 
 
-class _Unbounded(pg.ScatterPlotItem):
-    """A scatter whose moves repaint its old and new spots only: a plot item's bounds change
-    otherwise makes an auto-ranging ViewBox repaint everything (10,000 points: 4 -> 1 ms a move)."""
+def _symbol(path: QPainterPath, pen: QPen, brush: QBrush | None = None,
+            parent: QGraphicsItem | None = None) -> QGraphicsPathItem:
+    """A symbol of a fixed size in screen pixels, drawn by Qt itself: moving it is a setPos,
+    with no Python at paint time (pyqtgraph's scatter items cost ~1 ms of Python a move)."""
+    item = QGraphicsPathItem(path, parent)
+    item.setPen(pen)
+    item.setBrush(brush if brush is not None else QBrush(Qt.BrushStyle.NoBrush))
+    if parent is None:
+        item.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
+        item.setVisible(False)
+    return item
 
-    def informViewBoundsChanged(self) -> None:
-        pass  # added with ignoreBounds: the view's range never depends on it
+
+def _circle(diameter: float) -> QPainterPath:
+    path = QPainterPath()
+    path.addEllipse(QPointF(0, 0), diameter / 2, diameter / 2)
+    return path
+
+
+def _cross(size: float) -> QPainterPath:
+    path = QPainterPath()
+    path.moveTo(-size / 2, 0)
+    path.lineTo(size / 2, 0)
+    path.moveTo(0, -size / 2)
+    path.lineTo(0, size / 2)
+    return path
+
+
+def _square(side: float) -> QPainterPath:
+    path = QPainterPath()
+    path.addRect(-side / 2, -side / 2, side, side)
+    return path
 
 
 class MapOverlay:
@@ -31,26 +59,23 @@ class MapOverlay:
         self.tiles.setZValue(-5)  # under the points
         self.path = pg.PlotCurveItem(pen=pg.mkPen("#222", width=2, style=pg.QtCore.Qt.PenStyle.DashLine))
         self.path.setZValue(8)
-        self.handles = _Unbounded(pxMode=True)
-        self.handles.setZValue(9)
-        self.handle_labels = [pg.TextItem(text, color="#000", anchor=(-0.3, 1.2)) for text in "AB"]
-        self.moving = _Unbounded(pxMode=True)
-        self.moving.setZValue(9)
-        self.marker = _Unbounded(pxMode=True)
+        # The picked point: a red ring with a cross, on a white halo that shows on any colour.
+        self.marker = _symbol(_circle(15), QPen(QColor("white"), 4))
+        _symbol(_circle(15), QPen(QColor("#d00"), 2), parent=self.marker)
+        _symbol(_cross(7), QPen(QColor("#d00"), 1.5), parent=self.marker)
         self.marker.setZValue(10)
-        for item in (self.tiles, self.path, self.handles, *self.handle_labels, self.moving, self.marker):
+        self.handles = {}
+        for key in "ab":
+            handle = _symbol(_square(12), QPen(QColor("black"), 1.5), QBrush(QColor(255, 200, 0, 230)))
+            label = QGraphicsSimpleTextItem(key.upper(), handle)
+            label.setFont(QFont(label.font().family(), 9, QFont.Weight.Bold))
+            label.setPos(7, -18)
+            handle.setZValue(9)
+            self.handles[key] = handle
+        self.moving = _symbol(_circle(11), QPen(QColor("black"), 1), QBrush(QColor(255, 120, 0)))
+        self.moving.setZValue(9)
+        for item in (self.tiles, self.path, self.marker, *self.handles.values(), self.moving):
             plot.addItem(item, ignoreBounds=True)  # the map's extent is the data's
-        # Made once: the symbol cache is keyed by pen and brush objects, so new ones every move
-        # would render the symbols again.
-        self._marker_style = [
-            {"size": 15, "symbol": "o", "pen": pg.mkPen("w", width=4), "brush": None},
-            {"size": 15, "symbol": "o", "pen": pg.mkPen("#d00", width=2), "brush": None},
-            {"size": 7, "symbol": "+", "pen": None, "brush": pg.mkBrush("#d00")},
-        ]
-        self._handle_style = {"size": 13, "symbol": "s", "pen": pg.mkPen("#000", width=1.5),
-                              "brush": pg.mkBrush(255, 200, 0, 230)}
-        self._moving_style = {"size": 11, "symbol": "o", "pen": pg.mkPen("#000", width=1),
-                              "brush": pg.mkBrush(255, 120, 0, 255)}
         e = model.events
         for event in (e.point, e.encoded):
             event.connect(self.update_marker)
@@ -74,11 +99,7 @@ class MapOverlay:
         return None if m.point is None else m.to_plane(m.point)
 
     def update_marker(self) -> None:
-        xy = self.marker_xy()
-        if xy is None:
-            self.marker.setData([])
-        else:
-            self.marker.setData(spots=[{"pos": (float(xy[0]), float(xy[1])), **s} for s in self._marker_style])
+        _place(self.marker, self.marker_xy())
 
     def endpoint_xy(self) -> dict[str, np.ndarray]:
         m, i = self.model, self.model.interpolation
@@ -91,21 +112,14 @@ class MapOverlay:
         else:
             self.path.setData(curve[:, 0], curve[:, 1])
         ends = self.endpoint_xy()
-        self.handles.setData(spots=[{"pos": (float(xy[0]), float(xy[1])), **self._handle_style}
-                                    for xy in ends.values()])
-        for label, key in zip(self.handle_labels, "ab"):
-            label.setVisible(key in ends)
-            if key in ends:
-                label.setPos(QPointF(float(ends[key][0]), float(ends[key][1])))
+        for key, handle in self.handles.items():
+            _place(handle, ends.get(key))
 
     def update_moving(self) -> None:
         m = self.model
         z = m.animation_latent()
-        if z is None or m.encoded is None or not (m.playback.playing or m.playback.position > 0):
-            self.moving.setData([])
-            return
-        x, y = m.to_plane(z)
-        self.moving.setData(spots=[{"pos": (float(x), float(y)), **self._moving_style}])
+        shown = z is not None and m.encoded is not None and (m.playback.playing or m.playback.position > 0)
+        _place(self.moving, m.to_plane(z) if shown else None)
 
     def update_tiles(self) -> None:
         m = self.model
@@ -130,3 +144,12 @@ class MapOverlay:
             if d2 <= best_d2:
                 best, best_d2 = key, d2
         return best
+
+
+def _place(item: QGraphicsItem, xy: np.ndarray | None) -> None:
+    """Show ``item`` at the plane point xy, or hide it for None."""
+    if xy is None:
+        item.setVisible(False)
+        return
+    item.setPos(float(xy[0]), float(xy[1]))
+    item.setVisible(True)

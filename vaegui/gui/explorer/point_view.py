@@ -56,12 +56,17 @@ class PointView(DecodingView):
         self.result: PointResult | None = None
         self.canvas = ImageCanvas()
         self.nearest_canvas = ImageCanvas(minimum=56)
-        self.nearest_label = QLabel(alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
+        # Labels of fixed height that do not wrap: their text changes on every move of a drag,
+        # and a label that resizes would lay the whole view out again each time.
+        self.nearest_label = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
         self.note_label = QLabel(wordWrap=True)
         self.note_label.setStyleSheet("color: #555;")
-        self.latent_label = QLabel(wordWrap=True)
+        self.latent_label = QLabel()
         self.latent_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.latent_label.setStyleSheet("font-family: monospace;")
+        line = self.latent_label.fontMetrics().height()
+        self.latent_label.setFixedHeight(line + 4)
+        self.nearest_label.setFixedHeight(2 * line + 4)
         nearest = QGridLayout()
         nearest.addWidget(QLabel("Nearest real image", alignment=Qt.AlignmentFlag.AlignCenter), 0, 0)
         nearest.addWidget(self.nearest_canvas, 1, 0)
@@ -105,10 +110,12 @@ class PointView(DecodingView):
     def _update_note(self) -> None:
         m, dim = self.model, self.model.latent_dim
         if m.point is not None and m.point_on_plane and dim is not None and dim > 2:
-            self.note_label.setText(f"L = {dim}: this point of the map's plane was mapped back "
-                                    "to a latent vector through the PCA inverse")
+            note = (f"L = {dim}: this point of the map's plane was mapped back to a latent vector "
+                    "through the PCA inverse")
         else:
-            self.note_label.setText("")
+            note = ""
+        if note != self.note_label.text():
+            self.note_label.setText(note)
 
     def _on_decoded(self, result) -> None:
         if isinstance(result, DecodeFailure):

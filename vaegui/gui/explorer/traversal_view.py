@@ -5,6 +5,7 @@ while the others stay put (as in the beta-VAE papers)."""
 from __future__ import annotations
 
 import numpy as np
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
 
 from vaegui.core.explorer import ExplorerModel
@@ -15,6 +16,7 @@ from .decoding_view import DecodingView
 from .image_canvas import ImageCanvas
 
 CHANNEL = "traversal"
+POINT_DELAY_MS = 100
 
 
 class TraversalView(DecodingView):
@@ -44,9 +46,17 @@ class TraversalView(DecodingView):
         layout.addWidget(self.canvas, 1)
         layout.addWidget(self.caption)
         decoder.register(CHANNEL, self._on_decoded, priority=3)
-        for event in (model.events.snapshot, model.events.point, model.events.traversal,
-                      model.events.evaluation):
+        for event in (model.events.snapshot, model.events.traversal, model.events.evaluation):
             event.connect(self.refresh)
+        # A drag moves the point on every mouse move; the grid follows at most this often, so
+        # the point view (which must follow every move) keeps the decoder and the GUI thread.
+        self._point_timer = QTimer(self, singleShot=True, interval=POINT_DELAY_MS)
+        self._point_timer.timeout.connect(self.refresh)
+        model.events.point.connect(self._on_model_point)
+
+    def _on_model_point(self) -> None:
+        if not self._point_timer.isActive():
+            self._point_timer.start()
 
     def _send_requests(self) -> None:
         m = self.model

@@ -1,0 +1,234 @@
+"""How fast does the explorer answer a user while training runs, and what does it cost training?
+
+MNIST (mlp, L = 2, batch 128) trains in the real window while a simulated user works the map with
+real mouse events sent through Qt: clicks, drags (a move every 16 ms) and, all the while, an
+interpolation playing. Latency is from the mouse event going in to the point view's image being
+replaced with the image decoded for that event's point (the canvas then repaints). Window segments
+alternate with headless ones (the trainer alone, as in gui_responsiveness.py) so the machine's
+drifting speed weighs on both alike.
+
+Prints the figures, then as its last line one JSON object: click_median_ms, click_p99_ms,
+drag_median_ms, drag_p99_ms, animation_fps, throughput_ratio (window / headless, pooled) and
+counts. Targets: click and drag medians < 5 ms, p99 < 16 ms; animation >= 30 fps; ratio >= 0.85.
+
+    python benchmarks/explorer_latency.py [--data-dir DIR] [--epochs 2] [--pairs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QEvent, QEventLoop, QObject, QPointF, QSettings, Qt, QTimer
+from PySide6.QtGui import QMouseEvent
+from PySide6.QtWidgets import QApplication
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gui_responsiveness import _figures, _rate, _total, run_headless  # noqa: E402
+
+from vaegui.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig  # noqa: E402
+from vaegui.core.data import dataset_available, load_dataset  # noqa: E402
+from vaegui.gui.app import init_threads  # noqa: E402
+from vaegui.gui.main_window import MainWindow  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+TICK_MS = 16  # the simulated user acts at most this often (a 60 Hz mouse)
+DRAG_MOVES = 30
+TARGETS = {"median_ms": 5.0, "p99_ms": 16.0, "fps": 30.0, "ratio": 0.85}
+
+
+class User(QObject):
+    """Clicks and drags on the map of one window, and measures each event's latency."""
+
+    def __init__(self, window: MainWindow, seed: int):
+        super().__init__()
+        self.window = window
+        self.rng = np.random.default_rng(seed)
+        self.latency = {"click": [], "drag": []}
+        self.sent = {"click": 0, "drag": 0}
+        self.frames: list[float] = []
+        self._pending: tuple[str, float, np.ndarray] | None = None  # kind, time sent, point
+        self._drag_left = 0
+        self._pause_ticks = 0
+        self._drag_from = np.zeros(2)
+        self._drag_to = np.zeros(2)
+        window.point_view.imageShown.connect(self._on_image_shown)
+        window.interpolation_view.frameShown.connect(lambda: self.frames.append(time.perf_counter()))
+        self.timer = QTimer(interval=TICK_MS, timerType=Qt.TimerType.PreciseTimer)
+        self.timer.timeout.connect(self._act)
+
+    def start(self) -> None:
+        enc = self.window.explorer.encoded
+        m = self.window.explorer
+        m.set_endpoint("a", enc.latents[0])
+        m.set_endpoint("b", enc.latents[1])
+        m.set_playback(playing=True, mode="loop")
+        self.timer.start()
+
+    def stop(self) -> None:
+        self.timer.stop()
+        self.window.explorer.set_playback(playing=False)
+
+    # ---- acting -----------------------------------------------------------------------------
+    def _random_point(self) -> np.ndarray:
+        xy = self.window.explorer.encoded.xy
+        return xy[self.rng.integers(len(xy))] + self.rng.normal(0, 0.1, 2)
+
+    def _act(self) -> None:
+        if self._drag_left > 0:
+            t = 1 - (self._drag_left - 1) / DRAG_MOVES
+            self._send("drag", QEvent.Type.MouseMove, (1 - t) * self._drag_from + t * self._drag_to)
+            self._drag_left -= 1
+            if self._drag_left == 0:
+                self._send(None, QEvent.Type.MouseButtonRelease, self._drag_to)
+                self._pause_ticks = 8
+            return
+        if self._pause_ticks > 0:
+            self._pause_ticks -= 1
+            return
+        if self.rng.random() < 0.5:  # a click
+            xy = self._random_point()
+            self._send("click", QEvent.Type.MouseButtonPress, xy)
+            self._send(None, QEvent.Type.MouseButtonRelease, xy)
+            self._pause_ticks = 8
+        else:  # a drag: press, then a move every tick
+            self._drag_from, self._drag_to = self._random_point(), self._random_point()
+            self._send(None, QEvent.Type.MouseButtonPress, self._drag_from)
+            self._drag_left = DRAG_MOVES
+
+    def _send(self, kind: str | None, event_type, xy: np.ndarray) -> None:
+        plot = self.window.latent_map.plot_widget()
+        viewport = plot.viewport()
+        scene = plot.getPlotItem().getViewBox().mapViewToScene(QPointF(float(xy[0]), float(xy[1])))
+        pos = QPointF(plot.mapFromScene(scene))
+        move = event_type == QEvent.Type.MouseMove
+        release = event_type == QEvent.Type.MouseButtonRelease
+        event = QMouseEvent(event_type, pos, QPointF(viewport.mapToGlobal(pos.toPoint())),
+                            Qt.MouseButton.NoButton if move else Qt.MouseButton.LeftButton,
+                            Qt.MouseButton.NoButton if release else Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+        sent = time.perf_counter()
+        QApplication.sendEvent(viewport, event)
+        if kind is not None and self.window.explorer.point is not None:
+            self.sent[kind] += 1
+            self._pending = (kind, sent, self.window.explorer.point.copy())
+
+    def _on_image_shown(self) -> None:
+        result = self.window.point_view.result
+        if self._pending is None or result is None:
+            return
+        kind, sent, z = self._pending
+        if np.array_equal(result.z, z):
+            self.latency[kind].append(1000 * (time.perf_counter() - sent))
+            self._pending = None
+
+
+class ExplorerBench(QObject):
+    """Window segments: a fresh window trains once while a User works its explorer."""
+
+    def __init__(self, config: RunConfig, torch_threads: int):
+        super().__init__()
+        self.config, self.torch_threads = config, torch_threads
+        self.folder = tempfile.mkdtemp(prefix="vaegui-bench-")  # never the user's settings
+        self.results: list[dict] = []
+        self.latency = {"click": [], "drag": []}
+        self.sent = {"click": 0, "drag": 0}
+        self.fps: list[float] = []
+        self.dropped = self.decodes = 0
+
+    def run_once(self, seed: int) -> None:
+        settings = QSettings(os.path.join(self.folder, "settings.ini"), QSettings.Format.IniFormat)
+        window = MainWindow(settings, config=self.config, torch_threads=self.torch_threads)
+        window.resize(1600, 1000)
+        window.show()
+        user = User(window, seed)
+        start: list[float] = []
+        window.worker.runStarted.connect(lambda _info: (start.append(time.perf_counter()), window.refresh_map()))
+        window.mapUpdated.connect(lambda: user.timer.isActive() or user.start())
+        loop = QEventLoop()
+
+        def finished(final) -> None:
+            user.stop()
+            if final is not None:
+                self.results.append(_figures(final, time.perf_counter() - start[0]))
+            loop.quit()
+        window.runFinished.connect(finished)
+        QTimer.singleShot(0, window.start_training)
+        loop.exec()
+        for kind in self.latency:
+            self.latency[kind] += user.latency[kind]
+            self.sent[kind] += user.sent[kind]
+        if len(user.frames) > 1:
+            self.fps.append((len(user.frames) - 1) / (user.frames[-1] - user.frames[0]))
+        self.dropped += window.decode_worker.dropped
+        self.decodes += window.decode_worker.executed
+        window.close()
+        window.deleteLater()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", help="folder holding MNIST/raw (default $VAEGUI_DATA_DIR, "
+                                           "else ../shared/data)")
+    parser.add_argument("--epochs", type=int, default=2, help="MNIST epochs per segment (default 2)")
+    parser.add_argument("--pairs", type=int, default=3, help="segments per mode (default 3)")
+    args = parser.parse_args()
+    data_dir = args.data_dir or os.environ.get("VAEGUI_DATA_DIR") or str(REPO.parent / "shared" / "data")
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    if not dataset_available("mnist", data_dir):
+        print(f"MNIST not found in {data_dir}: pass --data-dir", file=sys.stderr)
+        return 2
+    torch_threads = init_threads()
+    config = RunConfig(DataConfig(dataset="mnist", data_dir=data_dir),
+                       ModelConfig(family="mlp", latent_dim=2, likelihood="bernoulli"),
+                       TrainConfig(epochs=args.epochs, batch_size=128))
+    print(f"{os.cpu_count()} CPUs, torch threads for training: {torch_threads}; {args.pairs} "
+          f"segments of {args.epochs} MNIST epochs per mode, alternating")
+    data = load_dataset(config.data)
+    app = QApplication.instance() or QApplication([sys.argv[0]])  # noqa: F841 - needed alive
+    bench, headless, pair_ratios = ExplorerBench(config, torch_threads), [], []
+    for i in range(args.pairs):
+        for mode in (("headless", "window") if i % 2 == 0 else ("window", "headless")):
+            if mode == "headless":
+                headless.append(run_headless(config, data, torch_threads))
+            else:
+                bench.run_once(seed=i)
+        pair_ratios.append(_rate(bench.results[-1]) / _rate(headless[-1]))
+    return report(bench, _total(headless), pair_ratios)
+
+
+def report(bench: ExplorerBench, headless: dict, pair_ratios: list[float]) -> int:
+    window = _total(bench.results)
+    ratio = window["rate"] / headless["rate"]
+    figures = {}
+    for kind in ("click", "drag"):
+        ms = np.asarray(bench.latency[kind])
+        figures[f"{kind}_median_ms"] = round(float(np.median(ms)), 2)
+        figures[f"{kind}_p99_ms"] = round(float(np.percentile(ms, 99)), 2)
+        print(f"{kind}: {len(ms)} of {bench.sent[kind]} events timed to their image: median "
+              f"{np.median(ms):.2f} ms, p99 {np.percentile(ms, 99):.2f} ms, max {ms.max():.1f} ms")
+    figures["animation_fps"] = round(float(np.median(bench.fps)), 1)
+    figures["throughput_ratio"] = round(ratio, 3)
+    figures["throughput_ratio_median_of_pairs"] = round(float(np.median(pair_ratios)), 3)
+    figures["decodes"], figures["dropped_requests"] = bench.decodes, bench.dropped
+    print(f"animation: {figures['animation_fps']} frames/s (median over segments: "
+          + ", ".join(f"{f:.1f}" for f in bench.fps) + ")")
+    print(f"throughput: headless {headless['rate']:,.0f} img/s, window {window['rate']:,.0f} img/s, "
+          f"ratio {ratio:.3f}; per pair " + ", ".join(f"{r:.2f}" for r in pair_ratios))
+    met = (figures["click_median_ms"] < TARGETS["median_ms"] and figures["drag_median_ms"] < TARGETS["median_ms"]
+           and figures["click_p99_ms"] < TARGETS["p99_ms"] and figures["drag_p99_ms"] < TARGETS["p99_ms"]
+           and figures["animation_fps"] >= TARGETS["fps"] and ratio >= TARGETS["ratio"])
+    print(f"targets (medians < 5 ms, p99 < 16 ms, >= 30 fps, ratio >= 0.85): {'met' if met else 'NOT met'}")
+    print(json.dumps(figures))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
