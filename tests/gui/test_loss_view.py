@@ -270,6 +270,9 @@ def test_kl_view_bars_and_active_units(qtbot):
     assert "active units: 3 / 5" in title and "epoch 4" in title
     colours = [b.color().name() for b in w._bars._brushes]
     assert colours == ["#0072b2", "#aaaaaa", "#0072b2", "#aaaaaa", "#0072b2"]
+    # Bars are named as the map and the traversal name dimensions: bar 0 is z1.
+    axis = w.plot_widget.getPlotItem().getAxis("bottom")
+    assert axis.tickStrings([0.0, 1.0, 4.0], 1.0, 1.0) == ["z1", "z2", "z5"]
     w.clear()
     assert len(w.bar_heights()) == 0
 

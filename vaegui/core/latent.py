@@ -123,6 +123,11 @@ class Projection:
 INTERPOLATIONS = ("linear", "spherical")
 
 
+def dimension_name(index: int) -> str:
+    """How every view names latent dimension ``index`` (0-based): z1, z2, ..."""
+    return f"z{index + 1}"
+
+
 def interpolate(a: np.ndarray, b: np.ndarray, t: np.ndarray | float, method: str = "linear") -> np.ndarray:
     """Points at fractions ``t`` (0 = a, 1 = b) of the way from a to b: (len(t), L), or (L,) for a
     scalar t. "spherical" is slerp (Shoemake 1985; White 2016 for latent spaces): it follows the

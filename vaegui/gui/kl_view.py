@@ -7,6 +7,7 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from vaegui.core.progress import EvalResult
+from vaegui.core.latent import dimension_name
 from vaegui.gui.palette import style_axes
 
 _ACTIVE = "#0072B2"  # Okabe-Ito blue, as the reconstruction curve
@@ -14,12 +15,16 @@ _INACTIVE = "#AAAAAA"
 
 
 class _IndexAxis(pg.AxisItem):
-    """Ticks only at whole dimension indices, however far the user zooms in."""
+    """Ticks only at whole dimension indices, however far the user zooms in, named as every
+    view names dimensions (bar 0 is z1)."""
 
     def tickSpacing(self, minVal, maxVal, size):
         levels = [(s, o) for s, o in super().tickSpacing(minVal, maxVal, size)
                   if s >= 1 and abs(s - round(s)) < 1e-9]
         return levels or [(1.0, 0.0)]
+
+    def tickStrings(self, values, scale, spacing):
+        return [dimension_name(int(round(v))) for v in values]
 
 
 class KLDimView(QWidget):

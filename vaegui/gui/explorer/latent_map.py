@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (QComboBox, QFrame, QGraphicsItem, QHBoxLayout, QL
                                QWidget)
 
 from vaegui.core.explorer import ExplorerModel
-from vaegui.core.latent import EncodedSet
+from vaegui.core.latent import EncodedSet, dimension_name
 
 from .. import palette
 from ..point_cloud import PointCloud
@@ -287,8 +287,8 @@ class LatentMap(QWidget):
     def _label_axes(self, enc: EncodedSet) -> None:
         item, proj, latent = self._plot.getPlotItem(), enc.projection, enc.latents.shape[1]
         if proj.is_exact:
-            item.setLabel("bottom", "z1")
-            item.setLabel("left", "z2" if latent >= 2 else "(none: L = 1)")
+            item.setLabel("bottom", dimension_name(0))
+            item.setLabel("left", dimension_name(1) if latent >= 2 else "(none: L = 1)")
             item.setTitle(f"Latent means, L = {latent}", color="#222", size="10pt")
         else:
             share = 100 * np.asarray(proj.explained)

@@ -9,7 +9,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
 
 from vaegui.core.explorer import ExplorerModel
-from vaegui.core.latent import tile
+from vaegui.core.latent import dimension_name, tile
 
 from .decode_worker import DecodeFailure, DecodeWorker
 from .decoding_view import DecodingView
@@ -67,7 +67,7 @@ class TraversalView(DecodingView):
             return
         dims, latents, kl = plan
         columns = m.traversal.columns
-        labels = [f"z{d + 1}" + ("" if kl is None else f"  KL {kl[k]:.2f}") for k, d in enumerate(dims)]
+        labels = [dimension_name(d) + ("" if kl is None else f"  KL {kl[k]:.2f}") for k, d in enumerate(dims)]
         span = m.traversal.span
         header = [f"{v:+.1f}" for v in np.linspace(-span, span, columns)]
         where = "the picked point" if m.point is not None else "the origin (pick a point to move it)"
