@@ -157,6 +157,8 @@ def _main(argv: list[str]) -> int:
         return _gui(args.gui_args)
     try:
         return train(args) if args.command == "train" else evaluate_checkpoint(args)
+    except ConfigError as exc:
+        return _fail(_name_the_option(str(exc)))
     except VaeguiError as exc:
         return _fail(str(exc))
     except OSError as exc:  # a path given on the command line that the system refuses
@@ -413,6 +415,7 @@ def evaluate_checkpoint(args: argparse.Namespace, out: TextIO | None = None) -> 
     from .core.data import load_dataset
     from .core.device import describe_device, resolve_device
     from .core.evaluate import evaluate
+    from .core.trainer import check_iw_memory
 
     out = out or sys.stdout
     state = load_checkpoint(args.checkpoint)
@@ -428,6 +431,7 @@ def evaluate_checkpoint(args: argparse.Namespace, out: TextIO | None = None) -> 
         raise CheckpointError(args.checkpoint, f"trained on {model.image_shape} images, "
                                                f"the data has {data.image_shape}")
     device = resolve_device(args.device)
+    check_iw_memory(config.model, data.image_shape, args.iw_samples, device.type)
     model.to(device)
     started = time.perf_counter()
     result = evaluate(model, data.test_images, epoch=int(state["epoch"]), step=int(state["step"]),

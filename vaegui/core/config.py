@@ -102,6 +102,18 @@ class ModelConfig:
             n = encoder + decoder
         return n + 1  # the learned log sigma
 
+    def activation_bytes(self, image_shape: tuple[int, int, int], batch: int, backward: bool = True) -> int:
+        """A generous estimate of the memory one forward (and backward) pass over ``batch``
+        images takes: the activations each layer keeps, float32."""
+        c, h, w = image_shape
+        d, L = c * h * w, self.latent_dim
+        if self.family == "mlp":
+            per_image = 3 * d + 4 * self.hidden + 6 * L
+        else:
+            grids = 32 * (h // 2) * (w // 2) + 64 * (h // 4) * (w // 4)
+            per_image = 3 * d + 4 * grids + 4 * 256 + 6 * L
+        return 4 * per_image * batch * (3 if backward else 1)
+
     def check_size(self, image_shape: tuple[int, int, int]) -> None:
         """ConfigError when the model for ``image_shape`` images has more than MAX_PARAMETERS."""
         n = self.parameter_count(image_shape)

@@ -23,7 +23,7 @@ from PIL import Image
 from torchvision import datasets as tv_datasets
 from torchvision.datasets.folder import IMG_EXTENSIONS, is_image_file
 
-from . import shapes
+from . import limits, shapes
 from .config import DataConfig
 from .errors import DataError
 
@@ -139,14 +139,11 @@ def image_shape_of(cfg: DataConfig) -> tuple[int, int, int]:
 
 def check_fits_in_memory(what: str, nbytes: int) -> None:
     """DataError when ``nbytes`` of images would take more than half of this machine's memory,
-    checked before allocating them (an allocation that size would swap or be killed)."""
-    try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):  # not a POSIX system: no check
-        return
-    if nbytes > total // 2:
-        raise DataError(f"{what}: {nbytes / 2**30:,.1f} GiB of images would not fit in memory "
-                        f"({total / 2**30:,.1f} GiB here); use a smaller image size or fewer images")
+    checked before allocating them."""
+    ok, budget = limits.fits(nbytes)
+    if not ok:
+        raise DataError(f"{what}: {limits.gib(nbytes)} of images would not fit in memory "
+                        f"({budget} may be used here); use a smaller image size or fewer images")
 
 
 def dataset_available(name: str, data_dir: str | os.PathLike | None = None) -> bool:

@@ -13,6 +13,8 @@ from .progress import EvalResult
 
 # Burda et al. 2016, section 5.2: a unit is active when Cov_x(E_q[z_u]) exceeds 0.01.
 ACTIVE_UNIT_THRESHOLD = 0.01
+# Decodes per chunk of the IWAE bound (K samples of max(1, IW_DECODES // K) images).
+IW_DECODES = 20000
 
 
 class EvaluationStopped(Exception):
@@ -55,7 +57,7 @@ def evaluate(model: VAE, images: torch.Tensor, *, epoch: int = 0, step: int = 0,
                              f"got {means_out.dtype} {means_out.shape}")
         means = torch.empty((n, model.latent_dim), dtype=torch.float32, device=device)
     # IWAE decodes K samples per image: shrink its batches so K * batch stays moderate.
-    iw_batch = max(1, 20000 // max(1, iw_samples))
+    iw_batch = max(1, IW_DECODES // max(1, iw_samples))
     for start in range(0, n, batch_size):
         if should_stop is not None and should_stop():
             raise EvaluationStopped

@@ -17,11 +17,12 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from .config import RunConfig
+from .config import ModelConfig, RunConfig
 from .data import ImageData
 from .device import describe_device, place_images, resolve_device
-from .errors import CheckpointError, DataError, TrainingError
-from .evaluate import EvaluationStopped, evaluate, to_float
+from . import limits
+from .errors import CheckpointError, ConfigError, DataError, TrainingError
+from .evaluate import IW_DECODES, EvaluationStopped, evaluate, to_float
 from .history import History
 from .loss import elbo_terms
 from .model import VAE, decoder_state
@@ -35,6 +36,33 @@ class EvalMeans(NamedTuple):
 
     step: int
     means: np.ndarray
+
+
+def check_batch_memory(config: RunConfig, image_shape: tuple[int, int, int], n_train: int,
+                       device_type: str) -> None:
+    """ConfigError when a training batch, or the IWAE bound's chunk of K samples, would need more
+    memory than the device has (estimated before anything is allocated)."""
+    model, tc = config.model, config.train
+    batch = min(tc.batch_size, n_train)
+    need = model.activation_bytes(image_shape, batch)
+    ok, budget = limits.fits(need, device_type)
+    if not ok:
+        raise ConfigError(f"batch_size: {batch:,} images of {image_shape} need about "
+                          f"{limits.gib(need)} for a training step, more than the {budget} "
+                          "here; use a smaller batch size or model")
+    check_iw_memory(model, image_shape, tc.iw_samples, device_type)
+
+
+def check_iw_memory(model: ModelConfig, image_shape: tuple[int, int, int], iw_samples: int,
+                    device_type: str) -> None:
+    """ConfigError when a chunk of the IWAE bound with ``iw_samples`` samples cannot fit."""
+    if not iw_samples:
+        return
+    need = model.activation_bytes(image_shape, max(iw_samples, IW_DECODES), backward=False)
+    ok, budget = limits.fits(need, device_type)
+    if not ok:
+        raise ConfigError(f"iw_samples: {iw_samples:,} samples of {image_shape} images need "
+                          f"about {limits.gib(need)}, more than the {budget} here")
 
 
 class Trainer:
@@ -53,9 +81,11 @@ class Trainer:
         self.device = resolve_device(config.train.device)
         self.device_name = describe_device(self.device)
         tc = config.train
+        # Refuse what cannot fit before allocating any of it.
+        config.model.check_size(data.image_shape)
+        check_batch_memory(config, data.image_shape, len(data.train_images), self.device.type)
         # Seed a private RNG scope for the initial weights, so that building a Trainer neither
         # depends on nor disturbs the caller's global RNG.
-        config.model.check_size(data.image_shape)  # refuse what cannot fit before allocating it
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(tc.seed)
             self.model = VAE(config.model, data.image_shape)
