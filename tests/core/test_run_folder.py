@@ -80,3 +80,15 @@ def test_metrics_survive_a_torn_line_and_are_rewritten_atomically(tmp_path):
     assert [json.loads(x)["epoch"] for x in folder.metrics.read_text().splitlines()] == [1, 2]
     assert sorted(p.name for p in tmp_path.iterdir()) == [".lock", "metrics.jsonl"]
     folder.close()
+
+
+def test_opening_removes_a_metrics_rewrite_that_a_kill_interrupted(tmp_path):
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()  # its pid now names no process
+    stale = tmp_path / f".metrics.jsonl.{child.pid}.x.tmp"
+    stale.write_text('{"epoch": 1')
+    RunFolder(tmp_path).open(resume=True).close()
+    assert not stale.exists()

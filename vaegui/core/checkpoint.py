@@ -14,17 +14,15 @@ with sane bounds before any of it is used.
 
 from __future__ import annotations
 
-import glob
 import os
 import pickle
-import tempfile
-import time
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from .atomic import atomic_write, remove_stale_temp_files
 from .checkpoint_schema import SchemaError, digest, non_finite_tensors, validate
 from .config import RunConfig
 from .errors import CheckpointError, ConfigError
@@ -35,9 +33,6 @@ MAGIC = "vaegui-checkpoint"
 REQUIRED_KEYS = ("format", "format_version", "config", "dataset", "model", "optimizer", "step", "epoch",
                  "history", "rng")
 DIGEST_KEY = "sha256"  # of everything else in the checkpoint; absent from the first checkpoints
-# A temporary file whose writer is gone is removed at once; one that names no live process
-# (another machine's, or an older naming) only after this long.
-STALE_TEMP_SECONDS = 3600.0
 
 
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
@@ -53,72 +48,10 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
     data[DIGEST_KEY] = digest(data)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_temp_files(path)
-        # The writer's pid in the name tells a later save whether the file is still being written.
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
+        atomic_write(path, lambda f: torch.save(data, f))
     except OSError as exc:
         raise CheckpointError(path, f"cannot write: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(data, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        _fsync_folder(path.parent)
-    except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise CheckpointError(path, f"cannot write: {exc.strerror or exc}") from None
-        raise
     return path
-
-
-def remove_stale_temp_files(path: str | os.PathLike) -> list[Path]:
-    """Delete the temporary files that interrupted saves of ``path`` left behind (best effort:
-    a folder that cannot be written is left alone); returns those removed."""
-    path = Path(path)
-    removed = []
-    for tmp in glob.glob(os.path.join(glob.escape(str(path.parent)), f".{glob.escape(path.name)}.*.tmp")):
-        try:
-            if _is_stale(Path(tmp), path.name):
-                os.unlink(tmp)
-                removed.append(Path(tmp))
-        except OSError:
-            pass
-    return removed
-
-
-def _is_stale(tmp: Path, name: str) -> bool:
-    pid_text = tmp.name[len(name) + 2:].split(".", 1)[0]
-    if pid_text.isdigit() and int(pid_text) != os.getpid() and not _process_alive(int(pid_text)):
-        return True
-    return time.time() - tmp.stat().st_mtime > STALE_TEMP_SECONDS
-
-
-def _process_alive(pid: int) -> bool:
-    if os.name != "posix":
-        return True  # no cheap check: fall back to the file's age
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # EPERM: alive, someone else's
-        return True
-    return True
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make the rename itself durable (POSIX); a no-op where folders cannot be opened."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:

@@ -11,19 +11,37 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
+from .atomic import atomic_write, remove_stale_temp_files
 from .errors import RunFolderError, os_reason
+from .paths import user_cache_dir
 
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None
 
+RUNS_ENV_VAR = "VAEGUI_RUNS_DIR"
 CHECKPOINT_NAME = "checkpoint.pt"
 METRICS_NAME = "metrics.jsonl"
 LOCK_NAME = ".lock"
+
+
+def default_runs_dir() -> Path:
+    """Where the app keeps its runs: $VAEGUI_RUNS_DIR, else beside the data cache
+    (``~/.cache/vaegui/runs`` on Linux)."""
+    chosen = os.environ.get(RUNS_ENV_VAR)
+    return Path(chosen).expanduser() if chosen else user_cache_dir() / "runs"
+
+
+def run_name(dataset: str, when: float | None = None) -> str:
+    """The name of a new run's folder: ``<dataset>-<YYYYmmdd-HHMMSS>`` (a folder dataset's path
+    made safe for a file name)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(when))
+    return f"{dataset.replace(':', '-').replace('/', '_')}-{stamp}"
 
 
 class RunFolder:
@@ -47,6 +65,7 @@ class RunFolder:
         and the resumed checkpoint is that run's (``resumed_checkpoint`` None: any run)."""
         self._create()
         self._lock()
+        remove_stale_temp_files(self.metrics)  # a rewrite that a kill interrupted
         if self.holds_run() and not (resume and self._is_this_run(resumed_checkpoint)):
             self.close()
             what = ", ".join(p.name for p in (self.checkpoint, self.metrics) if p.exists())
@@ -156,9 +175,7 @@ class RunFolder:
                 return
             if not text and not self.metrics.exists():
                 return
-            tmp = self.metrics.with_name(f".{METRICS_NAME}.{os.getpid()}.tmp")
-            tmp.write_text(text, encoding="utf-8")
-            os.replace(tmp, self.metrics)
+            atomic_write(self.metrics, lambda f: f.write(text.encode("utf-8")))
         except OSError as exc:
             raise RunFolderError(self.path, f"cannot rewrite {METRICS_NAME}: {os_reason(exc)}") from None
 
