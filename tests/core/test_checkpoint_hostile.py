@@ -221,3 +221,13 @@ def test_a_named_pipe_is_refused_without_blocking(tmp_path):
     os.mkfifo(fifo)
     with pytest.raises(CheckpointError, match="not a regular file"):
         load_checkpoint(fifo)
+
+
+def test_a_file_too_big_for_memory_is_refused_before_reading(tmp_path, good_state, monkeypatch):
+    from vaegui.core import limits
+
+    path = save_checkpoint(tmp_path / "a.pt", good_state)
+    monkeypatch.setattr(limits, "budget_bytes", lambda device_type="cpu": path.stat().st_size - 1)
+    monkeypatch.setattr(ckpt_module.torch, "load", lambda *a, **k: pytest.fail("it was read"))
+    with pytest.raises(CheckpointError, match="is more than the .* of memory it may take here"):
+        load_checkpoint(path)

@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from . import limits
 from .atomic import atomic_write, remove_stale_temp_files
 from .checkpoint_schema import SchemaError, digest, non_finite_tensors, validate
 from .config import RunConfig
@@ -63,8 +64,15 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
             raise CheckpointError(path, "no such file")
         if not path.is_file():
             raise CheckpointError(path, "not a regular file")
-        if path.stat().st_size == 0:
+        size = path.stat().st_size
+        if size == 0:
             raise CheckpointError(path, "the file is empty")
+        ok, budget = limits.fits(size)
+        if not ok:  # it is read whole into memory
+            raise CheckpointError(path, f"{limits.gib(size)} is more than the {budget} of memory "
+                                        "it may take here")
+        with open(path, "rb"):  # "permission denied" said as such, not as "not a zip archive"
+            pass
         _check_archive(path)
     except OSError as exc:
         raise CheckpointError(path, f"cannot read: {exc.strerror or exc}") from None
