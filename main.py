@@ -1,6 +1,15 @@
 """Launch the vaegui desktop app (see `python main.py --help`)."""
 
-from vaegui.gui.app import main
+import sys
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        from vaegui.cli import EXIT_INTERRUPTED, main
+    except KeyboardInterrupt:  # Ctrl-C while Python is still importing
+        sys.stderr.write("vaegui: interrupted\n")
+        raise SystemExit(130) from None
+    try:
+        raise SystemExit(main(["gui", *sys.argv[1:]]))
+    except KeyboardInterrupt:
+        sys.stderr.write("vaegui: interrupted\n")
+        raise SystemExit(EXIT_INTERRUPTED) from None

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
-import numpy as np
 import torch
 from PySide6.QtCore import QEventLoop, QSettings, QTimer, QtMsgType, qInstallMessageHandler
 from PySide6.QtWidgets import QApplication
@@ -21,17 +22,16 @@ from vaegui.core.checkpoint import load_checkpoint, model_from_checkpoint
 from vaegui.core.config import RunConfig
 from vaegui.core.data import (DATASET_NAMES, FOLDER_PREFIX, dataset_available, download_problem,
                               resolve_data_dir)
-from vaegui.core.errors import DataError, VaeguiError
+from vaegui.core.errors import ConfigError, DataError, VaeguiError
 
 from . import settings as store
 from .icons import icon
 from .main_window import MainWindow
-
-SCREENSHOT_DELAY_MS = 300  # lets the last plot updates paint before the window is grabbed
-SCREENSHOT_SIZE = (1600, 1000)
-
+from .scripted_run import ScriptedRun
 
 GIL_SWITCH_INTERVAL_S = 0.001
+SIGNAL_POLL_MS = 200  # how often Python gets a chance to run a Ctrl-C handler under Qt's loop
+SHUTDOWN_WAIT_MS = 2000  # after the window closes, how long the training step may take to end
 
 
 def init_threads() -> int:
@@ -60,11 +60,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--screenshot", metavar="PNG",
                         help="save a picture of the window when the run (or opening) is done, then exit")
     args = parser.parse_args(argv)
+    if args.screenshot is not None:
+        check_writable_file("--screenshot", args.screenshot)
+    if args.checkpoint is not None and not args.checkpoint.strip():
+        raise ConfigError("--checkpoint: the path is empty")
     # Unknown names raise here; a torchvision set that is not on disk yet is fine (Start downloads it).
     if args.dataset is not None and not dataset_available(args.dataset, args.data_dir):
         if args.dataset.strip().startswith(FOLDER_PREFIX):
             raise DataError(f"dataset: {args.dataset!r}: the folder does not exist")
     return args
+
+
+def check_writable_file(option: str, path: str) -> None:
+    """Refuse, before any work, an output file that could never be written."""
+    if not path.strip():
+        raise ConfigError(f"{option}: the path is empty")
+    target = Path(path).expanduser()
+    if target.is_dir():
+        raise ConfigError(f"{option} {path}: is a folder, not a file")
+    folder = target.parent
+    if not folder.is_dir():
+        raise ConfigError(f"{option} {path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise ConfigError(f"{option} {path}: the folder {folder} is not writable")
 
 
 def initial_config(stored: RunConfig | None, args: argparse.Namespace,
@@ -135,6 +153,7 @@ def _run_app(args: argparse.Namespace, torch_threads: int) -> int:
     app.setApplicationName(store.APPLICATION)
     app.setWindowIcon(icon("app"))
     previous_handler = _quiet_offscreen_warnings(app)
+    interrupts = _Interrupts() if owned else None  # before the window starts its threads
     settings = QSettings()
     config, note = initial_config(store.load_config(settings), args)
     window = MainWindow(settings, config=config, data_dir=args.data_dir, torch_threads=torch_threads)
@@ -148,11 +167,65 @@ def _run_app(args: argparse.Namespace, torch_threads: int) -> int:
     script = ScriptedRun(window, args) if (args.autostart or args.screenshot or args.checkpoint) else None
     if script is not None:
         script.begin()
+    if interrupts is not None:
+        interrupts.attach(window)
     code = loop.exec()
-    window.shutdown()
+    if interrupts is not None:
+        interrupts.restore()
     if previous_handler is not False:
         qInstallMessageHandler(previous_handler)
-    return script.exit_code if script is not None and script.exit_code is not None else code
+    code = window.exit_code if window.exit_code is not None else \
+        script.exit_code if script is not None and script.exit_code is not None else code
+    finished = window.shutdown(wait_ms=SHUTDOWN_WAIT_MS)
+    if owned and not finished:
+        # A training step is still running (a huge batch can take many seconds) and nothing is
+        # being written: leave without waiting for it rather than hang after the window closed.
+        print("vaegui: stopped without waiting for the training step in progress", file=sys.stderr)
+        _leave_now(code)
+    if owned and window.interrupted:
+        _leave_now(code)  # saved and said: skip a second of torch's and Qt's teardown
+    return code
+
+
+def _leave_now(code: int) -> None:
+    sys.stderr.flush()
+    sys.stdout.flush()
+    os._exit(code)
+
+
+class _Interrupts:
+    """Ctrl-C in the app stops it as closing the window does, saving the model first (see
+    MainWindow.interrupt); a second Ctrl-C leaves at once.
+
+    Python runs signal handlers only between bytecodes, never while Qt's event loop waits in
+    C++, so a timer gives it that chance a few times a second. A Ctrl-C that comes while the
+    window is being built is kept until it is."""
+
+    def __init__(self):
+        self.window: MainWindow | None = None
+        self.pending = False
+        self.timer = QTimer(interval=SIGNAL_POLL_MS)
+        self.timer.timeout.connect(lambda: None)
+        self.timer.start()
+        self.previous = signal.signal(signal.SIGINT, self._on_sigint)
+
+    def attach(self, window: MainWindow) -> None:
+        self.window = window
+        if self.pending:
+            QTimer.singleShot(0, window.interrupt)
+
+    def restore(self) -> None:
+        self.timer.stop()
+        signal.signal(signal.SIGINT, self.previous)
+
+    def _on_sigint(self, signum, frame) -> None:
+        if self.window is None:
+            self.pending = True
+        elif self.window.interrupted:
+            print("vaegui: interrupted again: leaving without saving", file=sys.stderr)
+            _leave_now(130)
+        else:
+            self.window.interrupt()
 
 
 def _quiet_offscreen_warnings(app: QApplication):
@@ -171,84 +244,3 @@ def _quiet_offscreen_warnings(app: QApplication):
 
     previous = qInstallMessageHandler(handler)
     return previous
-
-
-class ScriptedRun:
-    """Autostart, open a checkpoint, and take the screenshot when the window has something to show."""
-
-    def __init__(self, window, args: argparse.Namespace):
-        self.window = window
-        self.args = args
-        self.exit_code: int | None = None
-
-    def begin(self) -> None:
-        w, a = self.window, self.args
-        if a.screenshot:
-            # The same picture whatever size and layout were saved (offscreen, a restored size is
-            # clamped to the platform's 800x800 screen).
-            w.resize(*SCREENSHOT_SIZE)
-            w.reset_layout()
-        if a.checkpoint:
-            w.open_checkpoint(a.checkpoint, epochs=a.epochs)
-        if a.autostart:
-            w.runFinished.connect(self._on_window_runFinished)
-            if a.checkpoint:  # start from the checkpoint's settings, once they are in the panel
-                w.checkpointOpened.connect(w.start_training)
-            else:
-                w.start_training()
-        elif a.screenshot and a.checkpoint:
-            w.mapUpdated.connect(self._on_window_mapUpdated)
-        elif a.screenshot:
-            QTimer.singleShot(SCREENSHOT_DELAY_MS, self._take_screenshot)
-
-    def _on_window_runFinished(self, final) -> None:
-        if not self.args.screenshot:
-            return  # an interactive run: the window shows what happened and stays open
-        if final is None:
-            print(f"vaegui: error: {self.window.last_error}", file=sys.stderr)
-            self._finish(1)
-        else:
-            self._decode_example_point()
-            self._later(self._take_screenshot)
-
-    def _on_window_mapUpdated(self) -> None:
-        self.window.mapUpdated.disconnect(self._on_window_mapUpdated)
-        self._decode_example_point()
-        self._later(self._take_screenshot)
-
-    def _decode_example_point(self) -> None:
-        """Pick a typical image of the first class (the one nearest its class mean), and
-        interpolate between typical images of the two classes whose means lie furthest apart,
-        with the animation a third of the way along."""
-        explorer = self.window.explorer
-        encoded = explorer.encoded
-        if encoded is None or not len(encoded.xy):
-            return
-        labels = np.unique(encoded.labels)
-        means = np.stack([encoded.latents[encoded.labels == k].mean(0) for k in labels])
-
-        def typical(k: int) -> np.ndarray:
-            index = np.flatnonzero(encoded.labels == labels[k])
-            return index[np.argmin(((encoded.latents[index] - means[k]) ** 2).sum(1))]
-        far = np.linalg.norm(means[:, None] - means[None], axis=2)
-        i, j = np.unravel_index(np.argmax(far), far.shape)
-        explorer.pick(encoded.latents[typical(0)])
-        explorer.set_endpoint("a", encoded.latents[typical(i)])
-        explorer.set_endpoint("b", encoded.latents[typical(j)])
-        explorer.set_playback(position=1 / 3)
-
-    def _later(self, slot) -> None:
-        QTimer.singleShot(SCREENSHOT_DELAY_MS, slot)
-
-    def _take_screenshot(self) -> None:
-        if self.args.screenshot:
-            if not self.window.grab().save(self.args.screenshot, "PNG"):
-                print(f"vaegui: error: cannot write {self.args.screenshot}", file=sys.stderr)
-                self._finish(1)
-                return
-            print(f"saved {self.args.screenshot}")
-        self._finish(0)
-
-    def _finish(self, code: int) -> None:
-        self.exit_code = code
-        self.window.close()  # ends the event loop (see _run_app)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 from PySide6.QtCore import QSettings, Qt, QThread, Signal
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QFrame, QLabel, QMainWindow, QMessageBox,
                                QScrollArea, QSplitter, QWidget)
@@ -12,6 +15,7 @@ from vaegui.core.errors import ConfigError
 from vaegui.core.explorer import ExplorerModel
 from vaegui.core.latent import EncodedSet, Snapshot
 from vaegui.core.progress import Progress
+from vaegui.core.run_folder import CHECKPOINT_NAME, default_runs_dir, run_name
 
 from . import settings as store
 from .actions import Actions
@@ -29,13 +33,27 @@ from .training_panel import TrainingPanel
 from .training_worker import RunInfo, TrainingWorker
 
 CHECKPOINT_FILTER = "vaegui checkpoints (*.pt *.ckpt);;All files (*)"
+CLOSE_WAIT_MS = 1000  # closing waits this long for a training step to end (the app then leaves anyway)
 
 
 class MainWindow(QMainWindow):
     runFinished = Signal(object)  # the final Progress, or None when the run failed
     mapUpdated = Signal()
     checkpointOpened = Signal()
+    errorShown = Signal(str)  # a message the user was shown (scripted runs stop on it)
     closed = Signal()  # after closing has stopped the worker thread
+
+    # What closing during a run does: "save" (stop, save the model in the runs folder, close),
+    # "discard" or "cancel". Asks the user; tests replace it.
+    def ask_close(self, path: Path) -> str:
+        box = QMessageBox(QMessageBox.Icon.Question, "vaegui", "Training is running. Stop it and "
+                          f"save the model to\n{path}\nbefore closing?", parent=self)
+        save = box.addButton("Stop and save", QMessageBox.ButtonRole.AcceptRole)
+        discard = box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(save)
+        box.exec()
+        return {save: "save", discard: "discard"}.get(box.clickedButton(), "cancel")
 
     def __init__(self, settings: QSettings | None = None, *, config: RunConfig | None = None,
                  data_dir: str | None = None, torch_threads: int | None = None,
@@ -47,6 +65,10 @@ class MainWindow(QMainWindow):
         self._data_dir = data_dir
         self._info: RunInfo | None = None  # the model now shown: a run or an opened checkpoint
         self._closed = False
+        self._close_after_save: Path | None = None  # a close waits for this save
+        self._closed_confirmed = False  # closing may discard a run without asking
+        self.interrupted = False  # Ctrl-C came (a second one leaves at once; see app.py)
+        self.exit_code: int | None = None  # set by interrupt(): the app's exit code
         self.error_box: QMessageBox | None = None
         self.last_error: str | None = None
         self._epochs_override: int | None = None
@@ -214,9 +236,34 @@ class MainWindow(QMainWindow):
         self.worker.save_checkpoint(str(path))
 
 
+    def interrupt(self) -> None:
+        """Ctrl-C: stop training, save the model of a run in the runs folder, say so in one
+        line, and close (exit code 130)."""
+        self.interrupted, self.exit_code = True, 130
+        if self._info is not None and self._info.source == "train":
+            self._stop_save_and_close(self._autosave_path())
+        else:
+            print("vaegui: interrupted", file=sys.stderr)
+            self._closed_confirmed = True
+            self.close()
+
+    def _autosave_path(self) -> Path:
+        config = self._info.config if self._info is not None else self.training_panel.config()
+        return default_runs_dir() / run_name(config.data.dataset) / CHECKPOINT_NAME
+
+    def _stop_save_and_close(self, path: Path) -> None:
+        """Stop training within a step and save its last weights (the worker serves the save as
+        the run ends, or at once when idle), then close; a failed save keeps the window open."""
+        self._close_after_save = path
+        self.save_checkpoint(str(path))
+        if self.training_panel.state != "idle":
+            self.worker.stop(final_map=False)
+            self.statusBar().showMessage("Stopping and saving…")
+
     def show_error(self, text: str) -> None:
         """A message box that does not block (tests find it as ``error_box``)."""
         self.last_error = text
+        self.errorShown.emit(text)
         self.statusBar().showMessage(text.splitlines()[0], 15000)
         if self.error_box is not None:
             self.error_box.close()
@@ -272,8 +319,16 @@ class MainWindow(QMainWindow):
 
     def _on_worker_checkpointSaved(self, path: str) -> None:
         self.statusBar().showMessage(f"Saved {path}", 8000)
+        if self._close_after_save is not None and Path(path) == self._close_after_save:
+            if self.interrupted:
+                print(f"vaegui: interrupted: saved the model to {path}", file=sys.stderr)
+            self._closed_confirmed = True
+            self.close()
 
     def _on_worker_failed(self, message: str) -> None:
+        if self._close_after_save is not None:
+            self._close_after_save = None  # the model was not saved: keep the window open
+            self.interrupted, self.exit_code = False, None
         self.show_error(message)
 
     def _on_worker_runFinished(self, final: Progress | None) -> None:
@@ -355,20 +410,33 @@ class MainWindow(QMainWindow):
         store.save_map_source(self._settings, *self.training_panel.map_source())
         self._settings.sync()
 
-    def shutdown(self) -> None:
-        """Stop training and end the worker thread (stop within one step, then quit and wait)."""
+    def shutdown(self, wait_ms: int | None = None) -> bool:
+        """Stop training and end the worker thread (a stop lands within one step), waiting at
+        most ``wait_ms`` (None: as long as it takes); False if the step had not ended by then."""
+        self.explorer.set_playback(playing=False)
+        self.decode_worker.shutdown()
         if self.worker_thread.isRunning():
             self.worker.shutdown()
             self.worker_thread.quit()
-            self.worker_thread.wait()
-        self.explorer.set_playback(playing=False)
-        self.decode_worker.shutdown()
+            return self.worker_thread.wait() if wait_ms is None else self.worker_thread.wait(wait_ms)
+        return True
 
     def closeEvent(self, event) -> None:
-        if not self._closed:
-            self._closed = True
-            self._save_settings()
-            self.shutdown()
+        if self._closed:
+            super().closeEvent(event)
+            return
+        if self.training_panel.state != "idle" and not self._closed_confirmed:
+            path = self._autosave_path()
+            choice = self.ask_close(path)
+            if choice != "discard":
+                event.ignore()
+                if choice == "save":
+                    self._stop_save_and_close(path)
+                return
+        self._closed = True
+        self._save_settings()
+        self.hide()  # at once: a long training step may still have to end
+        self.shutdown(wait_ms=CLOSE_WAIT_MS)
         super().closeEvent(event)
         self.closed.emit()
 

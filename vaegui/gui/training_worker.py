@@ -111,6 +111,7 @@ class TrainingWorker(QObject):
         self._stop = threading.Event()
         self._pause = threading.Event()
         self._closing = threading.Event()
+        self._no_final_map = threading.Event()
         self._map_request = threading.Event()
         self._save_lock = threading.Lock()
         self._save_path: str | None = None
@@ -125,6 +126,7 @@ class TrainingWorker(QObject):
     def start(self, config: RunConfig) -> None:
         self._stop.clear()
         self._pause.clear()
+        self._no_final_map.clear()
         self._beta = config.train.beta
         self._startQueued.emit(config)
 
@@ -141,7 +143,11 @@ class TrainingWorker(QObject):
         if (t := self._trainer) is not None:
             t.resume()
 
-    def stop(self) -> None:
+    def stop(self, final_map: bool = True) -> None:
+        """Stop the run within one step; ``final_map`` False skips the map of its last weights
+        (the window is about to close)."""
+        if not final_map:
+            self._no_final_map.set()
         self._stop.set()
         self._pause.clear()
         if (t := self._trainer) is not None:
@@ -209,7 +215,7 @@ class TrainingWorker(QObject):
         self.snapshotTaken.emit(take_snapshot(trainer.model, trainer.step))
         final = self._loop(trainer)
         self._serve_save()
-        if not self._closing.is_set() and trainer.step != self._map_step:
+        if not (self._closing.is_set() or self._no_final_map.is_set()) and trainer.step != self._map_step:
             self._encode_map()
         return final
 
