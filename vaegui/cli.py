@@ -9,7 +9,6 @@ gives up waiting (the last saved checkpoint stays intact).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import signal
 import sys
@@ -18,123 +17,13 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from .core.config import (DEVICES, KL_FORMS, LIKELIHOODS, MAX_IW_SAMPLES, MODEL_FAMILIES, DataConfig,
-                          ModelConfig, RunConfig, TrainConfig)
+from .cli_options import (EXIT_USER_ERROR, OneLineParser, build_parser, config_from_args,
+                          int_at_least, name_the_option, resumed_config)
+from .core.config import RunConfig
 from .core.errors import ConfigError, VaeguiError
 
-EXIT_USER_ERROR = 2
+__all__ = ["EXIT_INTERRUPTED", "EXIT_USER_ERROR", "OneLineParser", "int_at_least", "main"]  # the app uses these
 EXIT_INTERRUPTED = 130
-
-# Options of `vaegui train` -> (section, setting) of RunConfig. Their defaults are the
-# dataclasses' (an option left out is None here, so a resumed run knows what was asked).
-OPTION_FIELDS = {
-    "dataset": ("data", "dataset"), "data_dir": ("data", "data_dir"),
-    "image_size": ("data", "image_size"), "channels": ("data", "channels"),
-    "train_limit": ("data", "train_limit"), "test_limit": ("data", "test_limit"),
-    "model": ("model", "family"), "latent_dim": ("model", "latent_dim"), "hidden": ("model", "hidden"),
-    "likelihood": ("model", "likelihood"), "sigma": ("model", "sigma"),
-    "epochs": ("train", "epochs"), "batch_size": ("train", "batch_size"), "lr": ("train", "lr"),
-    "seed": ("train", "seed"), "device": ("train", "device"), "kl": ("train", "kl"),
-    "beta": ("train", "beta"), "warmup": ("train", "warmup_steps"), "iw_samples": ("train", "iw_samples"),
-}
-# What a resumed run may change; every other option would make it another model or another
-# stream of data, so a resumed run refuses a value that differs from the checkpoint's.
-RESUMABLE = ("epochs", "lr", "beta", "warmup", "kl", "device", "iw_samples", "data_dir")
-_SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse that reports a bad argument in one line (no usage dump) with exit code 2."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message}\n")
-
-
-def int_at_least(minimum: int, maximum: int | None = None):
-    """An argparse type: a whole number no smaller than ``minimum`` (nor larger than
-    ``maximum``), with a readable error."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:  # not a number, or more digits than Python converts
-            raise argparse.ArgumentTypeError(f"{_clip(text)!r} is not a whole number") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"{value} must be at least {minimum}")
-        if maximum is not None and value > maximum:
-            raise argparse.ArgumentTypeError(f"{_clip(str(value))} must be at most {maximum:,}")
-        return value
-
-    return parse
-
-
-def _file_name(text: str) -> str:
-    """An argparse type: a path that is not empty (an empty one would mean the current folder)."""
-    if not text.strip():
-        raise argparse.ArgumentTypeError("an empty name is not a file or folder")
-    return text
-
-
-def _clip(text: str, limit: int = 40) -> str:
-    return text if len(text) <= limit else f"{text[:limit]}..."
-
-
-def _default(dest: str) -> Any:
-    section, name = OPTION_FIELDS[dest]
-    return next(f.default for f in dataclasses.fields(_SECTIONS[section]) if f.name == name)
-
-
-_positive_int, _non_negative_int = int_at_least(1), int_at_least(0)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="vaegui", description="Train and explore variational autoencoders. "
-                     "Run without a command to open the desktop app.")
-    sub = parser.add_subparsers(dest="command", parser_class=OneLineParser)
-    t = sub.add_parser("train", help="train a VAE headless")
-    # No defaults here (None = not given): config_from_args takes them from the dataclasses,
-    # and a resumed run from the checkpoint. Bounds live in the dataclasses' validation.
-    d = _default
-    t.add_argument("--dataset", help="mnist, fashion-mnist, kmnist, cifar10, shapes or folder:PATH "
-                   f"(default {d('dataset')})")
-    t.add_argument("--data-dir", help="dataset folder (default $VAEGUI_DATA_DIR, else the user cache)")
-    t.add_argument("--model", choices=MODEL_FAMILIES, help=f"default {d('model')}")
-    t.add_argument("--latent-dim", type=_positive_int, help=f"default {d('latent_dim')}")
-    t.add_argument("--hidden", type=_positive_int, help=f"hidden width of the mlp ({d('hidden')})")
-    t.add_argument("--likelihood", choices=LIKELIHOODS, help=f"default {d('likelihood')}")
-    t.add_argument("--sigma", type=float, help="std of the gaussian likelihood (start value for "
-                   f"gaussian-learned; default {d('sigma')})")
-    t.add_argument("--kl", choices=KL_FORMS, help=f"default {d('kl')}")
-    t.add_argument("--beta", type=float, help=f"KL weight (default {d('beta')})")
-    t.add_argument("--warmup", type=_non_negative_int, help="KL warm-up steps (default 0)")
-    t.add_argument("--epochs", type=_positive_int, help=f"total epochs (default {d('epochs')})")
-    t.add_argument("--batch-size", type=_positive_int, help=f"default {d('batch_size')}")
-    t.add_argument("--lr", type=float, help=f"Adam learning rate (default {d('lr')})")
-    t.add_argument("--seed", type=_non_negative_int, help=f"default {d('seed')}")
-    t.add_argument("--device", choices=DEVICES, help="default auto")
-    t.add_argument("--out", type=_file_name, help="output folder for checkpoint.pt and metrics.jsonl "
-                   "(default runs/<dataset>-<time>, or the resumed checkpoint's folder); a new "
-                   "run refuses a folder that already holds a run")
-    t.add_argument("--resume", metavar="CKPT", type=_file_name, help="continue training from a checkpoint (the "
-                   "options that would change the model or the data must match it)")
-    t.add_argument("--iw-samples", type=_non_negative_int,
-                   help="also report the IWAE bound with K samples at the end")
-    t.add_argument("--image-size", type=_positive_int, help=f"folder/shapes image side ({d('image_size')})")
-    t.add_argument("--channels", type=int, choices=(1, 3), help="folder images: 1 or 3")
-    t.add_argument("--train-limit", type=_positive_int, help="use only the first N training images")
-    t.add_argument("--test-limit", type=_positive_int, help="use only the first N test images")
-    t.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    t.add_argument("--offline", action="store_true", help="never download a missing dataset")
-    e = sub.add_parser("eval", help="evaluate a checkpoint on its test set")
-    e.add_argument("checkpoint", metavar="CKPT", type=_file_name)
-    e.add_argument("--iw-samples", type=int_at_least(1, MAX_IW_SAMPLES), default=100,
-                   help="importance samples K of the IWAE bound (default 100)")
-    e.add_argument("--data-dir")
-    e.add_argument("--device", choices=DEVICES, default="auto")
-    e.add_argument("--offline", action="store_true", help="never download a missing dataset")
-    g = sub.add_parser("gui", help="open the desktop app (the default)", add_help=False)
-    g.add_argument("gui_args", nargs=argparse.REMAINDER)
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -152,13 +41,13 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str]) -> int:
     if not argv or argv[0] not in ("train", "eval", "gui", "-h", "--help"):
         return _gui(argv)
+    if argv[0] == "gui":  # argparse's REMAINDER would refuse options after the command
+        return _gui(argv[1:])
     args = build_parser().parse_args(argv)
-    if args.command == "gui":
-        return _gui(args.gui_args)
     try:
         return train(args) if args.command == "train" else evaluate_checkpoint(args)
     except ConfigError as exc:
-        return _fail(_name_the_option(str(exc)))
+        return _fail(name_the_option(str(exc)))
     except VaeguiError as exc:
         return _fail(str(exc))
     except OSError as exc:  # a path given on the command line that the system refuses
@@ -189,48 +78,6 @@ def _gui(argv: list[str]) -> int:
 
 
 # ---- train -----------------------------------------------------------------------------------
-def config_from_args(args: argparse.Namespace, base: RunConfig | None = None,
-                     only: tuple[str, ...] | None = None) -> RunConfig:
-    """``base`` (default: the dataclasses' defaults) with the options given on the command line
-    (of those in ``only``, when given). A bad value is a ConfigError naming the option."""
-    changes: dict[str, dict[str, Any]] = {}
-    for dest, (section, name) in OPTION_FIELDS.items():
-        value = getattr(args, dest, None)
-        if value is not None and (only is None or dest in only):
-            changes.setdefault(section, {})[name] = value
-    try:
-        return (base or RunConfig()).replace(**changes)
-    except ConfigError as exc:
-        raise ConfigError(_name_the_option(str(exc))) from None
-
-
-def _name_the_option(message: str) -> str:
-    """"lr: inf is not a finite number" -> "argument --lr: inf is not a finite number"."""
-    setting, sep, rest = message.partition(":")
-    for dest, (_, name) in OPTION_FIELDS.items():
-        if sep and setting in (name, dest):
-            return f"argument --{dest.replace('_', '-')}:{rest}"
-    return message
-
-
-def resumed_config(args: argparse.Namespace, saved: RunConfig) -> RunConfig:
-    """The checkpoint's settings with the options a resumed run may change; an option that
-    would change the model or the data, given with another value, is a ConfigError."""
-    from .core.data import dataset_key
-
-    for dest, (section, name) in OPTION_FIELDS.items():
-        value = getattr(args, dest, None)
-        if value is None or dest in RESUMABLE:
-            continue
-        old = getattr(getattr(saved, section), name)
-        same = dataset_key(value) == dataset_key(old) if dest == "dataset" else value == old
-        if not same:
-            raise ConfigError(f"argument --{dest.replace('_', '-')}: {_clip(str(value))} differs from "
-                              f"the checkpoint's {old}, and a resumed run cannot change it "
-                              "(start a new run instead)")
-    return config_from_args(args, saved, only=RESUMABLE)
-
-
 def train(args: argparse.Namespace, out: TextIO | None = None) -> int:
     # Imported here so that `vaegui --help` and argument errors answer without loading torch.
     from .core.checkpoint import load_checkpoint
