@@ -47,6 +47,10 @@ def train(epochs):
 
 for i in range(rounds):
     pid = train(100000)
+    if i == 0:  # let the run save once, however slow this machine is today
+        deadline = time.monotonic() + 60
+        while not os.path.exists(ckpt) and time.monotonic() < deadline:
+            time.sleep(0.01)
     time.sleep(rng.uniform(0.01, 0.3))
     os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
@@ -77,7 +81,7 @@ def test_dozens_of_kills_leave_no_broken_checkpoint_and_no_temporary_file(tmp_pa
     assert report["codes"] == [0]
     assert report["left"] == [".lock", "checkpoint.pt", "metrics.jsonl"]  # no temporary files
     # The run moved forward across the kills and never went back.
-    assert report["steps"] == sorted(report["steps"]) and len(report["steps"]) >= ROUNDS // 2
+    assert report["steps"] == sorted(report["steps"]) and len(report["steps"]) == ROUNDS
     assert report["final_step"] == report["final_epochs"]  # one step per epoch
     epochs = [json.loads(x)["epoch"] for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert epochs == list(range(1, report["final_epochs"] + 1))
