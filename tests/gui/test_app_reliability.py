@@ -150,3 +150,29 @@ def test_a_real_ctrl_c_is_one_line_and_exit_130(tmp_path, delay):
     prefix = "vaegui: interrupted: saved the model to "
     if lines[0].startswith(prefix):
         assert load_checkpoint(lines[0].removeprefix(prefix))["step"] > 0
+
+
+def test_skipped_folder_files_are_listed_for_the_user(qtbot, settings, tiny_config, tmp_path):
+    from PIL import Image
+    import numpy as np
+    for label in ("a", "b"):
+        (tmp_path / "imgs" / label).mkdir(parents=True)
+        for k in range(12):
+            Image.fromarray(np.full((16, 16), 20 * k, np.uint8)).save(tmp_path / "imgs" / label / f"{k}.png")
+    (tmp_path / "imgs" / "a" / "broken.png").write_bytes(b"not a png")
+    config = tiny_config(epochs=1).replace(data={"dataset": f"folder:{tmp_path / 'imgs'}", "image_size": 16,
+                                                 "train_limit": None, "test_limit": None})
+    w = MainWindow(settings, config=config)
+    qtbot.addWidget(w)
+    w.show()
+    with qtbot.waitSignal(w.runFinished, timeout=TIMEOUT):
+        w.start_training()
+    assert w.skipped_button.isVisible() and w.skipped_button.text() == "1 file skipped"
+    w.skipped_button.click()
+    assert "broken.png" in w.skipped_box.detailedText() and "broken.png" in w.skipped_box.informativeText()
+    w.skipped_box.close()
+    # Another dataset without skipped files: the button goes.
+    w.training_panel.set_config(tiny_config(epochs=1))
+    with qtbot.waitSignal(w.runFinished, timeout=TIMEOUT):
+        w.start_training()
+    assert not w.skipped_button.isVisible()

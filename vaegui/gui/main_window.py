@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QThread, Signal
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QFrame, QLabel, QMainWindow, QMessageBox,
-                               QScrollArea, QSplitter, QWidget)
+                               QScrollArea, QSplitter, QStyle, QToolButton, QWidget)
 
 from vaegui import __version__
 from vaegui.core.config import RunConfig
@@ -91,6 +91,14 @@ class MainWindow(QMainWindow):
         self.menu_actions.build_menus(self, self.docks)
         self.toolbar = self.menu_actions.build_toolbar(self)
         self.device_label = QLabel("Device: –")
+        # Shown when a folder dataset skipped files: opens the list with each file's reason.
+        self.skipped_button = QToolButton(autoRaise=True)
+        self.skipped_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning))
+        self.skipped_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.skipped_button.hide()
+        self.skipped_button.clicked.connect(self._on_skipped_button_clicked)
+        self._skipped: tuple[str, str] = ("", "")
+        self.statusBar().addPermanentWidget(self.skipped_button)
         self.statusBar().addPermanentWidget(self.device_label)
 
         self.worker = TrainingWorker(torch_threads=torch_threads)
@@ -185,6 +193,7 @@ class MainWindow(QMainWindow):
         w.checkpointSaved.connect(self._on_worker_checkpointSaved)
         w.statusChanged.connect(self.statusBar().showMessage)
         w.failed.connect(self._on_worker_failed)
+        w.dataSkipped.connect(self._on_worker_dataSkipped)
         w.runFinished.connect(self._on_worker_runFinished)
 
     # ---- commands (menu, toolbar, panel, tests) ----------------------------------------------
@@ -324,6 +333,25 @@ class MainWindow(QMainWindow):
                 print(f"vaegui: interrupted: saved the model to {path}", file=sys.stderr)
             self._closed_confirmed = True
             self.close()
+
+    def _on_worker_dataSkipped(self, summary: str, details: str) -> None:
+        self._skipped = (summary, details)
+        if not details:
+            self.skipped_button.hide()
+            return
+        count = details.count("\n") + 1
+        self.skipped_button.setText(f"{count:,} file{'s' * (count > 1)} skipped")
+        self.skipped_button.setToolTip(summary)
+        self.skipped_button.show()
+
+    def _on_skipped_button_clicked(self) -> None:
+        summary, details = self._skipped
+        self.skipped_box = QMessageBox(QMessageBox.Icon.Information, "Skipped files",
+                                       summary.split(": skipped")[0] + ": these files were skipped",
+                                       QMessageBox.StandardButton.Ok, self)
+        self.skipped_box.setInformativeText(summary)
+        self.skipped_box.setDetailedText(details)
+        self.skipped_box.open()
 
     def _on_worker_failed(self, message: str) -> None:
         if self._close_after_save is not None:

@@ -79,6 +79,7 @@ class TrainingWorker(QObject):
     checkpointOpened = Signal(object)  # RunInfo
     checkpointSaved = Signal(str)
     statusChanged = Signal(str)
+    dataSkipped = Signal(str, str)  # after each load: a summary and every skipped file with its reason ("" if none)
     failed = Signal(str)
     runFinished = Signal(object)  # the final Progress, or None when the run failed
 
@@ -260,6 +261,9 @@ class TrainingWorker(QObject):
             d = self._data
             self.statusChanged.emit(f"Loaded {d.name}: {len(d.train_images):,} training and "
                                     f"{len(d.test_images):,} test images {d.image_shape}")
+            reasons = d.skip_reasons or ("unreadable",) * len(d.skipped)
+            self.dataSkipped.emit(d.skipped_summary(), "\n".join(
+                f"{path}: {reason}" for path, reason in zip(d.skipped, reasons)))
         return self._data
 
     def _encode_map(self) -> None:
