@@ -112,12 +112,12 @@ def train(args: argparse.Namespace, out: TextIO | None = None) -> int:
         with _StopOnCtrlC(trainer) as ctrl_c:
             last = _train_epochs(trainer, folder, out, progress=not args.no_progress)
             summary = _summary(trainer, last, folder, time.perf_counter() - started)
-        print(json.dumps(summary), file=out, flush=True)
-    if ctrl_c.pressed:
-        print(f"vaegui: interrupted: stopped at step {trainer.step}, saved in {folder.checkpoint}",
-              file=sys.stderr)
-        return EXIT_INTERRUPTED
-    return 0
+            ctrl_c.finished()  # saved: a Ctrl-C now changes nothing, and must not add a line
+            print(json.dumps(summary), file=out, flush=True)
+            if ctrl_c.pressed:
+                print(f"vaegui: interrupted: stopped at step {trainer.step}, saved in "
+                      f"{folder.checkpoint}", file=sys.stderr)
+    return EXIT_INTERRUPTED if ctrl_c.pressed else 0
 
 
 class _StopOnCtrlC:
@@ -137,6 +137,10 @@ class _StopOnCtrlC:
         if threading.current_thread() is threading.main_thread():  # only there can signals be set
             self._previous = signal.signal(signal.SIGINT, self._on_sigint)
         return self
+
+    def finished(self) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, lambda *_: None)
 
     def __exit__(self, *exc: Any) -> None:
         if self._previous is not None:
