@@ -13,9 +13,10 @@ from __future__ import annotations
 import hashlib
 import math
 import numbers
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import numpy as np
 import torch
 
 from .config import MAX_IMAGE_SIZE, MAX_PARAMETERS, MAX_STEPS, RunConfig
@@ -54,21 +55,23 @@ def validate(data: dict[str, Any]) -> RunConfig:
     return config
 
 
-def _require(ok: bool, reason: str) -> None:
+def _require(ok: bool, reason: str | Callable[[], str]) -> None:
+    """SchemaError(reason) unless ``ok``; a reason that is costly to write is a function,
+    called only on failure."""
     if not ok:
-        raise SchemaError(reason)
+        raise SchemaError(reason() if callable(reason) else reason)
 
 
 def _int(value: Any, name: str, low: int, high: int) -> int:
     _require(isinstance(value, numbers.Integral) and not isinstance(value, bool),
-             f"{name} is {_kind(value)}, not a whole number")
+             lambda: f"{name} is {_kind(value)}, not a whole number")
     _require(low <= value <= high, f"{name} {value} is out of range ({low} to {high})")
     return int(value)
 
 
 def _number(value: Any, name: str) -> None:
     _require(isinstance(value, numbers.Real) and not isinstance(value, bool),
-             f"{name} is {_kind(value)}, not a number")
+             lambda: f"{name} is {_kind(value)}, not a number")
 
 
 def _kind(value: Any) -> str:
@@ -77,13 +80,13 @@ def _kind(value: Any) -> str:
 
 
 def _dataset(d: Any) -> tuple[int, int, int]:
-    _require(isinstance(d, dict), f"dataset is {_kind(d)}, not a mapping")
+    _require(isinstance(d, dict), lambda: f"dataset is {_kind(d)}, not a mapping")
     for key in ("name", "image_shape", "class_names"):
         _require(key in d, f"dataset has no {key}")
-    _require(isinstance(d["name"], str) and d["name"] != "", f"dataset name is {_kind(d['name'])}")
+    _require(isinstance(d["name"], str) and d["name"] != "", lambda: f"dataset name is {_kind(d['name'])}")
     shape = d["image_shape"]
     _require(isinstance(shape, (list, tuple)) and len(shape) == 3,
-             f"dataset image_shape is {_kind(shape)}, not (channels, height, width)")
+             lambda: f"dataset image_shape is {_kind(shape)}, not (channels, height, width)")
     c = _int(shape[0], "image channels", 1, 3)
     _require(c in (1, 3), f"image channels {c} is not 1 or 3")
     h = _int(shape[1], "image height", 1, MAX_IMAGE_SIZE)
@@ -91,14 +94,14 @@ def _dataset(d: Any) -> tuple[int, int, int]:
     names = d["class_names"]
     _require(isinstance(names, (list, tuple)) and 1 <= len(names) <= MAX_CLASSES
              and all(isinstance(n, str) for n in names),
-             f"dataset class_names is {_kind(names)}, not a list of 1 to {MAX_CLASSES} names")
+             lambda: f"dataset class_names is {_kind(names)}, not a list of 1 to {MAX_CLASSES} names")
     return c, h, w
 
 
 def _weights(model: Any) -> None:
     _require(isinstance(model, dict) and all(isinstance(k, str) and isinstance(v, torch.Tensor)
                                              for k, v in model.items()),
-             f"model weights are {_kind(model)}, not named tensors")
+             lambda: f"model weights are {_kind(model)}, not named tensors")
     total = sum(v.numel() for v in model.values())
     _require(total <= MAX_PARAMETERS, f"model weights hold {total:,} numbers, more than {MAX_PARAMETERS:,}")
     bad = non_finite_tensors(model, "model")
@@ -116,7 +119,7 @@ def _optimizer(opt: Any) -> None:
 
 def _history(h: Any, step: int, latent_dim: int) -> None:
     _require(isinstance(h, dict) and {"steps", "losses", "evals"} <= set(h),
-             f"history is {_kind(h)}, not a mapping with steps, losses and evals")
+             lambda: f"history is {_kind(h)}, not a mapping with steps, losses and evals")
     steps, losses, weights = h["steps"], h["losses"], h.get("kl_weights")
     _require(isinstance(steps, torch.Tensor) and steps.dim() == 1 and not steps.is_floating_point()
              and steps.dtype != torch.bool, "history steps are not a 1-D tensor of whole numbers")
@@ -130,13 +133,13 @@ def _history(h: Any, step: int, latent_dim: int) -> None:
         _require(bool((steps[1:] > steps[:-1]).all()) and int(steps[0]) >= 1 and int(steps[-1]) <= step,
                  f"history steps are not increasing step numbers from 1 to {step}")
     evals = h["evals"]
-    _require(isinstance(evals, (list, tuple)), f"history evals are {_kind(evals)}, not a list")
+    _require(isinstance(evals, (list, tuple)), lambda: f"history evals are {_kind(evals)}, not a list")
     for i, e in enumerate(evals):
         _eval(e, f"history evaluation {i + 1}", step, latent_dim)
 
 
 def _eval(e: Any, name: str, step: int, latent_dim: int) -> None:
-    _require(isinstance(e, dict) and all(isinstance(k, str) for k in e), f"{name} is {_kind(e)}")
+    _require(isinstance(e, dict) and all(isinstance(k, str) for k in e), lambda: f"{name} is {_kind(e)}")
     unknown, missing = set(e) - _EVAL_FIELDS, _EVAL_FIELDS - _EVAL_OPTIONAL - set(e)
     _require(not unknown and not missing,
              f"{name} has unknown fields {sorted(unknown)} or misses {sorted(missing)}")
@@ -161,7 +164,7 @@ def _eval(e: Any, name: str, step: int, latent_dim: int) -> None:
 
 def _rng(rng: Any) -> None:
     _require(isinstance(rng, dict) and isinstance(rng.get("device_type"), str),
-             f"rng is {_kind(rng)}, not a mapping with device_type and noise")
+             lambda: f"rng is {_kind(rng)}, not a mapping with device_type and noise")
     noise = rng.get("noise")
     _require(isinstance(noise, torch.Tensor) and noise.dtype == torch.uint8 and noise.dim() == 1
              and noise.numel() <= MAX_RNG_STATE_BYTES, "rng noise is not a generator state")
@@ -175,7 +178,15 @@ def non_finite_tensors(obj: Any, name: str) -> list[str]:
     """Names of the floating-point tensors inside ``obj`` (nested dicts and lists) that hold NaN
     or an infinity."""
     return [n for n, t in _tensors(obj, name)
-            if (t.is_floating_point() or t.is_complex()) and not bool(torch.isfinite(t).all())]
+            if (t.is_floating_point() or t.is_complex()) and not _all_finite(t)]
+
+
+def _all_finite(t: torch.Tensor) -> bool:
+    if t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64, torch.float16):
+        # numpy's single-threaded pass: torch's parallel one can take 100x longer on a busy
+        # machine (its worker threads spin waiting for a core), at every save
+        return bool(np.isfinite(t.detach().numpy()).all())
+    return bool(torch.isfinite(t).all())
 
 
 def _tensors(obj: Any, name: str) -> Iterator[tuple[str, torch.Tensor]]:
