@@ -231,3 +231,32 @@ def test_a_file_too_big_for_memory_is_refused_before_reading(tmp_path, good_stat
     monkeypatch.setattr(ckpt_module.torch, "load", lambda *a, **k: pytest.fail("it was read"))
     with pytest.raises(CheckpointError, match="is more than the .* of memory it may take here"):
         load_checkpoint(path)
+
+
+def test_a_full_disk_is_one_error_and_keeps_the_previous_file(tmp_path, good_state, monkeypatch):
+    import errno
+    import io
+
+    from vaegui.core import atomic
+
+    path = save_checkpoint(tmp_path / "a.pt", good_state)
+    before = path.read_bytes()
+    real_fdopen = os.fdopen
+
+    class FullDisk(io.RawIOBase):
+        def __init__(self, f):
+            self.f = f
+
+        def writable(self):
+            return True
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        def close(self):
+            self.f.close()
+
+    monkeypatch.setattr(atomic.os, "fdopen", lambda fd, mode: FullDisk(real_fdopen(fd, mode)))
+    with pytest.raises(CheckpointError, match=f"checkpoint {path}: cannot write: No space left on device"):
+        save_checkpoint(path, good_state)
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["a.pt"]

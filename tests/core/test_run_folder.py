@@ -92,3 +92,17 @@ def test_opening_removes_a_metrics_rewrite_that_a_kill_interrupted(tmp_path):
     stale.write_text('{"epoch": 1')
     RunFolder(tmp_path).open(resume=True).close()
     assert not stale.exists()
+
+
+def test_a_read_only_folder_is_one_error(tmp_path, monkeypatch):
+    # As root, permissions do not stop writes; a read-only file system is what it looks like.
+    real_open = os.open
+
+    def read_only(path, flags, *args):
+        if flags & os.O_CREAT:
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(rf_module.os, "open", read_only)
+    with pytest.raises(RunFolderError, match="cannot write in it: Read-only file system"):
+        RunFolder(tmp_path).open(resume=False)
