@@ -17,10 +17,10 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
+from . import limits
 from .config import ModelConfig, RunConfig
 from .data import ImageData
 from .device import describe_device, place_images, resolve_device
-from . import limits
 from .errors import CheckpointError, ConfigError, DataError, TrainingError
 from .evaluate import IW_DECODES, EvaluationStopped, evaluate, to_float
 from .history import History
@@ -288,7 +288,8 @@ class Trainer:
             else:  # generator states are per device type: reseed, reproducibly, from the step
                 self.noise.manual_seed(self.config.train.seed + int(state["step"]))
         except (RuntimeError, ValueError, KeyError, TypeError) as exc:
-            raise CheckpointError(path, f"weights do not fit the model: {str(exc)[:200]}") from None
+            raise CheckpointError(path, f"its weights or state do not fit the model: "
+                                        f"{' '.join(str(exc).split())[:200]}") from None
         for group in self.optimizer.param_groups:
             group["lr"] = self.config.train.lr
         self.step = int(state["step"])
