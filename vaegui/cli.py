@@ -82,7 +82,7 @@ def train(args: argparse.Namespace, out: TextIO | None = None) -> int:
     # Imported here so that `vaegui --help` and argument errors answer without loading torch.
     from .core.checkpoint import load_checkpoint
     from .core.data import image_shape_of, load_dataset
-    from .core.run_folder import RunFolder
+    from .core.run_folder import RunFolder, run_name
     from .core.trainer import Trainer
 
     out = out or sys.stdout
@@ -94,9 +94,7 @@ def train(args: argparse.Namespace, out: TextIO | None = None) -> int:
         out_dir = Path(args.out) if args.out else Path(args.resume).parent
     else:
         config = config_from_args(args)
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        name = config.data.dataset.replace(":", "-").replace("/", "_")
-        out_dir = Path(args.out) if args.out else Path("runs") / f"{name}-{stamp}"
+        out_dir = Path(args.out) if args.out else Path("runs") / run_name(config.data.dataset)
     # Refused at once rather than after minutes of loading: a model too big for memory, a
     # second writer, a folder that cannot be written.
     config.model.check_size(image_shape_of(config.data))

@@ -10,7 +10,6 @@ import contextlib
 import dataclasses
 import io
 import os
-import sys
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from . import limits, shapes
 from .image_folder import list_images, one_line, read_images
+from .paths import user_cache_dir
 from .config import DataConfig
 from .errors import DataError
 
@@ -80,20 +80,8 @@ class ImageData:
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
     """Explicit argument, else $VAEGUI_DATA_DIR, else the per-user cache directory; not created."""
-    chosen = data_dir if data_dir not in (None, "") else os.environ.get(ENV_VAR) or _user_cache_dir()
+    chosen = data_dir if data_dir not in (None, "") else os.environ.get(ENV_VAR) or user_cache_dir() / "data"
     return Path(os.path.abspath(Path(chosen).expanduser()))
-
-
-def _user_cache_dir() -> Path:
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Caches"
-    else:
-        # XDG says to ignore a relative $XDG_CACHE_HOME.
-        xdg = os.environ.get("XDG_CACHE_HOME", "")
-        base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache"
-    return base / "vaegui" / "data"
 
 
 def load_dataset(cfg: DataConfig, download: bool = True) -> ImageData:
