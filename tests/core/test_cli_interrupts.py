@@ -81,9 +81,12 @@ def test_ctrl_c_during_eval_is_one_line(tmp_path, capsys):
 @pytest.mark.parametrize("delay", [0.3, 1.0])
 def test_ctrl_c_during_start_up_is_one_line(tmp_path, delay):
     proc = start("train", *SMALL, "--epochs", "1", "--out", str(tmp_path / "run"))
-    time.sleep(delay)  # importing torch
+    time.sleep(delay)  # importing torch, on most machines; a fast one may be training already
     code, out, err, _ = interrupt(proc)
     if code == 0:
         pytest.skip("this machine started and trained before the signal")
-    assert (code, err) == (130, "vaegui: interrupted\n")
-    assert not (tmp_path / "run").exists()
+    assert code == 130 and err.count("\n") == 1 and err.startswith("vaegui: interrupted"), err
+    if err == "vaegui: interrupted\n":  # before the run began: it left no folder behind
+        assert not (tmp_path / "run").exists()
+    else:  # during training: stopped and saved
+        assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["step"] >= 0
