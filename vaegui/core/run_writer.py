@@ -1,0 +1,224 @@
+"""The one writer of a run folder; the CLI, the app and rank 0 of a torchrun job write through it.
+
+A run folder (format version 1) holds::
+
+    run.json          format, version, settings, dataset (name, image shape, class names, sizes)
+    metrics.jsonl     one line per epoch: train and test losses, KL per dimension, images/s
+    steps.csv         one row per training step: step, recon, kl, neg_elbo, kl_weight
+    checkpoint.pt     the latest weights, optimiser and history (resume from here)
+    best.pt           the checkpoint of the best test -ELBO so far
+    maps/             labels.npy, and epoch-0001.npy ... the test set's latent means (N, L) float32
+    decoders/         epoch-0001.pt ... the decoder weights of each epoch, when they are small
+    heartbeat         the writer's pid; its time stamp is renewed every few seconds
+    .lock             held (flock) by the one process that writes
+
+Every file is written atomically or appended line by line, in an order that keeps the folder
+consistent when the writer is killed at any moment: an epoch's checkpoint is saved before its
+metrics line, and a resumed run rewrites metrics and steps to match its checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .atomic import atomic_write
+from .checkpoint import save_checkpoint
+from .errors import RunFolderError, os_reason
+from .progress import EvalResult, Progress
+from .run_folder import RunFolder
+
+RUN_FORMAT = "vaegui-run"
+RUN_VERSION = 1
+RUN_JSON = "run.json"
+STEPS_CSV = "steps.csv"
+STEPS_HEADER = "step,recon,kl,neg_elbo,kl_weight"
+BEST_NAME = "best.pt"
+MAPS_DIR = "maps"
+DECODERS_DIR = "decoders"
+HEARTBEAT_NAME = "heartbeat"
+HEARTBEAT_S = 2.0  # the writer rewrites its heartbeat at most this often
+KEEP_DECODER_BYTES = 8 << 20  # per-epoch decoder weights are kept when at most this size
+
+
+def epoch_file(epoch: int, suffix: str) -> str:
+    return f"epoch-{epoch:04d}{suffix}"
+
+
+def epoch_record(e: EvalResult, train_rows: np.ndarray, kl_weight: float,
+                 images_per_s: float | None) -> dict[str, Any]:
+    """The metrics.jsonl line of the epoch that evaluation ``e`` closed."""
+    train_mean = train_rows.mean(0) if len(train_rows) else [float("nan")] * 3
+    record = {"epoch": e.epoch, "step": e.step, "train_recon": float(train_mean[0]),
+              "train_kl": float(train_mean[1]), "train_elbo": float(train_mean[2]),
+              "test_elbo": e.neg_elbo, "test_recon": e.recon, "test_kl": e.kl,
+              "test_bits_per_dim": e.bits_per_dim, "active_units": e.active_units,
+              "kl_weight": kl_weight, "images_per_s": images_per_s,
+              "kl_per_dim": [float(v) for v in e.kl_per_dim]}
+    if e.active is not None:
+        record["active"] = [bool(v) for v in e.active]
+    if e.nll_iw is not None:
+        record.update(test_nll_iw=e.nll_iw, iw_samples=e.iw_samples)
+    return record
+
+
+def run_info(trainer) -> dict[str, Any]:
+    """What run.json says of a run: enough to show it without unpickling anything."""
+    data = trainer.data
+    return {"format": RUN_FORMAT, "version": RUN_VERSION, "config": trainer.config.to_dict(),
+            "dataset": {"name": data.name, "image_shape": list(data.image_shape),
+                        "class_names": list(data.class_names), "train_size": len(data.train_images),
+                        "test_size": len(data.test_images)},
+            "steps_per_epoch": trainer.steps_per_epoch,
+            "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+
+class RunWriter:
+    """Writes ``folder`` (opened and locked) as ``trainer`` runs: call :meth:`record` with every
+    snapshot of ``trainer.run()``, and :meth:`save` at the end or whenever the weights must be
+    kept now (a stop, a close mid-epoch). The trainer must keep its test means
+    (``keep_test_means=True``) for the map history to be written."""
+
+    def __init__(self, folder: RunFolder, trainer, keep_decoders: bool | None = None):
+        self.folder, self.trainer = folder, trainer
+        self.path = folder.path
+        decoder_bytes = sum(v.numel() * v.element_size() for v in trainer.decoder_state().values())
+        self.keep_decoders = decoder_bytes <= KEEP_DECODER_BYTES if keep_decoders is None else keep_decoders
+        self._write(self.path / RUN_JSON, lambda f: f.write(json.dumps(run_info(trainer), indent=1).encode()))
+        self._write(self.path / MAPS_DIR / "labels.npy", lambda f: np.save(f, trainer.data.test_labels.numpy()))
+        self._write(self.path / HEARTBEAT_NAME, lambda f: f.write(json.dumps({"pid": os.getpid()}).encode()))
+        self._reconcile()
+        self._last_beat = time.time()
+        self._epoch_mark = (0, 0.0, trainer.step)  # images, train seconds and step at the last epoch end
+
+    # ---- as training goes ---------------------------------------------------------------------
+    def record(self, p: Progress) -> dict[str, Any] | None:
+        """Append the snapshot's step rows; at an epoch's end, save the checkpoint (and the best,
+        the map and the decoder) and then the metrics line, which is returned."""
+        if len(p.new_steps):
+            self._append_steps(p.new_steps, p.new_losses, p.new_kl_weights)
+        record = None
+        if p.eval is not None and not p.done:
+            record = self._end_epoch(p)
+        elif p.eval is not None and p.done:
+            self._rewrite_last_metrics(p.eval)  # the final IWAE figures of the last epoch
+        self._beat(p.step)
+        return record
+
+    def close(self) -> None:
+        """The writer is done: followers see it at once (a killed writer's heartbeat goes stale)."""
+        (self.path / HEARTBEAT_NAME).unlink(missing_ok=True)
+
+    def save(self) -> Path:
+        """The checkpoint of the trainer's current state."""
+        save_checkpoint(self.folder.checkpoint, self.trainer.state_dict())
+        self._beat(self.trainer.step, force=True)
+        return self.folder.checkpoint
+
+    def _end_epoch(self, p: Progress) -> dict[str, Any]:
+        t, e = self.trainer, p.eval
+        history = t.history
+        images, seconds, start = self._epoch_mark
+        rows = history.losses[(history.steps > start) & (history.steps <= e.step)]
+        ips = (p.images_seen - images) / max(1e-9, p.train_seconds - seconds)
+        self._epoch_mark = (p.images_seen, p.train_seconds, e.step)
+        record = epoch_record(e, rows, p.kl_weight, ips)
+        # The checkpoint first: a run killed between the writes resumes from this epoch, and a
+        # metrics line never written is rebuilt from the checkpoint's history.
+        self.save()
+        if self._is_best(e.neg_elbo):
+            saved = self.folder.checkpoint.read_bytes()
+            self._write(self.path / BEST_NAME, lambda f: f.write(saved))
+        means = t.test_means
+        if means is not None and means.step == e.step:
+            self._write(self.path / MAPS_DIR / epoch_file(e.epoch, ".npy"),
+                        lambda f: np.save(f, np.asarray(means.means, np.float32)))
+        if self.keep_decoders:
+            state = t.decoder_state()
+            self._write(self.path / DECODERS_DIR / epoch_file(e.epoch, ".pt"), lambda f: torch.save(state, f))
+        self.folder.append_metrics(record)
+        return record
+
+    def _is_best(self, neg_elbo: float) -> bool:
+        best = min((r["test_elbo"] for r in self.folder.read_metrics()
+                    if isinstance(r.get("test_elbo"), (int, float))), default=math.inf)
+        return math.isfinite(neg_elbo) and neg_elbo < best
+
+    def _rewrite_last_metrics(self, e: EvalResult) -> None:
+        """The final evaluation adds the IWAE bound to the last epoch's (same weights)."""
+        records = self.folder.read_metrics()
+        if e.nll_iw is not None and records and records[-1].get("step") == e.step:
+            records[-1].update(test_nll_iw=e.nll_iw, iw_samples=e.iw_samples)
+            self.folder.write_metrics(records)
+
+    # ---- files ----------------------------------------------------------------------------------
+    def _append_steps(self, steps: np.ndarray, losses: np.ndarray, weights: np.ndarray) -> None:
+        text = _step_rows(steps, losses, weights)
+        try:
+            with open(self.path / STEPS_CSV, "a", encoding="utf-8") as f:
+                f.write(text)
+        except OSError as exc:
+            raise RunFolderError(self.path, f"cannot write {STEPS_CSV}: {os_reason(exc)}") from None
+
+    def _reconcile(self) -> None:
+        """Make metrics and steps match the trainer's state (its checkpoint, when resumed): lines
+        after it are dropped (those epochs run again); epochs it holds but whose lines a killed
+        run never wrote are rebuilt from its history."""
+        t, history, step = self.trainer, self.trainer.history, self.trainer.step
+        records = [r for r in self.folder.read_metrics()
+                   if isinstance(r.get("step"), int) and r["step"] <= step]
+        have = {r.get("epoch") for r in records}
+        previous = 0
+        for e in history.evals:
+            if e.epoch not in have and 0 < e.step <= step:
+                rows = (history.steps > previous) & (history.steps <= e.step)
+                weights = history.kl_weights[rows]
+                records.append(epoch_record(e, history.losses[rows],
+                                            float(weights[-1]) if len(weights) else math.nan, None))
+            previous = e.step
+        self.folder.write_metrics(sorted(records, key=lambda r: r["step"]))
+        keep = history.steps <= step
+        text = STEPS_HEADER + "\n" + _step_rows(history.steps[keep], history.losses[keep],
+                                                history.kl_weights[keep])
+        self._write(self.path / STEPS_CSV, lambda f: f.write(text.encode()))
+        for folder, suffix in ((MAPS_DIR, ".npy"), (DECODERS_DIR, ".pt")):
+            for f in (self.path / folder).glob("epoch-*" + suffix):
+                if _epoch_of(f) > step // max(1, t.steps_per_epoch):
+                    f.unlink(missing_ok=True)
+
+    def _beat(self, step: int, force: bool = False) -> None:
+        """Renew the heartbeat's time stamp (a follower on another machine reads its age)."""
+        now = time.time()
+        if force or now - self._last_beat >= HEARTBEAT_S:
+            self._last_beat = now
+            try:
+                os.utime(self.path / HEARTBEAT_NAME)
+            except OSError:
+                pass  # a missing heartbeat only makes the writer look stopped
+
+    def _write(self, path: Path, write) -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(path, write)
+        except OSError as exc:
+            raise RunFolderError(self.path, f"cannot write {path.relative_to(self.path)}: "
+                                            f"{os_reason(exc)}") from None
+
+
+def _step_rows(steps: np.ndarray, losses: np.ndarray, weights: np.ndarray) -> str:
+    return "".join(f"{int(s)},{r[0]:.6g},{r[1]:.6g},{r[2]:.6g},{w:.6g}\n"
+                   for s, r, w in zip(steps, losses, weights))
+
+
+def _epoch_of(path: Path) -> int:
+    try:
+        return int(path.stem.split("-")[1])
+    except (IndexError, ValueError):
+        return 0
