@@ -9,7 +9,9 @@ gives up waiting (the last saved checkpoint stays intact).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import signal
 import sys
 import threading
@@ -31,6 +33,14 @@ def main(argv: list[str] | None = None) -> int:
         return _main(sys.argv[1:] if argv is None else list(argv))
     except KeyboardInterrupt:  # Ctrl-C while starting, loading, evaluating, or a second one
         print("vaegui: interrupted", file=sys.stderr)
+        if argv is None:
+            # A Ctrl-C that landed in code a library ran through PyRun_* (torch's import does)
+            # makes Python kill itself with SIGINT at exit, whatever we return: exit now, with
+            # the code a shell reports for Ctrl-C, so that every Ctrl-C ends the same way.
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(OSError, ValueError):
+                    stream.flush()
+            os._exit(EXIT_INTERRUPTED)
         return EXIT_INTERRUPTED
     finally:
         if argv is None and threading.current_thread() is threading.main_thread():
@@ -50,6 +60,12 @@ def _main(argv: list[str]) -> int:
         return _fail(name_the_option(str(exc)))
     except VaeguiError as exc:
         return _fail(str(exc))
+    except BrokenPipeError:  # the reader of our output went away (`vaegui train ... | head`)
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        except (OSError, ValueError):  # stdout is not a file (redirected in-process)
+            pass
+        return _fail("the output was closed before the command finished")
     except OSError as exc:  # a path given on the command line that the system refuses
         where = f"{exc.filename}: " if exc.filename else ""
         return _fail(f"{where}{exc.strerror or exc}")
@@ -83,6 +99,7 @@ def train(args: argparse.Namespace, out: TextIO | None = None) -> int:
     from .core.checkpoint import load_checkpoint
     from .core.data import image_shape_of, load_dataset
     from .core.run_folder import RunFolder, run_name
+    from .core.run_writer import RunWriter
     from .core.trainer import Trainer
 
     out = out or sys.stdout
@@ -102,15 +119,16 @@ def train(args: argparse.Namespace, out: TextIO | None = None) -> int:
         data = load_dataset(config.data, download=not args.offline)
         if data.skipped:
             print(f"vaegui: {data.skipped_summary()}", file=sys.stderr)
-        trainer = Trainer(config, data, report_interval=0.2)
+        trainer = Trainer(config, data, report_interval=0.2, keep_test_means=True)
         if state is not None:
             trainer.load_state_dict(state, args.resume)
-            _reconcile_metrics(folder, trainer.history, trainer.step)
             state = None
+        writer = RunWriter(folder, trainer)  # a resumed run's files are made to match its checkpoint
         with _StopOnCtrlC(trainer) as ctrl_c:
-            last = _train_epochs(trainer, folder, out, progress=not args.no_progress)
+            last = _train_epochs(trainer, writer, out, progress=not args.no_progress)
             summary = _summary(trainer, last, folder, time.perf_counter() - started)
             ctrl_c.finished()  # saved: a Ctrl-C now changes nothing, and must not add a line
+            writer.close()
             print(json.dumps(summary), file=out, flush=True)
             if ctrl_c.pressed:
                 print(f"vaegui: interrupted: stopped at step {trainer.step}, saved in "
@@ -145,38 +163,28 @@ class _StopOnCtrlC:
             signal.signal(signal.SIGINT, self._previous)
 
 
-def _train_epochs(trainer, folder, out: TextIO, progress: bool):
-    """Train, printing and recording each epoch; saves after each epoch and at the end.
-    Returns the last progress snapshot."""
-    from .core.checkpoint import save_checkpoint
+def _train_epochs(trainer, writer, out: TextIO, progress: bool):
+    """Train, printing each epoch's line as the run folder's writer records it; saves at the
+    end. Returns the last progress snapshot."""
     from .core.errors import TrainingError
 
     bar = _ProgressBar(sys.stderr, enabled=progress and sys.stderr.isatty())
     last = None
-    epoch_mark = (0, 0.0, trainer.step)  # images, train seconds and step at the last epoch end
     try:
         for p in trainer.run():
             last = p
             bar.update(p)
-            if p.eval is not None and not p.done:
+            if (record := writer.record(p)) is not None:
                 bar.clear()
-                train_rows = trainer.history.losses[trainer.history.steps > epoch_mark[2]]
-                ips = (p.images_seen - epoch_mark[0]) / max(1e-9, p.train_seconds - epoch_mark[1])
-                epoch_mark = (p.images_seen, p.train_seconds, p.step)
-                record = _epoch_record(p.eval, train_rows, p.kl_weight, ips)
                 print(_epoch_line(record), file=out, flush=True)
-                # The checkpoint first: a run killed between the two writes resumes from this
-                # epoch, and a metrics line it never wrote is better than one written twice.
-                save_checkpoint(folder.checkpoint, trainer.state_dict())
-                folder.append_metrics(record)
     except TrainingError:
         bar.clear()
         if trainer.weights_finite():
-            save_checkpoint(folder.checkpoint, trainer.state_dict())  # the last good weights
+            writer.save()  # the last good weights
         raise
     finally:
         bar.clear()
-    save_checkpoint(folder.checkpoint, trainer.state_dict())
+    writer.save()
     return last
 
 
@@ -196,34 +204,6 @@ def _summary(trainer, last, folder, seconds: float) -> dict[str, Any]:
     if final.nll_iw is not None:
         summary.update(test_nll_iw=final.nll_iw, iw_samples=final.iw_samples)
     return summary
-
-
-def _epoch_record(e, train_rows, kl_weight: float, images_per_s: float | None) -> dict[str, Any]:
-    """The metrics.jsonl line of the epoch that evaluation ``e`` closed."""
-    train_mean = train_rows.mean(0) if len(train_rows) else [float("nan")] * 3
-    return {"epoch": e.epoch, "step": e.step, "train_recon": float(train_mean[0]),
-            "train_kl": float(train_mean[1]), "train_elbo": float(train_mean[2]),
-            "test_elbo": e.neg_elbo, "test_recon": e.recon, "test_kl": e.kl,
-            "test_bits_per_dim": e.bits_per_dim, "active_units": e.active_units,
-            "kl_weight": kl_weight, "images_per_s": images_per_s}
-
-
-def _reconcile_metrics(folder, history, step: int) -> None:
-    """Make metrics.jsonl hold each epoch of a resumed checkpoint once: drop the lines of epochs
-    after it (they run again), and rebuild from its history the line of an epoch whose
-    checkpoint was saved but whose line was not (a run killed between the two writes; its
-    images/s is unknown)."""
-    records = [r for r in folder.read_metrics() if isinstance(r.get("step"), int) and r["step"] <= step]
-    have = {r.get("epoch") for r in records}
-    previous = 0
-    for e in history.evals:
-        if e.epoch not in have and 0 < e.step <= step:
-            rows = (history.steps > previous) & (history.steps <= e.step)
-            weights = history.kl_weights[rows]
-            records.append(_epoch_record(e, history.losses[rows], float(weights[-1]) if len(weights)
-                                         else float("nan"), None))
-        previous = e.step
-    folder.write_metrics(sorted(records, key=lambda r: r["step"]))
 
 
 def _epoch_line(r: dict[str, Any]) -> str:

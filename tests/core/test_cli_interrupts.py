@@ -1,5 +1,6 @@
 """Ctrl-C (SIGINT) at awkward moments: one line on stderr, exit 130, no traceback, within about
-a second, and the run saved. Real processes, since signals are the point."""
+a second, and the run saved. And a reader that goes away (`vaegui train | head -1`). Real
+processes, since signals and pipes are the point."""
 
 import json
 import os
@@ -90,3 +91,13 @@ def test_ctrl_c_during_start_up_is_one_line(tmp_path, delay):
         assert not (tmp_path / "run").exists()
     else:  # during training: stopped and saved
         assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["step"] >= 0
+
+
+def test_a_reader_that_goes_away_is_one_line_and_the_run_is_kept(tmp_path):
+    proc = start("train", *SMALL, "--test-limit", "64", "--epochs", "100000", "--out", str(tmp_path / "run"))
+    wait_for_line(proc, "epoch   1")
+    proc.stdout.close()  # as `| head -1` does once it has its line
+    err = proc.stderr.read()
+    assert proc.wait(timeout=30) == 2
+    assert err == "vaegui: error: the output was closed before the command finished\n"
+    assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["step"] >= 2
