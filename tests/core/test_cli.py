@@ -145,12 +145,12 @@ def test_resume_after_a_kill_between_checkpoint_and_metrics_keeps_each_epoch_onc
 
 def test_a_new_run_never_overwrites_a_run(tmp_path, capsys):
     out = trained_run(tmp_path, capsys)
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert main(["train", *TINY, "--epochs", "1", "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert err == f"vaegui: error: run folder {out}: already holds a run (checkpoint.pt, metrics.jsonl); " \
                   "resume it or choose another folder\n"
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
 
 
 def test_weights_that_became_non_finite_are_not_saved(tmp_path, capsys, monkeypatch):

@@ -66,7 +66,7 @@ pid = train(final_epochs)
 report["codes"].append(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
 report["final_step"] = load_checkpoint(ckpt)["step"]
 report["final_epochs"] = final_epochs
-report["left"] = sorted(os.listdir(run))
+report["left"] = sorted(os.path.relpath(os.path.join(d, f), run) for d, _, fs in os.walk(run) for f in fs)
 print(json.dumps(report))
 """
 
@@ -79,7 +79,12 @@ def test_dozens_of_kills_leave_no_broken_checkpoint_and_no_temporary_file(tmp_pa
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["broken"] == []
     assert report["codes"] == [0]
-    assert report["left"] == [".lock", "checkpoint.pt", "metrics.jsonl"]  # no temporary files
+    left = report["left"]
+    assert not [f for f in left if f.endswith(".tmp")], left  # no temporary files anywhere
+    assert {".lock", "run.json", "checkpoint.pt", "best.pt", "metrics.jsonl", "steps.csv",
+            "maps/labels.npy"} <= set(left)
+    epochs = range(1, report["final_epochs"] + 1)
+    assert {f"maps/epoch-{k:04d}.npy" for k in epochs} <= set(left)  # every epoch's map
     # The run moved forward across the kills and never went back.
     assert report["steps"] == sorted(report["steps"]) and len(report["steps"]) == ROUNDS
     assert report["final_step"] == report["final_epochs"]  # one step per epoch

@@ -57,6 +57,21 @@ def remove_stale_temp_files(path: str | os.PathLike) -> list[Path]:
     return removed
 
 
+def remove_stale_temp_files_in(folder: str | os.PathLike) -> list[Path]:
+    """The same for every target in ``folder``: for targets an interrupted writer will never
+    write again (an epoch's file, when the run resumes from before that epoch)."""
+    removed = []
+    for tmp in Path(folder).glob(".*.tmp"):
+        name = tmp.name[1:].rsplit(".", 3)[0]  # .{name}.{pid}.{random}.tmp
+        try:
+            if _is_stale(tmp, name):
+                tmp.unlink()
+                removed.append(tmp)
+        except OSError:
+            pass
+    return removed
+
+
 def _is_stale(tmp: Path, name: str) -> bool:
     pid_text = tmp.name[len(name) + 2:].split(".", 1)[0]
     if pid_text.isdigit() and int(pid_text) != os.getpid() and not _process_alive(int(pid_text)):

@@ -29,9 +29,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .atomic import atomic_write
+from .atomic import atomic_write, remove_stale_temp_files_in
 from .checkpoint import save_checkpoint
 from .errors import RunFolderError, os_reason
+from .latent import encode_means
 from .progress import EvalResult, Progress
 from .run_folder import RunFolder
 
@@ -184,6 +185,8 @@ class RunWriter:
                                             float(weights[-1]) if len(weights) else math.nan, None))
             previous = e.step
         self.folder.write_metrics(sorted(records, key=lambda r: r["step"]))
+        for folder in (self.path, self.path / MAPS_DIR, self.path / DECODERS_DIR):
+            remove_stale_temp_files_in(folder)  # of saves killed mid-write
         keep = history.steps <= step
         text = STEPS_HEADER + "\n" + _step_rows(history.steps[keep], history.losses[keep],
                                                 history.kl_weights[keep])
@@ -192,6 +195,23 @@ class RunWriter:
             for f in (self.path / folder).glob("epoch-*" + suffix):
                 if _epoch_of(f) > step // max(1, t.steps_per_epoch):
                     f.unlink(missing_ok=True)
+        self._complete_last_epoch()
+
+    def _complete_last_epoch(self) -> None:
+        """A run killed after an epoch's checkpoint but before its map (or decoder) resumes
+        with exactly that epoch's weights: write what is missing from them."""
+        t = self.trainer
+        epoch, offset = divmod(t.step, max(1, t.steps_per_epoch))
+        if offset or epoch == 0:
+            return
+        map_path = self.path / MAPS_DIR / epoch_file(epoch, ".npy")
+        if not map_path.exists():
+            means = encode_means(t.model, t.data.test_images)
+            self._write(map_path, lambda f: np.save(f, means))
+        decoder_path = self.path / DECODERS_DIR / epoch_file(epoch, ".pt")
+        if self.keep_decoders and not decoder_path.exists():
+            state = t.decoder_state()
+            self._write(decoder_path, lambda f: torch.save(state, f))
 
     def _beat(self, step: int, force: bool = False) -> None:
         """Renew the heartbeat's time stamp (a follower on another machine reads its age)."""
