@@ -29,9 +29,6 @@ OPTION_FIELDS = {
     "seed": ("train", "seed"), "device": ("train", "device"), "kl": ("train", "kl"),
     "beta": ("train", "beta"), "warmup": ("train", "warmup_steps"), "iw_samples": ("train", "iw_samples"),
 }
-# What a resumed run may change; every other option would make it another model or another
-# stream of data, so a resumed run refuses a value that differs from the checkpoint's.
-RESUMABLE = ("epochs", "lr", "beta", "warmup", "kl", "device", "iw_samples", "data_dir")
 _SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 
 
@@ -154,18 +151,13 @@ def name_the_option(message: str) -> str:
 
 
 def resumed_config(args: argparse.Namespace, saved: RunConfig) -> RunConfig:
-    """The checkpoint's settings with the options a resumed run may change; an option that
-    would change the model or the data, given with another value, is a ConfigError."""
-    from .core.data import dataset_key
+    """The checkpoint's settings with the options given on the command line, under the one
+    resume rule (core.resume): an option that would change the model or the data, given with
+    another value, is a ConfigError naming the option."""
+    from .core.resume import resumed
 
-    for dest, (section, name) in OPTION_FIELDS.items():
-        value = getattr(args, dest, None)
-        if value is None or dest in RESUMABLE:
-            continue
-        old = getattr(getattr(saved, section), name)
-        same = dataset_key(value) == dataset_key(old) if dest == "dataset" else value == old
-        if not same:
-            raise ConfigError(f"argument --{dest.replace('_', '-')}: {clip(str(value))} differs from "
-                              f"the checkpoint's {old}, and a resumed run cannot change it "
-                              "(start a new run instead)")
-    return config_from_args(args, saved, only=RESUMABLE)
+    wanted = config_from_args(args, saved)
+    try:
+        return resumed(saved, wanted)
+    except ConfigError as exc:
+        raise ConfigError(name_the_option(str(exc))) from None

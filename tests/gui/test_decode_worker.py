@@ -102,3 +102,17 @@ def test_cancelled_channels_get_nothing_and_failures_arrive_as_values(worker, qt
     qtbot.waitUntil(lambda: len(failures) == 1, timeout=5000)
     assert isinstance(failures[0], DecodeFailure) and "ZeroDivisionError" in failures[0].message
     assert got == []
+
+
+def test_weights_of_another_model_drop_the_old_requests(worker, qtbot):
+    got = []
+    worker.register("point", got.append)
+    worker.set_snapshot(snapshot(0))
+    worker.request("point", lambda d: d.decode(np.zeros((1, 2), np.float32)))
+    qtbot.waitUntil(lambda: len(got) == 1, timeout=5000)
+    config = ModelConfig(latent_dim=3, hidden=8)
+    other = Snapshot(config, (1, 6, 6), model_state(VAE(config, (1, 6, 6))), step=0)
+    worker.set_snapshot(other)  # a 2-D request would fail on a 3-D decoder: it is dropped
+    qtbot.waitUntil(worker.idle, timeout=5000)
+    qtbot.wait(50)
+    assert len(got) == 1

@@ -183,6 +183,16 @@ def test_opening_a_checkpoint_shows_its_map_and_start_resumes_it(qtbot, make_win
     final = _train(qtbot, window)
     assert log.progress[0].new_steps[0] == steps + 1 and final.step == 2 * steps  # resumed
     assert len(window.loss_view.curve_data("neg_elbo")[0]) == 2 * steps
+    # The one resume rule: a setting that would make it another model starts a new run, and
+    # the status says which.
+    with qtbot.waitSignal(window.mapUpdated, timeout=TIMEOUT):
+        window.open_checkpoint(str(tmp_path / "m.pt"), epochs=2)
+    window.training_panel.set_config(config.replace(model={"latent_dim": 2}, train={"epochs": 1}))
+    seen = len(log.progress)
+    _train(qtbot, window)
+    new_rows = np.concatenate([p.new_steps for p in log.progress[seen:]])
+    np.testing.assert_array_equal(new_rows, np.arange(1, steps + 1))  # from step 1 again: a new run
+    assert any("latent_dim is 2, the opened checkpoint's is 3" in s for s in log.status)
 
 
 # ---- the entry point -------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from vaegui.core.history import History
 from vaegui.core.latent import Snapshot, encode_set, encoded_set, example_indices
 from vaegui.core.model import VAE, model_state
 from vaegui.core.progress import Progress
+from vaegui.core.resume import fixed_differences
 from vaegui.core.trainer import Trainer
 
 from .progress_throttle import ProgressThrottle
@@ -242,9 +243,11 @@ class TrainingWorker(QObject):
         state, self._resume = self._resume, None
         if state is None:
             return
-        saved = RunConfig.from_dict(state["config"])
-        if saved.model != config.model or state["dataset"]["name"] != trainer.data.name:
-            self.statusChanged.emit("Settings differ from the opened checkpoint: starting a new run")
+        differences = fixed_differences(RunConfig.from_dict(state["config"]), config)
+        if differences:
+            _, name, old, new = differences[0]
+            self.statusChanged.emit(f"Starting a new run: {name} is {new}, the opened checkpoint's is "
+                                    f"{old}, and a resumed run cannot change it")
             return
         trainer.load_state_dict(state)
         if trainer.step >= trainer.total_steps:

@@ -101,10 +101,16 @@ class DecodeWorker(QObject):
             ch.latest, ch.pending = None, False  # a result in flight is then not delivered
 
     def set_snapshot(self, snapshot: Snapshot | None) -> None:
-        """Decode with these weights from now on, and run every channel's last request again."""
+        """Decode with these weights from now on, and run every channel's last request again
+        (weights of another architecture drop them instead)."""
         with self._lock:
+            old = self._snapshot
+            other_model = old is not None and snapshot is not None and \
+                (old.config, tuple(old.image_shape)) != (snapshot.config, tuple(snapshot.image_shape))
             self._snapshot, self._snapshot_changed = snapshot, True
             for ch in self._channels.values():
+                if other_model:
+                    ch.latest = None  # requests for another model's latents: the views ask anew
                 ch.pending = ch.latest is not None
             self._lock.notify()
 
