@@ -26,14 +26,6 @@ def _runs_in_tmp(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("VAEGUI_RUNS_DIR", str(tmp_path_factory.mktemp("runs")))
 
 
-@pytest.fixture(autouse=True)
-def _closing_mid_run_discards(monkeypatch):
-    """A window closed while it trains would ask the user (a modal box); tests that do not
-    answer it themselves discard the run."""
-    from vaegui.gui.main_window import MainWindow
-    monkeypatch.setattr(MainWindow, "ask_close", lambda self, path: "discard")
-
-
 @pytest.fixture
 def settings(tmp_path) -> QSettings:
     """The settings a test's MainWindow gets through its constructor."""

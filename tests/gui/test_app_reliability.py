@@ -1,5 +1,5 @@
 """The app under bad input and interruptions: a scripted run that cannot finish ends with one
-line and exit code 2; Ctrl-C and closing mid-run save the model (or ask first); a close never
+line and exit code 2; Ctrl-C and closing mid-run save the run's folder first; a close never
 waits long for a training step; a real SIGINT never prints a traceback."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from vaegui.core.checkpoint import load_checkpoint, save_checkpoint
 from vaegui.core.data import load_dataset
 from vaegui.core.trainer import Trainer
 from vaegui.gui import app
+from vaegui.core.run_reader import RunReader
 from vaegui.gui.main_window import CLOSE_WAIT_MS, MainWindow
 
 TIMEOUT = 30_000
@@ -70,39 +71,44 @@ def test_a_scripted_run_whose_model_cannot_get_its_data_ends_in_one_line(qtbot, 
     assert not (tmp_path / "shot.png").exists()
 
 
-def test_interrupt_stops_saves_the_model_and_closes(qtbot, window, capsys):
+def test_interrupt_stops_saves_the_run_and_closes(qtbot, window, capsys):
     _training(qtbot, window)
     with qtbot.waitSignal(window.closed, timeout=TIMEOUT):
         window.interrupt()
     assert window.exit_code == 130 and not window.worker_thread.isRunning()
-    err = capsys.readouterr().err
-    lines = err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("vaegui: interrupted: saved the model to ")
-    path = Path(lines[0].removeprefix("vaegui: interrupted: saved the model to "))
-    assert path.parent.parent == Path(os.environ["VAEGUI_RUNS_DIR"])
-    state = load_checkpoint(path)
-    assert state["step"] > 0 and state["config"]["data"]["dataset"] == "shapes"
+    lines = capsys.readouterr().err.splitlines()
+    prefix = "vaegui: interrupted: saved the run in "
+    assert len(lines) == 1 and lines[0].startswith(prefix)
+    run = Path(lines[0].removeprefix(prefix))
+    assert run.parent == Path(os.environ["VAEGUI_RUNS_DIR"])
+    reader = RunReader(run)
+    assert reader.load_checkpoint()["step"] > 0 and reader.config.data.dataset == "shapes"
 
 
-@pytest.mark.parametrize("answer", ["cancel", "save", "discard"])
-def test_closing_mid_run_asks_first(qtbot, window, monkeypatch, answer):
-    asked = []
-    monkeypatch.setattr(MainWindow, "ask_close", lambda self, path: asked.append(path) or answer)
+def test_closing_mid_run_leaves_a_folder_that_opens_and_resumes(qtbot, window, settings, tiny_config):
     _training(qtbot, window)
-    window.close()
-    assert len(asked) == 1
-    if answer == "cancel":
-        assert window.isVisible() and window.training_panel.state == "running"
-        window.stop_training()
-        qtbot.waitUntil(lambda: window.training_panel.state == "idle", timeout=TIMEOUT)
-        return
-    qtbot.waitUntil(lambda: not window.worker_thread.isRunning(), timeout=TIMEOUT)
-    assert not window.isVisible()
-    if answer == "save":
-        state = load_checkpoint(asked[0])  # the path the question named
-        assert state["step"] > 0
-    else:
-        assert not asked[0].exists()
+    run_dir = Path(window._info.run_dir)
+    with qtbot.waitSignal(window.closed, timeout=TIMEOUT):
+        window.close()  # mid-epoch: the run stops and its folder gets the last weights first
+    assert not window.isVisible() and not window.worker_thread.isRunning()
+    saved = RunReader(run_dir).load_checkpoint()
+    assert saved["step"] > 0
+    # A new window opens the folder, and Start continues the same run in the same folder.
+    second = MainWindow(settings, config=tiny_config(epochs=1000, train=2048))
+    qtbot.addWidget(second)
+    second.show()
+    with qtbot.waitSignal(second.checkpointOpened, timeout=TIMEOUT):
+        second.open_checkpoint(str(run_dir))
+    assert second._info.run_dir == str(run_dir) and second._info.step == saved["step"]
+    steps = []
+    second.worker.progressed.connect(lambda p: steps.extend(p.new_steps.tolist()))
+    second.start_training()
+    qtbot.waitUntil(lambda: len(steps) > 3, timeout=TIMEOUT)
+    assert steps[0] == saved["step"] + 1 and second._info.run_dir == str(run_dir)
+    with qtbot.waitSignal(second.closed, timeout=TIMEOUT):
+        second.close()
+    assert RunReader(run_dir).load_checkpoint()["step"] > saved["step"]
+    assert len(list(Path(os.environ["VAEGUI_RUNS_DIR"]).iterdir())) == 1  # no second folder
 
 
 def test_a_close_does_not_wait_for_a_long_training_step(qtbot, window, monkeypatch):
@@ -117,7 +123,10 @@ def test_a_close_does_not_wait_for_a_long_training_step(qtbot, window, monkeypat
     qtbot.waitUntil(lambda: window.worker.__dict__.get("_trainer") is not None
                     and window.worker._trainer.step >= 3, timeout=TIMEOUT)
     started = time.monotonic()
-    window.close()
+    window.close()  # the first close asks the run to stop and save, and returns at once
+    assert time.monotonic() - started < 0.5 and window.isVisible()
+    assert "Stopping" in window.statusBar().currentMessage()
+    window.close()  # a second one leaves without waiting for the step
     assert time.monotonic() - started < CLOSE_WAIT_MS / 1000 + 1.0
     assert not window.isVisible()
     qtbot.waitUntil(lambda: not window.worker_thread.isRunning(), timeout=TIMEOUT)  # the step ends
@@ -147,9 +156,9 @@ def test_a_real_ctrl_c_is_one_line_and_exit_130(tmp_path, delay):
     assert "Traceback" not in err
     lines = [line for line in err.splitlines() if "propagateSizeHints" not in line]
     assert len(lines) == 1 and lines[0].startswith("vaegui: interrupted"), err
-    prefix = "vaegui: interrupted: saved the model to "
+    prefix = "vaegui: interrupted: saved the run in "
     if lines[0].startswith(prefix):
-        assert load_checkpoint(lines[0].removeprefix(prefix))["step"] > 0
+        assert RunReader(lines[0].removeprefix(prefix)).load_checkpoint()["step"] > 0
 
 
 def test_skipped_folder_files_are_listed_for_the_user(qtbot, settings, tiny_config, tmp_path):

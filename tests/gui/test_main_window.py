@@ -122,7 +122,8 @@ def test_closing_mid_run_stops_the_thread(qtbot, make_window, tiny_config, signa
     log = signal_log(window.worker)
     window.start_training()
     qtbot.waitUntil(lambda: bool(log.progress), timeout=TIMEOUT)
-    window.close()
+    with qtbot.waitSignal(window.closed, timeout=TIMEOUT):
+        window.close()  # stops within a step, saves the run folder, then closes
     assert not window.worker_thread.isRunning()
     assert log.progress[-1].step < log.progress[-1].total_steps
 

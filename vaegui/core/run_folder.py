@@ -44,6 +44,17 @@ def run_name(dataset: str, when: float | None = None) -> str:
     return f"{dataset.replace(':', '-').replace('/', '_')}-{stamp}"
 
 
+def new_run_path(runs_dir: str | os.PathLike, dataset: str) -> Path:
+    """A folder for a new run in ``runs_dir`` that holds nothing yet: ``run_name``, with -2, -3,
+    ... when a run started in the same second."""
+    base = Path(runs_dir) / run_name(dataset)
+    path, k = base, 1
+    while path.exists():
+        k += 1
+        path = base.with_name(f"{base.name}-{k}")
+    return path
+
+
 class RunFolder:
     """Use as ``with RunFolder(path).open(resume=False) as folder: ...``."""
 

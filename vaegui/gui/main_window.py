@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QThread, Signal
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QFrame, QLabel, QMainWindow, QMessageBox,
@@ -15,7 +14,6 @@ from vaegui.core.errors import ConfigError
 from vaegui.core.explorer import ExplorerModel
 from vaegui.core.latent import EncodedSet, Snapshot
 from vaegui.core.progress import Progress
-from vaegui.core.run_folder import CHECKPOINT_NAME, default_runs_dir, run_name
 
 from . import settings as store
 from .actions import Actions
@@ -43,18 +41,6 @@ class MainWindow(QMainWindow):
     errorShown = Signal(str)  # a message the user was shown (scripted runs stop on it)
     closed = Signal()  # after closing has stopped the worker thread
 
-    # What closing during a run does: "save" (stop, save the model in the runs folder, close),
-    # "discard" or "cancel". Asks the user; tests replace it.
-    def ask_close(self, path: Path) -> str:
-        box = QMessageBox(QMessageBox.Icon.Question, "vaegui", "Training is running. Stop it and "
-                          f"save the model to\n{path}\nbefore closing?", parent=self)
-        save = box.addButton("Stop and save", QMessageBox.ButtonRole.AcceptRole)
-        discard = box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)
-        box.addButton(QMessageBox.StandardButton.Cancel)
-        box.setDefaultButton(save)
-        box.exec()
-        return {save: "save", discard: "discard"}.get(box.clickedButton(), "cancel")
-
     def __init__(self, settings: QSettings | None = None, *, config: RunConfig | None = None,
                  data_dir: str | None = None, torch_threads: int | None = None,
                  parent: QWidget | None = None):
@@ -65,8 +51,7 @@ class MainWindow(QMainWindow):
         self._data_dir = data_dir
         self._info: RunInfo | None = None  # the model now shown: a run or an opened checkpoint
         self._closed = False
-        self._close_after_save: Path | None = None  # a close waits for this save
-        self._closed_confirmed = False  # closing may discard a run without asking
+        self._close_when_stopped = False  # a close waits for the run to stop and save
         self.interrupted = False  # Ctrl-C came (a second one leaves at once; see app.py)
         self.exit_code: int | None = None  # set by interrupt(): the app's exit code
         self.error_box: QMessageBox | None = None
@@ -246,28 +231,21 @@ class MainWindow(QMainWindow):
 
 
     def interrupt(self) -> None:
-        """Ctrl-C: stop training, save the model of a run in the runs folder, say so in one
+        """Ctrl-C: stop training (its run folder then holds the last weights), say so in one
         line, and close (exit code 130)."""
         self.interrupted, self.exit_code = True, 130
-        if self._info is not None and self._info.source == "train":
-            self._stop_save_and_close(self._autosave_path())
+        if self.training_panel.state != "idle":
+            self._stop_and_close()
         else:
             print("vaegui: interrupted", file=sys.stderr)
-            self._closed_confirmed = True
             self.close()
 
-    def _autosave_path(self) -> Path:
-        config = self._info.config if self._info is not None else self.training_panel.config()
-        return default_runs_dir() / run_name(config.data.dataset) / CHECKPOINT_NAME
-
-    def _stop_save_and_close(self, path: Path) -> None:
-        """Stop training within a step and save its last weights (the worker serves the save as
-        the run ends, or at once when idle), then close; a failed save keeps the window open."""
-        self._close_after_save = path
-        self.save_checkpoint(str(path))
-        if self.training_panel.state != "idle":
-            self.worker.stop(final_map=False)
-            self.statusBar().showMessage("Stopping and saving…")
+    def _stop_and_close(self) -> None:
+        """Stop within a step; the worker saves the run folder, then the window closes (a failed
+        save keeps it open, with the error)."""
+        self._close_when_stopped = True
+        self.worker.stop(final_map=False)
+        self.statusBar().showMessage("Stopping and saving the run…")
 
     def show_error(self, text: str) -> None:
         """A message box that does not block (tests find it as ``error_box``)."""
@@ -328,11 +306,6 @@ class MainWindow(QMainWindow):
 
     def _on_worker_checkpointSaved(self, path: str) -> None:
         self.statusBar().showMessage(f"Saved {path}", 8000)
-        if self._close_after_save is not None and Path(path) == self._close_after_save:
-            if self.interrupted:
-                print(f"vaegui: interrupted: saved the model to {path}", file=sys.stderr)
-            self._closed_confirmed = True
-            self.close()
 
     def _on_worker_dataSkipped(self, summary: str, details: str) -> None:
         self._skipped = (summary, details)
@@ -354,9 +327,6 @@ class MainWindow(QMainWindow):
         self.skipped_box.open()
 
     def _on_worker_failed(self, message: str) -> None:
-        if self._close_after_save is not None:
-            self._close_after_save = None  # the model was not saved: keep the window open
-            self.interrupted, self.exit_code = False, None
         self.show_error(message)
 
     def _on_worker_runFinished(self, final: Progress | None) -> None:
@@ -367,6 +337,14 @@ class MainWindow(QMainWindow):
             word = "stopped" if final.stopped else "finished"
             self.statusBar().showMessage(f"Training {word} at step {final.step:,}", 10000)
         self.runFinished.emit(final)
+        if self._close_when_stopped:
+            self._close_when_stopped = False
+            if final is None:  # the run could not be saved: keep the window, with the error
+                self.interrupted, self.exit_code = False, None
+                return
+            if self.interrupted:
+                print(f"vaegui: interrupted: saved the run in {self._info.run_dir}", file=sys.stderr)
+            self.close()
 
     # ---- panel events ------------------------------------------------------------------------
     def _on_training_betaChanged(self, beta: float) -> None:
@@ -453,14 +431,12 @@ class MainWindow(QMainWindow):
         if self._closed:
             super().closeEvent(event)
             return
-        if self.training_panel.state != "idle" and not self._closed_confirmed:
-            path = self._autosave_path()
-            choice = self.ask_close(path)
-            if choice != "discard":
-                event.ignore()
-                if choice == "save":
-                    self._stop_save_and_close(path)
-                return
+        if self.training_panel.state != "idle" and not self._close_when_stopped:
+            event.ignore()  # closes once the run has stopped and saved its folder
+            self._stop_and_close()
+            return
+        # Idle, or a second close while a long step ends: go now (the folder keeps the last
+        # epoch's checkpoint; the app leaves without waiting for the step, see app.py).
         self._closed = True
         self._save_settings()
         self.hide()  # at once: a long training step may still have to end

@@ -14,6 +14,7 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -28,6 +29,9 @@ from vaegui.core.latent import Snapshot, encode_set, encoded_set, example_indice
 from vaegui.core.model import VAE, model_state
 from vaegui.core.progress import Progress
 from vaegui.core.resume import fixed_differences
+from vaegui.core.run_folder import METRICS_NAME, RunFolder, default_runs_dir, new_run_path
+from vaegui.core.run_reader import RunReader
+from vaegui.core.run_writer import RUN_JSON, RunWriter
 from vaegui.core.trainer import Trainer
 
 from .progress_throttle import ProgressThrottle
@@ -45,6 +49,7 @@ class RunInfo:
     source: str  # "train" or "checkpoint"
     step: int = 0  # training steps already done
     examples: np.ndarray | None = None  # (n, C, H, W) uint8 test images to reconstruct, if loaded
+    run_dir: str | None = None  # the run folder it trains into, or the one it was opened from
 
 
 EXAMPLES = 64  # test images sent for reconstructions (the explorer shows up to this many)
@@ -110,6 +115,9 @@ class TrainingWorker(QObject):
         self._model: VAE | None = None  # what the map encodes when idle
         self._state_source = None  # () -> state dict of the last run or opened checkpoint, when idle
         self._resume: dict | None = None  # an opened checkpoint that Start continues
+        self._resume_path: str | None = None  # ...its file
+        self._resume_folder: Path | None = None  # ...and the run folder it belongs to, if any
+        self.runs_dir: Path = default_runs_dir()  # where new runs go (the window sets the user's)
         self._stop = threading.Event()
         self._pause = threading.Event()
         self._closing = threading.Event()
@@ -201,31 +209,40 @@ class TrainingWorker(QObject):
 
     def _train(self, config: RunConfig, data: ImageData) -> Progress:
         trainer = Trainer(config, data, report_interval=self.report_interval, keep_test_means=True)
-        self._resume_into(trainer, config)
-        self._trainer, self._model, self._map_step = trainer, trainer.model, -1
-        self._state_source = trainer.state_dict
-        if self._beta is not None:
-            trainer.beta = self._beta
-        # Controls that came in before the trainer existed.
-        if self._stop.is_set():
-            trainer.stop()
-        elif self._pause.is_set():
-            trainer.pause()
-        self.runStarted.emit(RunInfo(
-            config, data.image_shape, data.class_names, trainer.steps_per_epoch,
-            trainer.history.copy(), "train", trainer.step, examples_of(data)))
-        self.snapshotTaken.emit(take_snapshot(trainer.model, trainer.step))
-        final = self._loop(trainer)
+        resumed = self._resume_into(trainer, config)
+        if resumed is not None and resumed[1] is not None:
+            run_dir, checkpoint = resumed[1], resumed[0]  # on in the opened run's own folder
+        else:
+            run_dir, checkpoint = new_run_path(self.runs_dir, data.name), None
+        with RunFolder(run_dir).open(resume=resumed is not None, resumed_checkpoint=checkpoint) as folder:
+            writer = RunWriter(folder, trainer)
+            self._trainer, self._model, self._map_step = trainer, trainer.model, -1
+            self._state_source = trainer.state_dict
+            if self._beta is not None:
+                trainer.beta = self._beta
+            # Controls that came in before the trainer existed.
+            if self._stop.is_set():
+                trainer.stop()
+            elif self._pause.is_set():
+                trainer.pause()
+            self.runStarted.emit(RunInfo(
+                config, data.image_shape, data.class_names, trainer.steps_per_epoch,
+                trainer.history.copy(), "train", trainer.step, examples_of(data), str(folder.path)))
+            self.snapshotTaken.emit(take_snapshot(trainer.model, trainer.step))
+            final = self._loop(trainer, writer)
+            writer.save()  # nothing is lost: a stop, a close or Ctrl-C mid-epoch saves too
+            writer.close()
         self._serve_save()
         if not (self._closing.is_set() or self._no_final_map.is_set()) and trainer.step != self._map_step:
             self._encode_map()
         return final
 
-    def _loop(self, trainer: Trainer) -> Progress:
+    def _loop(self, trainer: Trainer, writer: RunWriter) -> Progress:
         throttle = ProgressThrottle(self.progress_interval)
         decoder_time, decoder_step = time.perf_counter(), trainer.step
         p = None
         for p in trainer.run():
+            writer.record(p)
             if (out := throttle.offer(p)) is not None:
                 self.progressed.emit(out)
             now = time.perf_counter()
@@ -239,22 +256,25 @@ class TrainingWorker(QObject):
             self._serve_save(trainer)
         return p
 
-    def _resume_into(self, trainer: Trainer, config: RunConfig) -> None:
+    def _resume_into(self, trainer: Trainer, config: RunConfig) -> tuple[str, Path | None] | None:
+        """Continue the opened checkpoint, under the one resume rule; returns its file and run
+        folder when it does (None: a new run)."""
         state, self._resume = self._resume, None
         if state is None:
-            return
+            return None
         differences = fixed_differences(RunConfig.from_dict(state["config"]), config)
         if differences:
             _, name, old, new = differences[0]
             self.statusChanged.emit(f"Starting a new run: {name} is {new}, the opened checkpoint's is "
                                     f"{old}, and a resumed run cannot change it")
-            return
+            return None
         trainer.load_state_dict(state)
         if trainer.step >= trainer.total_steps:
             self.statusChanged.emit(f"The checkpoint has already trained {trainer.step} steps; "
                                     "raise Epochs to train further")
         else:
             self.statusChanged.emit(f"Resuming from step {trainer.step:,}")
+        return self._resume_path, self._resume_folder
 
     def _load_data(self, cfg: DataConfig) -> ImageData:
         if self._data is None or self._data_config != cfg:
@@ -316,9 +336,12 @@ class TrainingWorker(QObject):
 
     @Slot(str, object)
     def _open(self, path: str, data_dir: str | None) -> None:
+        """Open a run folder (its latest checkpoint) or a checkpoint file."""
         self._use_threads()
         try:
+            path, run_dir = run_of(path)
             state = load_checkpoint(path)
+            self._resume_path, self._resume_folder = path, run_dir
             config, model = model_from_checkpoint(state, path)
             if data_dir:
                 config = config.replace(data={"data_dir": data_dir})
@@ -333,7 +356,8 @@ class TrainingWorker(QObject):
             self.checkpointOpened.emit(RunInfo(
                 config, tuple(int(v) for v in state["dataset"]["image_shape"]),
                 tuple(state["dataset"]["class_names"]), _steps_per_epoch(history, data, config),
-                history, "checkpoint", int(state["step"]), examples_of(data)))
+                history, "checkpoint", int(state["step"]), examples_of(data),
+                None if run_dir is None else str(run_dir)))
             self.snapshotTaken.emit(take_snapshot(model, int(state["step"])))
             if problem is not None:
                 self.failed.emit(f"The model is open, but its map needs the data: {problem}")
@@ -346,6 +370,18 @@ class TrainingWorker(QObject):
         if not isinstance(exc, VaeguiError):
             traceback.print_exception(exc)  # unexpected: keep the traceback for a bug report
         self.failed.emit(describe_error(exc))
+
+
+def run_of(path: str) -> tuple[str, Path | None]:
+    """(checkpoint file, run folder or None) of what File > Open was given: a run folder means
+    its latest checkpoint; a checkpoint inside a run folder belongs to that run."""
+    target = Path(path)
+    if target.is_dir():
+        return str(RunReader(target).checkpoint), target
+    parent = target.parent
+    if (parent / RUN_JSON).is_file() or (parent / METRICS_NAME).is_file():
+        return str(target), parent
+    return str(target), None
 
 
 def _steps_per_epoch(history: History, data: ImageData | None, config: RunConfig) -> int:
