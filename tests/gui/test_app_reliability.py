@@ -109,6 +109,10 @@ def test_closing_mid_run_leaves_a_folder_that_opens_and_resumes(qtbot, window, s
         second.close()
     assert RunReader(run_dir).load_checkpoint()["step"] > saved["step"]
     assert len(list(Path(os.environ["VAEGUI_RUNS_DIR"]).iterdir())) == 1  # no second folder
+    # File > Recent runs lists it, newest first, in a later window too.
+    third = MainWindow(settings)
+    qtbot.addWidget(third)
+    assert [a.text() for a in third.menu_actions.recent_menu.actions()][0] == str(run_dir)
 
 
 def test_a_close_does_not_wait_for_a_long_training_step(qtbot, window, monkeypatch):
@@ -185,3 +189,17 @@ def test_skipped_folder_files_are_listed_for_the_user(qtbot, settings, tiny_conf
     with qtbot.waitSignal(w.runFinished, timeout=TIMEOUT):
         w.start_training()
     assert not w.skipped_button.isVisible()
+
+
+def test_the_runs_folder_can_be_chosen_and_is_remembered(qtbot, settings, tiny_config, tmp_path):
+    w = MainWindow(settings, config=tiny_config(epochs=1))
+    qtbot.addWidget(w)
+    w.set_runs_dir(str(tmp_path / "my-runs"))
+    with qtbot.waitSignal(w.runFinished, timeout=TIMEOUT):
+        w.start_training()
+    assert Path(w._info.run_dir).parent == tmp_path / "my-runs"
+    assert RunReader(w._info.run_dir).metrics()[-1]["epoch"] == 1
+    w.close()
+    again = MainWindow(settings)
+    qtbot.addWidget(again)
+    assert again.worker.runs_dir == tmp_path / "my-runs"

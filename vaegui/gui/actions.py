@@ -21,6 +21,9 @@ class Actions:
 
         self.open = make("&Open checkpoint…", "open", QKeySequence.StandardKey.Open,
                          "Open a model saved by vaegui train or by this window")
+        self.open_run = make("Open &run…", None, "Ctrl+Shift+O",
+                             "Open a run folder (a vaegui train run, or one of this window's)")
+        self.runs_folder = make("Runs &folder…", None, None, "Choose where this window keeps its runs")
         self.save = make("&Save checkpoint…", "save", QKeySequence.StandardKey.Save,
                          "Save the current model, optimizer and loss history")
         self.export_losses = make("Export loss curves as PNG…")
@@ -38,7 +41,9 @@ class Actions:
     def build_menus(self, window: QMainWindow, docks: list[QDockWidget]) -> None:
         bar = window.menuBar()
         file_menu = bar.addMenu("&File")
-        file_menu.addActions([self.open, self.save])
+        file_menu.addActions([self.open_run, self.open])
+        self.recent_menu = file_menu.addMenu("Recent &runs")
+        file_menu.addActions([self.save, self.runs_folder])
         file_menu.addSeparator()
         file_menu.addActions([self.export_losses, self.export_map])
         file_menu.addSeparator()

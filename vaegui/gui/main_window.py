@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QThread, Signal
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QFrame, QLabel, QMainWindow, QMessageBox,
@@ -52,6 +53,7 @@ class MainWindow(QMainWindow):
         self._info: RunInfo | None = None  # the model now shown: a run or an opened checkpoint
         self._closed = False
         self._close_when_stopped = False  # a close waits for the run to stop and save
+        self._opened_path: str | None = None
         self.interrupted = False  # Ctrl-C came (a second one leaves at once; see app.py)
         self.exit_code: int | None = None  # set by interrupt(): the app's exit code
         self.error_box: QMessageBox | None = None
@@ -92,6 +94,9 @@ class MainWindow(QMainWindow):
         self.worker.moveToThread(self.worker_thread)
         self._connect()
         self.worker.set_map_source(*self.training_panel.map_source())
+        if runs_dir := store.load_runs_dir(self._settings):
+            self.worker.runs_dir = Path(runs_dir)
+        self._fill_recent_menu(store.load_recent_runs(self._settings))
         self.worker_thread.start()
         self._restore_window()
         self._sync_actions()
@@ -156,6 +161,8 @@ class MainWindow(QMainWindow):
         a.stop.triggered.connect(self.stop_training)
         a.refresh_map.triggered.connect(self.refresh_map)
         a.open.triggered.connect(self._on_open_triggered)
+        a.open_run.triggered.connect(self._on_open_run_triggered)
+        a.runs_folder.triggered.connect(self._on_runs_folder_triggered)
         a.save.triggered.connect(self._on_save_triggered)
         a.export_losses.triggered.connect(lambda: self._export(self.losses_splitter, "losses"))
         a.export_map.triggered.connect(lambda: self._export(self.latent_map, "latent map"))
@@ -223,6 +230,7 @@ class MainWindow(QMainWindow):
     def open_checkpoint(self, path: str, epochs: int | None = None) -> None:
         """Open in the worker; ``epochs`` replaces the checkpoint's planned epochs (to train on)."""
         self._epochs_override = epochs
+        self._opened_path = str(path)
         self.statusBar().showMessage(f"Opening {path}…")
         self.worker.open_checkpoint(str(path), self._data_dir)
 
@@ -261,6 +269,7 @@ class MainWindow(QMainWindow):
     # ---- worker events -----------------------------------------------------------------------
     def _on_worker_runStarted(self, info: RunInfo) -> None:
         self._show_model(info)
+        self._remember_run(info.run_dir)
 
     def _show_model(self, info: RunInfo) -> None:
         self._info = info
@@ -299,6 +308,7 @@ class MainWindow(QMainWindow):
             config = config.replace(train={"epochs": self._epochs_override})
         self.training_panel.set_config(config)
         self._show_model(info)
+        self._remember_run(info.run_dir or self._opened_path)
         epoch = info.step / info.steps_per_epoch
         self.statusBar().showMessage(f"Opened a model trained {info.step:,} steps ({epoch:g} epochs) "
                                      f"on {config.data.dataset}: Start continues its training")
@@ -366,6 +376,32 @@ class MainWindow(QMainWindow):
         if path:
             self.open_checkpoint(path)
 
+    def _on_open_run_triggered(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open run folder", str(self.worker.runs_dir))
+        if path:
+            self.open_checkpoint(path)
+
+    def _on_runs_folder_triggered(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Keep runs in", str(self.worker.runs_dir))
+        if path:
+            self.set_runs_dir(path)
+
+    def set_runs_dir(self, path: str) -> None:
+        self.worker.runs_dir = Path(path)
+        store.save_runs_dir(self._settings, path)
+        self.statusBar().showMessage(f"New runs go to {path}", 8000)
+
+    def _remember_run(self, path: str | None) -> None:
+        if path:
+            self._fill_recent_menu(store.add_recent_run(self._settings, path))
+
+    def _fill_recent_menu(self, runs: list[str]) -> None:
+        menu = self.menu_actions.recent_menu
+        menu.clear()
+        for run in runs:
+            menu.addAction(run, lambda run=run: self.open_checkpoint(run))
+        menu.setEnabled(bool(runs))
+
     def _on_save_triggered(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save checkpoint", "model.pt", CHECKPOINT_FILTER)
         if path:
@@ -394,7 +430,8 @@ class MainWindow(QMainWindow):
         a.pause.setText("&Resume" if state == "paused" else "&Pause")
         a.pause.setIcon(icon("play" if state == "paused" else "pause"))
         a.stop.setEnabled(not idle)
-        a.open.setEnabled(idle)
+        for action in (a.open, a.open_run, a.recent_menu.menuAction()):
+            action.setEnabled(idle)
         a.save.setEnabled(self._info is not None)
         a.refresh_map.setEnabled(self._info is not None)
         self.training_panel.refresh_button.setEnabled(self._info is not None)

@@ -15,6 +15,9 @@ APPLICATION = "vaegui"
 _CONFIG = "training/config"
 _MAP_SPLIT = "map/split"
 _MAP_LIMIT = "map/limit"
+_RUNS_DIR = "runs/dir"
+_RECENT_RUNS = "runs/recent"
+RECENT_RUNS = 8  # File > Recent runs lists this many
 _GEOMETRY = "window/geometry"
 _STATE = "window/state"
 
@@ -49,6 +52,31 @@ def load_map_source(settings: QSettings) -> tuple[str, int | None]:
 def save_map_source(settings: QSettings, split: str, limit: int | None) -> None:
     settings.setValue(_MAP_SPLIT, split)
     settings.setValue(_MAP_LIMIT, int(limit or 0))
+
+
+def load_runs_dir(settings: QSettings) -> str | None:
+    """The runs folder the user chose, or None for the default."""
+    value = settings.value(_RUNS_DIR)
+    return str(value) if value else None
+
+
+def save_runs_dir(settings: QSettings, path: str) -> None:
+    settings.setValue(_RUNS_DIR, path)
+
+
+def load_recent_runs(settings: QSettings) -> list[str]:
+    """Run folders (or checkpoints) opened or trained last, newest first."""
+    try:
+        value = json.loads(str(settings.value(_RECENT_RUNS, "[]")))
+    except ValueError:
+        return []
+    return [str(v) for v in value if isinstance(v, str)][:RECENT_RUNS] if isinstance(value, list) else []
+
+
+def add_recent_run(settings: QSettings, path: str) -> list[str]:
+    runs = [path] + [r for r in load_recent_runs(settings) if r != path]
+    settings.setValue(_RECENT_RUNS, json.dumps(runs[:RECENT_RUNS]))
+    return runs[:RECENT_RUNS]
 
 
 def load_window(settings: QSettings) -> tuple[QByteArray | None, QByteArray | None]:
