@@ -71,6 +71,10 @@ def _main(argv: list[str]) -> int:
         return _fail(f"{where}{exc.strerror or exc}")
     except (MemoryError, RuntimeError) as exc:
         if isinstance(exc, RuntimeError) and not _out_of_memory(exc):
+            from .core.checkpoint import interrupted
+
+            if interrupted(exc):  # a library turned a Ctrl-C into its own error
+                raise KeyboardInterrupt from None
             raise
         return _fail(f"out of memory ({exc or type(exc).__name__}): try a smaller --batch-size, "
                      "--hidden or --image-size")
@@ -145,9 +149,11 @@ class _StopOnCtrlC:
 
     def _on_sigint(self, *_: Any) -> None:
         self.pressed += 1
-        self.trainer.stop()
         if self.pressed > 1:
+            # Not stop() again: this press may have interrupted the first one's stop(), inside
+            # the lock it holds, and taking that lock again would deadlock.
             raise KeyboardInterrupt
+        self.trainer.stop()
 
     def __enter__(self) -> "_StopOnCtrlC":
         if threading.current_thread() is threading.main_thread():  # only there can signals be set

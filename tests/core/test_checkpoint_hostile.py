@@ -261,3 +261,21 @@ def test_a_full_disk_is_one_error_and_keeps_the_previous_file(tmp_path, good_sta
     with pytest.raises(CheckpointError, match=f"checkpoint {path}: cannot write: No space left on device"):
         save_checkpoint(path, good_state)
     assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["a.pt"]
+
+
+def test_ctrl_c_inside_torch_save_stays_an_interrupt(tmp_path, good_state, monkeypatch):
+    path = save_checkpoint(tmp_path / "a.pt", good_state)
+    before = path.read_bytes()
+    real_save = torch.save
+
+    def interrupted_then_torch_complains(obj, f):
+        try:
+            raise KeyboardInterrupt  # Ctrl-C while torch writes a record...
+        finally:  # ...and torch's writer, closing the archive, raises its own error
+            real_save({"x": 1}, f)
+            raise RuntimeError("[enforce fail at inline_container.cc:671] . unexpected pos 1 vs 2")
+
+    monkeypatch.setattr(ckpt_module.torch, "save", interrupted_then_torch_complains)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(path, good_state)
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["a.pt"]

@@ -49,10 +49,32 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
     data[DIGEST_KEY] = digest(data)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, lambda f: torch.save(data, f))
+        atomic_write(path, lambda f: _torch_save(data, f))
     except OSError as exc:
         raise CheckpointError(path, f"cannot write: {exc.strerror or exc}") from None
     return path
+
+
+def _torch_save(data: dict[str, Any], f: Any) -> None:
+    try:
+        torch.save(data, f)
+    except Exception as exc:
+        # A Ctrl-C inside torch.save comes out as torch's complaint about the unfinished archive
+        # ("unexpected pos"): let it be the interrupt it is.
+        if interrupted(exc):
+            raise KeyboardInterrupt from None
+        raise
+
+
+def interrupted(exc: BaseException) -> bool:
+    """Whether ``exc`` is, or was raised while handling, a KeyboardInterrupt."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__context__
+    return False
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
