@@ -4,12 +4,11 @@ import sys
 
 if __name__ == "__main__":
     try:
-        from vaegui.cli import EXIT_INTERRUPTED, main
+        from vaegui.cli import main
     except KeyboardInterrupt:  # Ctrl-C while Python is still importing
         sys.stderr.write("vaegui: interrupted\n")
         raise SystemExit(130) from None
-    try:
-        raise SystemExit(main(["gui", *sys.argv[1:]]))
-    except KeyboardInterrupt:
-        sys.stderr.write("vaegui: interrupted\n")
-        raise SystemExit(EXIT_INTERRUPTED) from None
+    # The app, whatever the first argument; through the command line's main (with no argument
+    # list) so that a Ctrl-C anywhere in start-up ends as the command line's do.
+    sys.argv[1:1] = ["gui"]
+    raise SystemExit(main())

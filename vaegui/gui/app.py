@@ -219,13 +219,16 @@ class _Interrupts:
         signal.signal(signal.SIGINT, self.previous)
 
     def _on_sigint(self, signum, frame) -> None:
+        # Only schedule the work: the handler runs between two bytecodes of the main thread,
+        # which may hold a lock that stopping the trainer would take again (a deadlock).
         if self.window is None:
             self.pending = True
-        elif self.window.interrupted:
+        elif self.pending or self.window.interrupted:
             print("vaegui: interrupted again: leaving without saving", file=sys.stderr)
             _leave_now(130)
         else:
-            self.window.interrupt()
+            self.pending = True
+            QTimer.singleShot(0, self.window.interrupt)
 
 
 def _quiet_offscreen_warnings(app: QApplication):
