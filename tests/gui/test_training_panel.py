@@ -136,3 +136,17 @@ def test_sci_spin_box_reads_and_writes_scientific_numbers(qtbot):
     assert box.value() == pytest.approx(1e-5)
     box.stepBy(1)
     assert box.value() == pytest.approx(2e-5)
+
+
+def test_settings_at_the_engines_bounds_are_not_clamped(qtbot):
+    """A checkpoint's settings come back exactly (latent dim 600 used to be cut to 512, which made
+    Start throw the opened model away)."""
+    from vaegui.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+    from vaegui.gui.training_panel import TrainingPanel
+    cfg = RunConfig(DataConfig(dataset="shapes", image_size=600),
+                    ModelConfig(latent_dim=600),
+                    TrainConfig(epochs=500_000, batch_size=500_000, lr=1e-9, beta=5000.0,
+                                warmup_steps=3_000_000_000))
+    panel = TrainingPanel(cfg)
+    qtbot.addWidget(panel)
+    assert panel.config() == cfg

@@ -29,6 +29,8 @@ MAX_BATCH_SIZE = 1_000_000
 MAX_EPOCHS = 1_000_000
 MAX_STEPS = 10**12  # warm-up steps
 MAX_IW_SAMPLES = 100_000
+MAX_LR = 10.0
+MAX_BETA = 1e6
 MAX_SEED = 2**32 - 1  # the trainer derives per-epoch seeds as seed * 1_000_003 + epoch (< 2**64)
 # A Gaussian likelihood's sigma below this is clamped by the loss (loss.MIN_LOG_SIGMA), so a
 # smaller value would silently train something else: refuse it.
@@ -143,11 +145,11 @@ class TrainConfig:
     def __post_init__(self) -> None:
         _int(self, "epochs", 1, MAX_EPOCHS)
         _int(self, "batch_size", 1, MAX_BATCH_SIZE)
-        _float(self, "lr", 0.0, 10.0, low_open=True)
+        _float(self, "lr", 0.0, MAX_LR, low_open=True)
         _int(self, "seed", 0, MAX_SEED)
         _choice(self, "device", DEVICES)
         _choice(self, "kl", KL_FORMS)
-        _float(self, "beta", 0.0, 1e6)
+        _float(self, "beta", 0.0, MAX_BETA)
         _int(self, "warmup_steps", 0, MAX_STEPS)
         _int(self, "iw_samples", 0, MAX_IW_SAMPLES)
 

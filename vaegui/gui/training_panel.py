@@ -11,7 +11,10 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayo
                                QHBoxLayout, QLabel, QProgressBar, QPushButton, QScrollArea,
                                QSpinBox, QVBoxLayout, QWidget)
 
-from vaegui.core.config import DEVICES, KL_FORMS, LIKELIHOODS, MODEL_FAMILIES, RunConfig
+# Every range is the engine's own bound (core.config): a checkpoint's settings are never clamped.
+from vaegui.core.config import (DEVICES, KL_FORMS, LIKELIHOODS, MAX_BATCH_SIZE, MAX_BETA, MAX_EPOCHS,
+                                MAX_IMAGE_SIZE, MAX_LATENT_DIM, MAX_LR, MAX_STEPS, MODEL_FAMILIES,
+                                RunConfig)
 from vaegui.core.data import FOLDER_PREFIX
 from vaegui.core.progress import Progress
 
@@ -124,7 +127,7 @@ class TrainingPanel(QWidget):
         self._last_dataset_index = 0
         self.dataset_combo.activated.connect(self._on_dataset_activated)
         self.dataset_combo.currentIndexChanged.connect(self._update_enabled)
-        self.image_size_spin = _spin(8, 256)
+        self.image_size_spin = _spin(8, MAX_IMAGE_SIZE)
         self.channels_combo = QComboBox()
         self.channels_combo.addItem("Grayscale", 1)
         self.channels_combo.addItem("RGB", 3)
@@ -133,7 +136,7 @@ class TrainingPanel(QWidget):
 
     def _build_model(self) -> QGroupBox:
         self.family_combo = _combo(MODEL_FAMILIES)
-        self.latent_spin = _spin(1, 512)
+        self.latent_spin = _spin(1, MAX_LATENT_DIM)
         self.likelihood_combo = _combo(LIKELIHOODS)
         return _form("Model", [("Family", self.family_combo), ("Latent dim", self.latent_spin),
                                ("Likelihood", self.likelihood_combo)])
@@ -141,14 +144,15 @@ class TrainingPanel(QWidget):
     def _build_training(self) -> QGroupBox:
         self.kl_combo = _combo(KL_FORMS)
         self.beta_spin = QDoubleSpinBox()
-        self.beta_spin.setRange(0.0, 1000.0)
+        self.beta_spin.setRange(0.0, MAX_BETA)
         self.beta_spin.setDecimals(3)
         self.beta_spin.setSingleStep(0.1)
         self.beta_spin.valueChanged.connect(self.betaChanged)
-        self.warmup_spin = _spin(0, 10_000_000, step=100)
-        self.lr_spin = SciSpinBox(1e-7, 10.0)
-        self.batch_spin = _spin(1, 65_536, step=32)
-        self.epochs_spin = _spin(1, 100_000)
+        # Whole numbers in a double spin box: QSpinBox stops at 2**31 - 1, short of MAX_STEPS.
+        self.warmup_spin = QDoubleSpinBox(decimals=0, minimum=0, maximum=MAX_STEPS, singleStep=100)
+        self.lr_spin = SciSpinBox(1e-12, MAX_LR)
+        self.batch_spin = _spin(1, MAX_BATCH_SIZE, step=32)
+        self.epochs_spin = _spin(1, MAX_EPOCHS)
         self.device_combo = _combo(DEVICES)
         return _form("Training", [
             ("KL form", self.kl_combo), ("Beta", self.beta_spin), ("Warm-up steps", self.warmup_spin),
@@ -181,7 +185,7 @@ class TrainingPanel(QWidget):
             model={"family": self.family_combo.currentText(), "latent_dim": self.latent_spin.value(),
                    "likelihood": self.likelihood_combo.currentText()},
             train={"kl": self.kl_combo.currentText(), "beta": self.beta_spin.value(),
-                   "warmup_steps": self.warmup_spin.value(), "lr": self.lr_spin.value(),
+                   "warmup_steps": int(self.warmup_spin.value()), "lr": self.lr_spin.value(),
                    "batch_size": self.batch_spin.value(), "epochs": self.epochs_spin.value(),
                    "device": self.device_combo.currentText()})
 
