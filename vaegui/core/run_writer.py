@@ -92,9 +92,10 @@ class RunWriter:
         self.path = folder.path
         decoder_bytes = sum(v.numel() * v.element_size() for v in trainer.decoder_state().values())
         self.keep_decoders = decoder_bytes <= KEEP_DECODER_BYTES if keep_decoders is None else keep_decoders
+        # The heartbeat first: a follower that finds run.json must find the writer alive.
+        self._write(self.path / HEARTBEAT_NAME, lambda f: f.write(json.dumps({"pid": os.getpid()}).encode()))
         self._write(self.path / RUN_JSON, lambda f: f.write(json.dumps(run_info(trainer), indent=1).encode()))
         self._write(self.path / MAPS_DIR / "labels.npy", lambda f: np.save(f, trainer.data.test_labels.numpy()))
-        self._write(self.path / HEARTBEAT_NAME, lambda f: f.write(json.dumps({"pid": os.getpid()}).encode()))
         self._reconcile()
         self._last_beat = time.time()
         self._epoch_mark = (0, 0.0, trainer.step)  # images, train seconds and step at the last epoch end

@@ -23,6 +23,8 @@ class Actions:
                          "Open a model saved by vaegui train or by this window")
         self.open_run = make("Open &run…", None, "Ctrl+Shift+O",
                              "Open a run folder (a vaegui train run, or one of this window's)")
+        self.follow_run = make("&Follow run…", None, None,
+                               "Watch a run folder that another process is writing, as it grows")
         self.runs_folder = make("Runs &folder…", None, None, "Choose where this window keeps its runs")
         self.save = make("&Save checkpoint…", "save", QKeySequence.StandardKey.Save,
                          "Save the current model, optimizer and loss history")
@@ -41,7 +43,7 @@ class Actions:
     def build_menus(self, window: QMainWindow, docks: list[QDockWidget]) -> None:
         bar = window.menuBar()
         file_menu = bar.addMenu("&File")
-        file_menu.addActions([self.open_run, self.open])
+        file_menu.addActions([self.open_run, self.open, self.follow_run])
         self.recent_menu = file_menu.addMenu("Recent &runs")
         file_menu.addActions([self.save, self.runs_folder])
         file_menu.addSeparator()

@@ -25,6 +25,7 @@ from .explorer.manifold_view import ManifoldView
 from .explorer.point_view import PointView
 from .explorer.samples_view import SamplesView
 from .explorer.traversal_view import TraversalView
+from .run_follower import RunFollower
 from .icons import icon
 from .kl_view import KLDimView
 from .loss_view import LossView
@@ -40,6 +41,7 @@ class MainWindow(QMainWindow):
     mapUpdated = Signal()
     checkpointOpened = Signal()
     errorShown = Signal(str)  # a message the user was shown (scripted runs stop on it)
+    followFinished = Signal()
     closed = Signal()  # after closing has stopped the worker thread
 
     def __init__(self, settings: QSettings | None = None, *, config: RunConfig | None = None,
@@ -88,6 +90,11 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.skipped_button)
         self.statusBar().addPermanentWidget(self.device_label)
 
+        self.follower = RunFollower()
+        self._following = False
+        self.follow_label = QLabel()
+        self.statusBar().addPermanentWidget(self.follow_label)
+        self.follow_label.hide()
         self.worker = TrainingWorker(torch_threads=torch_threads)
         self.worker_thread = QThread()
         self.worker_thread.setObjectName("vaegui-training")
@@ -186,11 +193,20 @@ class MainWindow(QMainWindow):
         w.statusChanged.connect(self.statusBar().showMessage)
         w.failed.connect(self._on_worker_failed)
         w.dataSkipped.connect(self._on_worker_dataSkipped)
+        f = self.follower
+        a.follow_run.triggered.connect(self._on_follow_run_triggered)
+        f.started.connect(self._on_follower_started)
+        f.progressed.connect(self._on_worker_progressed)  # the same shapes as a local run's
+        f.snapshotTaken.connect(self._on_worker_snapshotTaken)
+        f.mapEncoded.connect(self._on_worker_mapEncoded)
+        f.writerChanged.connect(self._on_follower_writerChanged)
+        f.failed.connect(self._on_worker_failed)
+        f.finished.connect(self._on_follower_finished)
         w.runFinished.connect(self._on_worker_runFinished)
 
     # ---- commands (menu, toolbar, panel, tests) ----------------------------------------------
     def start_training(self) -> None:
-        if self.training_panel.state != "idle":
+        if self.training_panel.state != "idle" or self._following:
             return
         try:
             config = self.training_panel.config()
@@ -218,8 +234,19 @@ class MainWindow(QMainWindow):
             self._sync_actions()
             self.statusBar().showMessage("Training")
 
+    def follow_run(self, path: str) -> None:
+        """Show a run folder that another process writes, as it grows (File > Follow run)."""
+        if self.training_panel.state != "idle" or self._following:
+            return
+        self._following = True
+        self._sync_actions()
+        self.statusBar().showMessage(f"Following {path}…")
+        self.follower.follow(str(path), self._data_dir)
+
     def stop_training(self) -> None:
-        if self.training_panel.state != "idle":
+        if self._following:
+            self.follower.stop()
+        elif self.training_panel.state != "idle":
             self.worker.stop()
             self.statusBar().showMessage("Stopping…")
 
@@ -317,6 +344,23 @@ class MainWindow(QMainWindow):
     def _on_worker_checkpointSaved(self, path: str) -> None:
         self.statusBar().showMessage(f"Saved {path}", 8000)
 
+    def _on_follower_started(self, info: RunInfo) -> None:
+        self.training_panel.set_config(info.config)
+        self._show_model(info)
+        self._remember_run(info.run_dir)
+
+    def _on_follower_writerChanged(self, alive: bool) -> None:
+        run = Path(self._info.run_dir).name if self._info is not None and self._info.run_dir else "run"
+        self.follow_label.setText(f"Following {run} · " + ("writer alive" if alive else "writer stopped"))
+        self.follow_label.show()
+
+    def _on_follower_finished(self) -> None:
+        self._following = False
+        self.follow_label.hide()
+        self._sync_actions()
+        self.statusBar().showMessage("Stopped following", 8000)
+        self.followFinished.emit()
+
     def _on_worker_dataSkipped(self, summary: str, details: str) -> None:
         self._skipped = (summary, details)
         if not details:
@@ -402,6 +446,11 @@ class MainWindow(QMainWindow):
             menu.addAction(run, lambda run=run: self.open_checkpoint(run))
         menu.setEnabled(bool(runs))
 
+    def _on_follow_run_triggered(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Follow run folder", str(self.worker.runs_dir))
+        if path:
+            self.follow_run(path)
+
     def _on_save_triggered(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save checkpoint", "model.pt", CHECKPOINT_FILTER)
         if path:
@@ -424,13 +473,13 @@ class MainWindow(QMainWindow):
 
     def _sync_actions(self) -> None:
         state, a = self.training_panel.state, self.menu_actions
-        idle = state == "idle"
+        idle = state == "idle" and not self._following
         a.start.setEnabled(idle)
-        a.pause.setEnabled(not idle)
+        a.pause.setEnabled(state != "idle")
         a.pause.setText("&Resume" if state == "paused" else "&Pause")
         a.pause.setIcon(icon("play" if state == "paused" else "pause"))
         a.stop.setEnabled(not idle)
-        for action in (a.open, a.open_run, a.recent_menu.menuAction()):
+        for action in (a.open, a.open_run, a.follow_run, a.recent_menu.menuAction()):
             action.setEnabled(idle)
         a.save.setEnabled(self._info is not None)
         a.refresh_map.setEnabled(self._info is not None)
@@ -458,6 +507,7 @@ class MainWindow(QMainWindow):
         most ``wait_ms`` (None: as long as it takes); False if the step had not ended by then."""
         self.explorer.set_playback(playing=False)
         self.decode_worker.shutdown()
+        self.follower.shutdown()
         if self.worker_thread.isRunning():
             self.worker.shutdown()
             self.worker_thread.quit()
