@@ -122,7 +122,8 @@ def _gui(argv: list[str]) -> int:
 # ---- train -----------------------------------------------------------------------------------
 def train(args: argparse.Namespace, out: TextIO | None = None) -> int:
     # Imported here so that `vaegui --help` and argument errors answer without loading torch.
-    from .core.distributed import Distributed, all_or_none, process_group, wait_for_all
+    from .core.distributed import (Distributed, PeerFailed, all_or_none, peer_lost, process_group,
+                                   wait_for_all)
     from .core.errors import TrainingError
 
     started = time.perf_counter()
@@ -140,6 +141,13 @@ def train(args: argparse.Namespace, out: TextIO | None = None) -> int:
                 if dist.is_main:
                     _report(exc)  # after saving the last good weights
                 wait_for_all(dist)  # torchrun ends the others when one rank leaves with an error
+                raise Reported from None
+            except RuntimeError as exc:
+                if not (dist.enabled and peer_lost(exc)):
+                    raise
+                if dist.is_main:  # else rank 0 is the one gone, and torchrun says so
+                    _report(PeerFailed(f"another rank left the run at step {trainer.step + 1}; "
+                                       f"{folder.checkpoint} holds the last finished epoch"))
                 raise Reported from None
             if dist.is_main:
                 summary = _summary(trainer, last, folder, time.perf_counter() - started)

@@ -33,7 +33,7 @@ ENV_VARS = ("WORLD_SIZE", "RANK", "LOCAL_RANK")
 
 
 class PeerFailed(VaeguiError):
-    """Another rank failed while the ranks were starting (rank 0 says so)."""
+    """Another rank could not start, or left the run (rank 0 says so)."""
 
 
 @dataclass(frozen=True)
@@ -178,6 +178,14 @@ def wait_for_all(d: Distributed) -> None:
     """A barrier, through gloo (CPU) whatever the training device; nothing in a world of one."""
     if d.enabled:
         dist.all_reduce(torch.zeros(1))
+
+
+def peer_lost(exc: BaseException) -> bool:
+    """Whether a collective failed because another rank is gone (it crashed, was killed, or
+    left with an error of its own, which it has reported)."""
+    text = str(exc)
+    return isinstance(exc, dist.DistError) or (isinstance(exc, RuntimeError) and any(
+        sign in text for sign in ("Connection closed by peer", "Connection reset by peer", "NCCL")))
 
 
 def agree_on_step(values: torch.Tensor, stop: bool, world_size: int) -> tuple[torch.Tensor, bool]:
