@@ -5,16 +5,20 @@ training goes on. Both refresh with every new snapshot of the weights."""
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
 from vaegui.core.explorer import ExplorerModel
-from vaegui.core.latent import Decoder, tile
+from vaegui.core.latent import tile
 
 from .decode_worker import DecodeFailure, DecodeWorker
 from .decoding_view import DecodingView
 from .image_canvas import ImageCanvas
+
+if TYPE_CHECKING:
+    from vaegui.core.decoder import Decoder
 
 RECON, SAMPLES = "recon", "samples"
 
