@@ -6,23 +6,17 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
 from vaegui.core.explorer import ExplorerModel
-from vaegui.core.latent import Decoder, tile
+from vaegui.core.explorer_images import originals_and_reconstructions
+from vaegui.core.latent import tile
 
 from .decode_worker import DecodeFailure, DecodeWorker
 from .decoding_view import DecodingView
 from .image_canvas import ImageCanvas
 
 RECON, SAMPLES = "recon", "samples"
-
-
-def originals_and_reconstructions(decoder: Decoder, images: np.ndarray) -> np.ndarray:
-    """Two rows: the uint8 images, and below each its reconstruction."""
-    both = np.concatenate([images.astype(np.float32) / 255.0, decoder.reconstruct(images)])
-    return tile(both, nrow=len(images), padding=1)
 
 
 class SamplesView(DecodingView):
