@@ -49,12 +49,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str]) -> int:
-    if not argv or argv[0] not in ("train", "eval", "gui", "-h", "--help"):
+    if not argv or argv[0] not in ("train", "eval", "export", "gui", "-h", "--help"):
         return _gui(argv)
     if argv[0] == "gui":  # argparse's REMAINDER would refuse options after the command
         return _gui(argv[1:])
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "export":
+            from .export_cli import run as export
+
+            return export(args)
         return train(args) if args.command == "train" else evaluate_checkpoint(args)
     except ConfigError as exc:
         return _fail(name_the_option(str(exc)))

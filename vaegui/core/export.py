@@ -208,7 +208,13 @@ def bundle_readme(title: str, written: Sequence[tuple[str, str]],
     """README.md of a bundle: what each file is (``written``: (file name, what it is)), and what
     could not be exported, with the reason (``missing``)."""
     lines = [f"# {title}", "", "Exported by vaegui. Files:", ""]
-    lines += [f"- `{name}`: {what}" for name, what in written]
+    groups: list[tuple[list[str], str]] = []  # one line for the formats of one figure
+    for name, what in written:
+        if groups and groups[-1][1] == what:
+            groups[-1][0].append(name)
+        else:
+            groups.append(([name], what))
+    lines += [f"- {', '.join(f'`{n}`' for n in names)}: {what}" for names, what in groups]
     if missing:
         lines += ["", "Not exported:", ""]
         lines += [f"- {name}: {why}" for name, why in missing]

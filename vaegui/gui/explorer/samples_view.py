@@ -29,6 +29,8 @@ class SamplesView(DecodingView):
         self.noise_button.clicked.connect(model.new_noise)
         self.recon_canvas = ImageCanvas(minimum=40)
         self.samples_canvas = ImageCanvas(top=True)
+        self.recon_canvas.setObjectName("reconstructions")  # names as export targets
+        self.samples_canvas.setObjectName("samples")
         controls = QHBoxLayout()
         controls.addWidget(QLabel("Images"))
         controls.addWidget(self.count)

@@ -61,7 +61,8 @@ def png_size(item: QGraphicsItem, scale: float) -> tuple[int, int]:
 
 @contextlib.contextmanager
 def _export_mode(item: QGraphicsItem, painter: QPainter | None, scale: float = 1.0):
-    """Items drawn uncached, told they are being exported (pyqtgraph's protocol)."""
+    """Items drawn uncached, told they are being exported (pyqtgraph's protocol; ``scale``:
+    device units a logical pixel, beyond the device's pixel ratio)."""
     scene = item.scene()
     cached = [(i, i.cacheMode()) for i in scene.items() if i.cacheMode() != QGraphicsItem.CacheMode.NoCache]
     for i, _ in cached:
@@ -95,7 +96,9 @@ def render_png(item: QGraphicsItem, scale: float = DEFAULT_SCALE) -> QImage:
     try:
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.setRenderHint(QPainter.RenderHint.TextAntialiasing)
-        with _export_mode(item, painter, scale):
+        # The pixel ratio scales everything already: pyqtgraph's scatter symbols must not
+        # scale by the export's resolution again.
+        with _export_mode(item, painter, 1.0):
             item.scene().render(painter, QRectF(0, 0, source.width(), source.height()), source)
     finally:
         painter.end()
