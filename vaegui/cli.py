@@ -4,12 +4,16 @@ User errors (bad argument, missing data, bad checkpoint, unusable output folder)
 on stderr and exit 2. Ctrl-C prints one line and exits 130 (128 + SIGINT, as a shell reports a
 process that Ctrl-C ended); `vaegui train` first stops within a step and saves, a second Ctrl-C
 gives up waiting (the last saved checkpoint stays intact).
+
+Under torchrun (``torchrun --nproc-per-node N -m vaegui train ...``) every rank trains and rank 0
+alone prints and writes; another rank prints only an error of its own, as one line naming its rank.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
 import os
 import signal
@@ -22,17 +26,20 @@ from typing import Any, TextIO
 from .cli_options import (EXIT_USER_ERROR, OneLineParser, build_parser, config_from_args,
                           int_at_least, name_the_option, resumed_config)
 from .core.config import RunConfig
-from .core.errors import ConfigError, VaeguiError
+from .core.errors import ConfigError, Reported, VaeguiError
 
 __all__ = ["EXIT_INTERRUPTED", "EXIT_USER_ERROR", "OneLineParser", "int_at_least", "main"]  # the app uses these
 EXIT_INTERRUPTED = 130
+TENSORBOARD_DIR = "tensorboard"  # in the run folder
+TENSORBOARD_MISSING = "--tensorboard needs the tensorboard package: pip install 'vaegui[tensorboard]'"
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
         return _main(sys.argv[1:] if argv is None else list(argv))
     except KeyboardInterrupt:  # Ctrl-C while starting, loading, evaluating, or a second one
-        print("vaegui: interrupted", file=sys.stderr)
+        if _rank() == 0:
+            print("vaegui: interrupted", file=sys.stderr)
         if argv is None:
             # A Ctrl-C that landed in code a library ran through PyRun_* (torch's import does)
             # makes Python kill itself with SIGINT at exit, whatever we return: exit now, with
@@ -53,41 +60,75 @@ def _main(argv: list[str]) -> int:
         return _gui(argv)
     if argv[0] == "gui":  # argparse's REMAINDER would refuse options after the command
         return _gui(argv[1:])
-    args = build_parser().parse_args(argv)
+    with _quiet_unless(_rank() == 0):  # every rank has the same command line: rank 0 answers it
+        args = build_parser().parse_args(argv)
     try:
         if args.command == "export":
             from .export_cli import run as export
 
             return export(args)
         return train(args) if args.command == "train" else evaluate_checkpoint(args)
-    except ConfigError as exc:
-        return _fail(name_the_option(str(exc)))
-    except VaeguiError as exc:
-        return _fail(str(exc))
+    except Reported:  # a multi-process run whose error one of its ranks has printed
+        return EXIT_USER_ERROR
     except BrokenPipeError:  # the reader of our output went away (`vaegui train ... | head`)
         try:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         except (OSError, ValueError):  # stdout is not a file (redirected in-process)
             pass
         return _fail("the output was closed before the command finished")
-    except OSError as exc:  # a path given on the command line that the system refuses
-        where = f"{exc.filename}: " if exc.filename else ""
-        return _fail(f"{where}{exc.strerror or exc}")
-    except (MemoryError, RuntimeError) as exc:
+    except Exception as exc:
         if isinstance(exc, RuntimeError) and not _out_of_memory(exc):
             from .core.checkpoint import interrupted
 
             if interrupted(exc):  # a library turned a Ctrl-C into its own error
                 raise KeyboardInterrupt from None
+        if not _report(exc):
             raise
-        return _fail(f"out of memory ({exc or type(exc).__name__}): try a smaller --batch-size, "
-                     "--hidden or --image-size")
+        return EXIT_USER_ERROR
+
+
+def _report(exc: BaseException) -> bool:
+    """Print the one line of a user's error; False for anything else (a bug, whose traceback
+    is wanted)."""
+    if isinstance(exc, ConfigError):
+        message = name_the_option(str(exc))
+    elif isinstance(exc, VaeguiError):
+        message = str(exc)
+    elif isinstance(exc, OSError):  # a path given on the command line that the system refuses
+        message = f"{exc.filename}: " if exc.filename else ""
+        message += f"{exc.strerror or exc}"
+    elif isinstance(exc, MemoryError) or (isinstance(exc, RuntimeError) and _out_of_memory(exc)):
+        message = (f"out of memory ({exc or type(exc).__name__}): try a smaller --batch-size, "
+                   "--hidden or --image-size")
+    else:
+        return False
+    _fail(message)
+    return True
 
 
 def _fail(message: str) -> int:
-    """One line on stderr, whatever the message holds."""
-    print(f"vaegui: error: {' '.join(message.split())}", file=sys.stderr)
+    """One line on stderr, whatever the message holds (naming the rank under torchrun)."""
+    rank = f"rank {_rank()}: " if _rank() else ""
+    print(f"vaegui: error: {rank}{' '.join(message.split())}", file=sys.stderr)
     return EXIT_USER_ERROR
+
+
+def _rank() -> int:
+    """This process's rank under torchrun (0 without it). Read from the environment as
+    core.distributed does, because the answer is needed before torch is imported."""
+    try:
+        return int(os.environ.get("RANK", "0")) if "WORLD_SIZE" in os.environ else 0
+    except ValueError:
+        return 0
+
+
+def _quiet_unless(speak: bool):
+    if speak:
+        return contextlib.nullcontext()
+    quiet = contextlib.ExitStack()
+    quiet.enter_context(contextlib.redirect_stdout(io.StringIO()))
+    quiet.enter_context(contextlib.redirect_stderr(io.StringIO()))
+    return quiet
 
 
 def _out_of_memory(exc: RuntimeError) -> bool:
@@ -104,14 +145,63 @@ def _gui(argv: list[str]) -> int:
 # ---- train -----------------------------------------------------------------------------------
 def train(args: argparse.Namespace, out: TextIO | None = None) -> int:
     # Imported here so that `vaegui --help` and argument errors answer without loading torch.
+    from .core.distributed import (Distributed, PeerFailed, all_or_none, peer_lost, process_group,
+                                   wait_for_all)
+    from .core.errors import TrainingError
+    from .core.run_writer import RunWriter
+
+    started = time.perf_counter()
+    with process_group(Distributed.from_env()) as dist, contextlib.ExitStack() as stack:
+        out = (out or sys.stdout) if dist.is_main else stack.enter_context(open(os.devnull, "w"))
+        with all_or_none(dist, report=_report):  # a rank that cannot start stops them all
+            folder, trainer, tensorboard = _start(args, dist, stack)
+        # Once every rank has started: a run that could not start leaves no files behind. A
+        # resumed run's files are made to match its checkpoint.
+        writer = RunWriter(folder, trainer) if folder is not None else None
+        with _StopOnCtrlC(trainer) as ctrl_c:
+            try:
+                last = _train_epochs(trainer, writer, out, tensorboard,
+                                     progress=not args.no_progress and dist.is_main)
+            except TrainingError as exc:  # every rank meets it at the same step
+                if not dist.enabled:
+                    raise
+                if dist.is_main:
+                    _report(exc)  # after saving the last good weights
+                wait_for_all(dist)  # torchrun ends the others when one rank leaves with an error
+                raise Reported from None
+            except RuntimeError as exc:
+                if not (dist.enabled and peer_lost(exc)):
+                    raise
+                if dist.is_main:  # else rank 0 is the one gone, and torchrun says so
+                    _report(PeerFailed(f"another rank left the run at step {trainer.step + 1}; "
+                                       f"{folder.checkpoint} holds the last finished epoch"))
+                raise Reported from None
+            if dist.is_main:
+                summary = _summary(trainer, last, folder, time.perf_counter() - started)
+                ctrl_c.finished()  # saved: a Ctrl-C now changes nothing, and must not add a line
+                writer.close()
+                print(json.dumps(summary), file=out, flush=True)
+                if ctrl_c.pressed:
+                    print(f"vaegui: interrupted: stopped at step {trainer.step}, saved in "
+                          f"{folder.checkpoint}", file=sys.stderr)
+            if dist.enabled and last.stopped:  # every rank stopped at the same step
+                wait_for_all(dist)  # for rank 0 to save: a rank leaving with 130 ends the others
+    if not dist.is_main:
+        return EXIT_INTERRUPTED if last.stopped else 0
+    return EXIT_INTERRUPTED if ctrl_c.pressed else 0
+
+
+def _start(args: argparse.Namespace, dist, stack: contextlib.ExitStack):
+    """Settings, run folder (rank 0's), data and trainer, resumed if asked; the TensorBoard log
+    if asked. Returns (run folder or None, trainer, TensorBoard log or None)."""
+    from .core import tensorboard_log
     from .core.checkpoint import load_checkpoint
     from .core.data import image_shape_of, load_dataset
     from .core.run_folder import RunFolder, run_name
-    from .core.run_writer import RunWriter
     from .core.trainer import Trainer
 
-    out = out or sys.stdout
-    started = time.perf_counter()
+    if args.tensorboard and dist.is_main and not tensorboard_log.available():
+        raise ConfigError(TENSORBOARD_MISSING)
     state = None
     if args.resume is not None:
         state = load_checkpoint(args.resume)
@@ -120,28 +210,26 @@ def train(args: argparse.Namespace, out: TextIO | None = None) -> int:
     else:
         config = config_from_args(args)
         out_dir = Path(args.out) if args.out else Path("runs") / run_name(config.data.dataset)
-    # Refused at once rather than after minutes of loading: a model too big for memory, a
-    # second writer, a folder that cannot be written.
+    # Refused at once rather than after minutes of loading: a batch the ranks cannot share, a
+    # model too big for memory, a second writer, a folder that cannot be written.
+    dist.local_batch_size(config.train.batch_size)
     config.model.check_size(image_shape_of(config.data))
-    with RunFolder(out_dir).open(resume=state is not None, resumed_checkpoint=args.resume) as folder:
-        data = load_dataset(config.data, download=not args.offline)
-        if data.skipped:
-            print(f"vaegui: {data.skipped_summary()}", file=sys.stderr)
-        trainer = Trainer(config, data, report_interval=0.2, keep_test_means=True)
-        if state is not None:
-            trainer.load_state_dict(state, args.resume)
-            state = None
-        writer = RunWriter(folder, trainer)  # a resumed run's files are made to match its checkpoint
-        with _StopOnCtrlC(trainer) as ctrl_c:
-            last = _train_epochs(trainer, writer, out, progress=not args.no_progress)
-            summary = _summary(trainer, last, folder, time.perf_counter() - started)
-            ctrl_c.finished()  # saved: a Ctrl-C now changes nothing, and must not add a line
-            writer.close()
-            print(json.dumps(summary), file=out, flush=True)
-            if ctrl_c.pressed:
-                print(f"vaegui: interrupted: stopped at step {trainer.step}, saved in "
-                      f"{folder.checkpoint}", file=sys.stderr)
-    return EXIT_INTERRUPTED if ctrl_c.pressed else 0
+    folder = None
+    if dist.is_main:
+        folder = stack.enter_context(RunFolder(out_dir).open(resume=state is not None,
+                                                             resumed_checkpoint=args.resume))
+    data = load_dataset(config.data, download=not args.offline)
+    if data.skipped and dist.is_main:
+        print(f"vaegui: {data.skipped_summary()}", file=sys.stderr)
+    trainer = Trainer(config, data, report_interval=0.2, keep_test_means=dist.is_main, dist=dist)
+    if state is not None:
+        trainer.load_state_dict(state, args.resume)
+        state = None
+    tensorboard = None
+    if args.tensorboard and folder is not None:
+        tensorboard = stack.enter_context(tensorboard_log.TensorBoardLog(
+            folder.path / TENSORBOARD_DIR, resumed_at=trainer.step))
+    return folder, trainer, tensorboard
 
 
 class _StopOnCtrlC:
@@ -173,9 +261,10 @@ class _StopOnCtrlC:
             signal.signal(signal.SIGINT, self._previous)
 
 
-def _train_epochs(trainer, writer, out: TextIO, progress: bool):
+def _train_epochs(trainer, writer, out: TextIO, tensorboard, progress: bool):
     """Train, printing each epoch's line as the run folder's writer records it; saves at the
-    end. Returns the last progress snapshot."""
+    end (rank 0: the other ranks of a multi-process run have no ``writer`` and see no
+    evaluations). Returns the last progress snapshot."""
     from .core.errors import TrainingError
 
     bar = _ProgressBar(sys.stderr, enabled=progress and sys.stderr.isatty())
@@ -184,17 +273,20 @@ def _train_epochs(trainer, writer, out: TextIO, progress: bool):
         for p in trainer.run():
             last = p
             bar.update(p)
-            if (record := writer.record(p)) is not None:
+            if tensorboard is not None:
+                tensorboard.log(p)
+            if writer is not None and (record := writer.record(p)) is not None:
                 bar.clear()
                 print(_epoch_line(record), file=out, flush=True)
     except TrainingError:
         bar.clear()
-        if trainer.weights_finite():
+        if writer is not None and trainer.weights_finite():
             writer.save()  # the last good weights
         raise
     finally:
         bar.clear()
-    writer.save()
+    if writer is not None:
+        writer.save()
     return last
 
 

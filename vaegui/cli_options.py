@@ -113,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--train-limit", type=_positive_int, help="use only the first N training images")
     t.add_argument("--test-limit", type=_positive_int, help="use only the first N test images")
     t.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    t.add_argument("--tensorboard", action="store_true", help="also write the metrics as "
+                   "TensorBoard event files into <run folder>/tensorboard (needs the tensorboard "
+                   "package)")
     t.add_argument("--offline", action="store_true", help="never download a missing dataset")
     e = sub.add_parser("eval", help="evaluate a checkpoint on its test set")
     e.add_argument("checkpoint", metavar="CKPT", type=file_name)

@@ -13,16 +13,37 @@ import numpy as np
 from vaegui.core.run_reader import RunReader
 from vaegui.gui.main_window import MainWindow
 
-TIMEOUT = 180_000
+TIMEOUT = 120_000
 REPO = Path(__file__).resolve().parents[2]
-EPOCHS = 30
+EPOCHS = 4
+HOLD_AT = 2  # the writer waits after this epoch until the test has seen the run live
+# The real `vaegui train`, paced by the test rather than by the machine's speed: after epoch
+# HOLD_AT it waits (its heartbeat beating) until the gate file appears.
+GATED_TRAIN = """
+import sys, time
+from pathlib import Path
+from vaegui.core.run_writer import RunWriter
+gate, hold_at = Path(sys.argv[1]), int(sys.argv[2])
+end_epoch = RunWriter._end_epoch
+def paced(self, p):
+    record = end_epoch(self, p)
+    while p.eval.epoch == hold_at and not gate.exists():
+        self._beat(p.step)
+        time.sleep(0.05)
+    return record
+RunWriter._end_epoch = paced
+from vaegui.cli import main
+raise SystemExit(main(sys.argv[3:]))
+"""
 
 
 def test_the_window_follows_a_run_another_process_writes(qtbot, settings, tmp_path):
-    run = tmp_path / "run"
+    run, gate, script = tmp_path / "run", tmp_path / "go-on", tmp_path / "gated_train.py"
+    script.write_text(GATED_TRAIN)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vaegui.cli", "train", "--dataset", "shapes", "--image-size", "16",
-         "--hidden", "16", "--latent-dim", "2", "--train-limit", "20000", "--test-limit", "256",
+        [sys.executable, str(script), str(gate), str(HOLD_AT), "train", "--dataset", "shapes",
+         "--image-size", "16", "--hidden", "16", "--latent-dim", "2", "--train-limit", "1024",
+         "--test-limit", "256",
          "--batch-size", "64", "--epochs", str(EPOCHS), "--device", "cpu", "--no-progress",
          "--out", str(run)],
         cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.DEVNULL,
@@ -38,9 +59,10 @@ def test_the_window_follows_a_run_another_process_writes(qtbot, settings, tmp_pa
         window.follow_run(str(run))
         assert not window.menu_actions.start.isEnabled()  # no training while following
         # While it trains: curves and epochs arrive, and the writer is alive.
-        qtbot.waitUntil(lambda: len(window.loss_view.curve_data("test_neg_elbo")[0]) >= 2, timeout=TIMEOUT)
-        assert proc.poll() is None, "the run ended before the window saw it grow: make it longer"
+        qtbot.waitUntil(lambda: len(window.loss_view.curve_data("test_neg_elbo")[0]) >= HOLD_AT, timeout=TIMEOUT)
+        assert proc.poll() is None
         assert writers[0] is True and "writer alive" in window.follow_label.text()
+        gate.touch()
         with qtbot.waitSignal(window.followFinished, timeout=TIMEOUT):
             pass  # the run ends; the follower sees the writer go and stops
     finally:

@@ -40,6 +40,11 @@ class RunFolderError(VaeguiError):
         super().__init__(f"run folder {self.path}: {reason}")
 
 
+class Reported(Exception):
+    """The error has been printed already (by this process or, in a multi-process run, by
+    another rank): exit with code 2 without another word."""
+
+
 def os_reason(exc: OSError) -> str:
     """An OSError in a few words, without the file name the caller names anyway
     ("Read-only file system", "No space left on device", "File name too long")."""

@@ -19,6 +19,7 @@ from .errors import ConfigError
 from .events import Event
 from .latent import (INTERPOLATIONS, EncodedSet, Snapshot, grid_points, interpolate,
                      traversal_order)
+from .map_history import MapHistory
 from .progress import EvalResult
 
 PLAYBACK_MODES = ("loop", "bounce")
@@ -102,7 +103,7 @@ class ExplorerModel:
     def __init__(self) -> None:
         self.events = SimpleNamespace(**{name: Event(name) for name in (
             "snapshot", "encoded", "evaluation", "examples", "point", "interpolation", "playback",
-            "traversal", "grid", "grid_image", "samples", "click_target")})
+            "traversal", "grid", "grid_image", "samples", "click_target", "history")})
         self.snapshot: Snapshot | None = None
         self.encoded: EncodedSet | None = None
         self.evaluation: EvalResult | None = None
@@ -120,6 +121,12 @@ class ExplorerModel:
         self.grid_image: np.ndarray | None = None
         self.grid_image_region: tuple[float, float, float, float] | None = None
         self._prior_rng = np.random.default_rng()
+        # The map history of the run (None: none kept), and the epoch shown from it: None shows
+        # the live map and weights; a fraction blends two epochs' maps (playing).
+        self.history: MapHistory | None = None
+        self.history_position: float | None = None
+        self._live_snapshot: Snapshot | None = None  # what training sent, kept while history shows
+        self._live_encoded: EncodedSet | None = None
 
     # ---- what is explored -----------------------------------------------------------------
     @property
@@ -129,7 +136,14 @@ class ExplorerModel:
         return None if self.encoded is None else int(self.encoded.latents.shape[1])
 
     def set_snapshot(self, snapshot: Snapshot | None) -> None:
-        """New weights. A different latent dimension drops the points picked for the old one."""
+        """New weights. A different latent dimension drops the points picked for the old one.
+        While an epoch of the history is shown, they are kept for when the view goes live."""
+        self._live_snapshot = snapshot
+        if self.history_position is not None:
+            return
+        self._show_snapshot(snapshot)
+
+    def _show_snapshot(self, snapshot: Snapshot | None) -> None:
         old = self.latent_dim
         self.snapshot = snapshot
         if snapshot is not None and old is not None and snapshot.latent_dim != old:
@@ -137,7 +151,14 @@ class ExplorerModel:
         self.events.snapshot.emit()
 
     def set_encoded(self, encoded: EncodedSet | None) -> None:
-        """A new map. Without weights, a map of another dimension drops the points picked."""
+        """A new map. Without weights, a map of another dimension drops the points picked.
+        While an epoch of the history is shown, it is kept for when the view goes live."""
+        self._live_encoded = encoded
+        if self.history_position is not None:
+            return
+        self._show_encoded(encoded)
+
+    def _show_encoded(self, encoded: EncodedSet | None) -> None:
         dim = None if encoded is None else encoded.latents.shape[1]
         if dim is not None and self.snapshot is not None and dim != self.snapshot.latent_dim:
             raise ValueError(f"a map of {dim}-D latents for a {self.snapshot.latent_dim}-D model")
@@ -149,6 +170,49 @@ class ExplorerModel:
     def set_evaluation(self, evaluation: EvalResult | None) -> None:
         self.evaluation = evaluation
         self.events.evaluation.emit()
+        if self.history is not None and self.history.refresh():  # the epoch's map was just written
+            self.events.history.emit()
+
+    # ---- map history ------------------------------------------------------------------------
+    def set_history(self, history: MapHistory | None) -> None:
+        self.history = history
+        self.show_history(None)
+
+    def history_usable(self) -> str:
+        """"" when the history can be shown, else why not."""
+        base = self._live_encoded
+        if self.history is None or not len(self.history):
+            return "no epochs kept yet"
+        if base is None or base.split != "test":
+            return "the history holds test-set maps: show the test set on the map"
+        if len(base.latents) != len(self.history.means(self.history.epochs[-1])):
+            return "the map shows another number of test images than the history holds"
+        return ""
+
+    def show_history(self, position: float | None) -> None:
+        """Show the map (and, where kept, the decoder) of a past epoch, a fraction between two
+        while playing; None goes back to the live map and weights."""
+        if position is not None and self.history_usable():
+            position = None
+        was = self.history_position
+        self.history_position = position
+        if position is None:
+            if was is not None:
+                self._show_snapshot(self._live_snapshot)
+                self._show_encoded(self._live_encoded)
+            self.events.history.emit()
+            return
+        h, base = self.history, self._live_encoded
+        means = h.at(position)
+        epoch = h.nearest_epoch(position)
+        self._show_encoded(dataclasses.replace(base, latents=means, xy=base.projection.transform(means),
+                                               step=h.step_of(epoch)))
+        live = self._live_snapshot
+        state = h.decoder_state(epoch) if live is not None else None
+        if was is None or h.nearest_epoch(was) != epoch:
+            self._show_snapshot(live if state is None else
+                                Snapshot(live.config, live.image_shape, state, h.step_of(epoch)))
+        self.events.history.emit()
 
     def set_examples(self, images: np.ndarray | None) -> None:
         self.examples = None if images is None else np.asarray(images)
@@ -157,6 +221,9 @@ class ExplorerModel:
     def clear(self) -> None:
         """A new run or model: nothing from the old one is kept but the settings."""
         self.snapshot, self.evaluation, self.examples = None, None, None
+        self._live_snapshot = self._live_encoded = None
+        self.history, self.history_position = None, None
+        self.events.history.emit()
         self._forget_points(encoded_too=True)
         for event in ("snapshot", "evaluation", "examples"):
             getattr(self.events, event).emit()

@@ -35,7 +35,7 @@ def reconstruction_nll(x: torch.Tensor, logits: torch.Tensor, likelihood: str,
     if log_sigma is None:
         raise ValueError("a Gaussian likelihood needs log_sigma")
     log_sigma = log_sigma.clamp(min=MIN_LOG_SIGMA)
-    d = x[0].numel()
+    d = math.prod(x.shape[1:])  # x may hold no image (a rank's share of a small last batch)
     sq = (x - torch.sigmoid(logits)).pow(2).flatten(1).sum(1)
     return sq * (0.5 * torch.exp(-2 * log_sigma)) + d * (log_sigma + 0.5 * LOG_2PI)
 

@@ -21,6 +21,7 @@ from . import limits
 from .config import ModelConfig, RunConfig
 from .data import ImageData
 from .device import describe_device, place_images, resolve_device
+from .distributed import Distributed, agree_on_step, data_parallel, rank_shard
 from .errors import CheckpointError, ConfigError, DataError, TrainingError
 from .evaluate import IW_DECODES, EvaluationStopped, evaluate, to_float
 from .history import History
@@ -65,22 +66,49 @@ def check_iw_memory(model: ModelConfig, image_shape: tuple[int, int, int], iw_sa
                           f"about {limits.gib(need)}, more than the {budget} here")
 
 
+def epoch_permutation(seed: int, epoch: int, n: int) -> torch.Tensor:
+    """The order of the ``n`` training images in ``epoch``: a fresh generator per epoch seeded
+    from (seed, epoch), so a resumed run, and every rank of a multi-process run, draws the same."""
+    gen = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=gen)
+
+
+class _ScaledElbo(torch.nn.Module):
+    """A rank's training loss terms as a module (DistributedDataParallel wraps a module's
+    forward): the sums over the rank's images times ``world_size / global batch``, so that the
+    average over the ranks, which the gradient all-reduce takes, is the global batch's mean."""
+
+    def __init__(self, model: VAE):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor, kl_form: str, noise: torch.Generator,
+                scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+        terms = elbo_terms(self.model, x, kl_form, noise)
+        return terms.recon.sum() * scale, terms.kl.sum() * scale
+
+
 class Trainer:
     def __init__(self, config: RunConfig, data: ImageData, *, report_interval: float = 0.1,
-                 keep_test_means: bool = False):
+                 keep_test_means: bool = False, dist: Distributed | None = None):
         """``report_interval``: seconds between snapshots during an epoch (0 = after every step);
         the snapshot that closes an epoch and the final one are always yielded.
         ``keep_test_means``: keep the posterior means of each test evaluation in
-        :attr:`test_means` (the app's latent map reuses them)."""
+        :attr:`test_means` (the app's latent map reuses them).
+        ``dist``: this process's place in a multi-process run (see :mod:`.distributed`); then
+        each rank trains on its share of every global batch, and only rank 0 evaluates (the
+        snapshots of the other ranks carry no evaluation)."""
         if len(data.train_images) == 0 or len(data.test_images) == 0:
             raise DataError(f"{data.name}: needs at least one training and one test image "
                             f"(has {len(data.train_images)} and {len(data.test_images)})")
         self.config = config
         self.data = data
         self.report_interval = report_interval
-        self.device = resolve_device(config.train.device)
+        self.dist = dist or Distributed()
+        self.device = self.dist.device(resolve_device(config.train.device))
         self.device_name = describe_device(self.device)
         tc = config.train
+        self.dist.local_batch_size(tc.batch_size)  # refuses a batch that does not split evenly
         # Refuse what cannot fit before allocating any of it.
         config.model.check_size(data.image_shape)
         check_batch_memory(config, data.image_shape, len(data.train_images), self.device.type)
@@ -94,7 +122,7 @@ class Trainer:
         fused = self.device.type in ("cpu", "cuda")
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=tc.lr, fused=fused)
         self.noise = torch.Generator(device=self.device)  # reparameterisation noise
-        self.noise.manual_seed(tc.seed)
+        self.noise.manual_seed(self.dist.noise_seed(tc.seed))
         self.step = 0
         self.history = History()
         self._train_x = place_images(data.train_images, self.device)
@@ -104,6 +132,8 @@ class Trainer:
         self.test_means: EvalMeans | None = None  # of the last test evaluation, if kept
         self.beta = tc.beta  # may be changed while training runs (plain float: atomic to assign)
         self._stop = threading.Event()
+        self._stop_agreed = False  # multi-process: every rank has agreed to stop
+        self._parallel: torch.nn.Module | None = None  # the loss under DDP, made when training starts
         self._running = threading.Event()
         self._running.set()
 
@@ -133,9 +163,19 @@ class Trainer:
         warmup = self.config.train.warmup_steps
         return self.beta * (min(1.0, step / warmup) if warmup else 1.0)
 
+    def _stopping(self) -> bool:
+        # Ranks stop only together (after the same step), else one would wait for the others
+        # at the next gradient all-reduce.
+        return self._stop_agreed if self.dist.enabled else self._stop.is_set()
+
     def run(self) -> Iterator[Progress]:
         tc = self.config.train
         self._stop.clear()
+        self._stop_agreed = False
+        if self.dist.enabled and self._parallel is None:
+            # Made here, not in __init__: it talks to the other ranks (it broadcasts rank 0's
+            # weights), which must not happen while a rank may still fail to start.
+            self._parallel = data_parallel(_ScaledElbo(self.model), self.device)
         self._rows: list[torch.Tensor] = []
         self._row_weights: list[float] = []
         self._row_start = self.step
@@ -145,49 +185,63 @@ class Trainer:
         self._rate_mark = (0, 0.0)  # (images, train seconds) at the last snapshot
         last_report = time.perf_counter()
         self.model.train()
-        while self.step < self.total_steps and not self._stop.is_set():
+        while self.step < self.total_steps and not self._stopping():
             epoch, offset = divmod(self.step, self.steps_per_epoch)
             order = self._permutation(epoch)
             for i in range(offset, self.steps_per_epoch):
                 while not self._running.is_set() and not self._stop.is_set():
                     yield self._snapshot(paused=True)
                     self._running.wait(PAUSE_POLL_S)
-                if self._stop.is_set():
+                if self._stopping():
                     break
-                idx = order[i * tc.batch_size:(i + 1) * tc.batch_size]
-                self._train_step(self._train_x[idx])
+                idx = order[i * tc.batch_size:(i + 1) * tc.batch_size]  # the global batch
+                self._train_step(self._train_x[rank_shard(idx, self.dist.rank, self.dist.world_size)],
+                                 len(idx))
                 if time.perf_counter() - last_report >= self.report_interval and i + 1 < self.steps_per_epoch:
                     last_report = time.perf_counter()
                     yield self._snapshot()
             else:
-                result = self.evaluate_test(epoch + 1)
-                self.history.evals.append(result)
+                result = None
+                if self.dist.is_main:  # the others go on, and wait for it at the next step
+                    result = self.evaluate_test(epoch + 1)
+                    self.history.evals.append(result)
                 last_report = time.perf_counter()
                 yield self._snapshot(eval=result)
         final = None
-        if not self._stop.is_set() and tc.iw_samples and self.history.evals:
+        if not self._stop.is_set() and tc.iw_samples and self.history.evals and self.dist.is_main:
             try:  # thousands of importance samples take minutes: a stop must cut it short
                 final = self.evaluate_test(self.history.evals[-1].epoch, iw_samples=tc.iw_samples,
                                            should_stop=self._stop.is_set)
                 self.history.evals[-1] = final
             except EvaluationStopped:
                 pass
-        yield self._snapshot(eval=final, done=True, stopped=self._stop.is_set())
+        yield self._snapshot(eval=final, done=True, stopped=self._stopping())
 
     def _permutation(self, epoch: int) -> torch.Tensor:
-        # A fresh generator per epoch seeded from (seed, epoch): a resumed run sees the same order.
-        gen = torch.Generator().manual_seed(self.config.train.seed * 1_000_003 + epoch)
-        return torch.randperm(self._train_x.shape[0], generator=gen).to(self._train_x.device)
+        order = epoch_permutation(self.config.train.seed, epoch, self._train_x.shape[0])
+        return order.to(self._train_x.device)
 
-    def _train_step(self, batch: torch.Tensor) -> None:
+    def _train_step(self, batch: torch.Tensor, global_batch: int) -> None:
+        """One optimisation step on this rank's ``batch`` of a global batch of ``global_batch``
+        images (the same number with one process)."""
         t0 = time.perf_counter()
         x = to_float(batch, self.device)  # (B, C, H, W) in [0, 1]
-        terms = elbo_terms(self.model, x, self.config.train.kl, self.noise)
-        recon, kl = terms.recon.mean(), terms.kl.mean()
+        if self._parallel is None:
+            terms = elbo_terms(self.model, x, self.config.train.kl, self.noise)
+            recon, kl = terms.recon.mean(), terms.kl.mean()
+        else:
+            recon, kl = self._parallel(x, self.config.train.kl, self.noise,
+                                       self.dist.world_size / global_batch)
         weight = self.kl_weight()
         loss = recon + weight * kl
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        row = torch.stack([recon, kl, recon + kl]).detach()
+        if self._parallel is not None:  # the global batch's means, and a stop agreed by all
+            row, self._stop_agreed = agree_on_step(row, self._stop.is_set(), self.dist.world_size)
+            loss = row[0] + weight * row[1]
+            if self._stop_agreed:
+                self._stop.set()  # another rank was asked to stop: this one stops as well
         grads = [p.grad for p in self.model.parameters() if p.grad is not None]
         # One check covers both a non-finite loss and an overflowing gradient, before the weights
         # change: on failure the model keeps the weights of the last good step.
@@ -201,9 +255,9 @@ class Trainer:
                                 f"the weights of step {self.step}. {hint}")
         self.optimizer.step()
         self.step += 1
-        self._rows.append(torch.stack([recon, kl, recon + kl]).detach())
+        self._rows.append(row)
         self._row_weights.append(weight)
-        self._images += batch.shape[0]
+        self._images += global_batch
         self._train_s += time.perf_counter() - t0
 
     def _snapshot(self, *, eval: EvalResult | None = None, paused: bool = False,
@@ -283,8 +337,10 @@ class Trainer:
         try:
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
-            if state["rng"].get("device_type") == self.device.type:
+            if state["rng"].get("device_type") == self.device.type and self.dist.is_main:
                 self.noise.set_state(state["rng"]["noise"])
+            elif self.dist.enabled:  # the checkpoint holds rank 0's noise only
+                self.noise.manual_seed(self.dist.noise_seed(self.config.train.seed, int(state["step"])))
             else:  # generator states are per device type: reseed, reproducibly, from the step
                 self.noise.manual_seed(self.config.train.seed + int(state["step"]))
         except (RuntimeError, ValueError, KeyError, TypeError) as exc:

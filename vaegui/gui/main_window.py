@@ -11,10 +11,12 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QFrame, QLabel, QMainWi
 
 from vaegui import __version__
 from vaegui.core.config import RunConfig
-from vaegui.core.errors import ConfigError
+from vaegui.core.errors import ConfigError, VaeguiError
 from vaegui.core.explorer import ExplorerModel
 from vaegui.core.latent import EncodedSet, Snapshot
+from vaegui.core.map_history import MapHistory
 from vaegui.core.progress import Progress
+from vaegui.core.run_reader import RunReader
 
 from . import settings as store
 from .actions import Actions
@@ -310,6 +312,7 @@ class MainWindow(QMainWindow):
         self._info = info
         self.explorer.clear()
         self.explorer.set_examples(info.examples)
+        self.explorer.set_history(_history_of(info.run_dir))
         if info.history is not None and info.history.evals:
             self.explorer.set_evaluation(info.history.evals[-1])
         if len(info.history.steps) or info.history.evals:
@@ -537,6 +540,17 @@ class MainWindow(QMainWindow):
         self.shutdown(wait_ms=CLOSE_WAIT_MS)
         super().closeEvent(event)
         self.closed.emit()
+
+
+def _history_of(run_dir: str | None) -> MapHistory | None:
+    """The map history a run folder keeps (None for a bare checkpoint or an unreadable folder:
+    the map then has no history, nothing else changes)."""
+    if run_dir is None:
+        return None
+    try:
+        return MapHistory(RunReader(run_dir))
+    except VaeguiError:
+        return None
 
 
 def _scrolled(view: QWidget) -> QScrollArea:

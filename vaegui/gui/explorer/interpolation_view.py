@@ -169,6 +169,8 @@ class InterpolationView(DecodingView):
             hint = HINT_NO_ENDS if self.model.snapshot is not None else "No decoder yet"
             self.strip_canvas.set_image(None, hint)
             self.frame_canvas.set_image(None, "")
+            self.decoder.cancel(STRIP)
+            self.decoder.cancel(FRAME)
             return
         self.decoder.request(STRIP, lambda d: tile(d.decode(path), nrow=len(path)))
         self._request_frame()

@@ -24,6 +24,7 @@ from vaegui.core.latent import EncodedSet, dimension_name
 
 from .. import palette
 from ..point_cloud import PointCloud
+from .history_bar import HistoryBar
 from .map_overlay import MapOverlay
 
 LABEL_MODE = "label"
@@ -138,6 +139,8 @@ class LatentMap(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(header)
         layout.addWidget(self._plot, 1)
+        self.history_bar = HistoryBar(self.model)
+        layout.addWidget(self.history_bar)
         layout.addWidget(self.hint)
 
     # ---- public API ---------------------------------------------------------------------

@@ -66,6 +66,7 @@ class ManifoldView(DecodingView):
         latents, region = m.grid_latents(), m.grid_region()
         if m.snapshot is None or latents is None:
             self.canvas.set_image(None, "The grid needs a decoder and a map: train or open a model")
+            self.decoder.cancel(CHANNEL)
             return
         size = m.grid.size
         x0, x1, y0, y1 = region

@@ -99,6 +99,7 @@ class PointView(DecodingView):
         if m.snapshot is None or m.point is None:
             self.result = None
             self._show_hint()
+            self.decoder.cancel(CHANNEL)
             return
         z, encoded = m.point.copy(), m.encoded
         self.decoder.request(CHANNEL, lambda d: decode_point(d, z, encoded))

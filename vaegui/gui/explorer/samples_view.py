@@ -53,14 +53,19 @@ class SamplesView(DecodingView):
         if m.snapshot is None:
             self.recon_canvas.set_image(None, "No model yet")
             self.samples_canvas.set_image(None, "No model yet")
+            self.decoder.cancel(SAMPLES)
+            self.decoder.cancel(RECON)
             return
         z = m.sample_latents()
         nrow = math.ceil(math.sqrt(len(z)))
         self.decoder.request(SAMPLES, lambda d: tile(d.decode(z), nrow=nrow, padding=1))
         if m.examples is None or not len(m.examples):
             self.recon_canvas.set_image(None, "Reconstructions need the test images (load the data)")
+            self.decoder.cancel(RECON)
         elif not m.snapshot.has_encoder:
-            self.recon_canvas.set_image(None, "Reconstructions need the encoder's weights")
+            self.recon_canvas.set_image(None, "Reconstructions need the encoder's weights (the run "
+                                              "kept only the decoder of this epoch)")
+            self.decoder.cancel(RECON)  # the last request would run on these weights
         else:
             images = m.examples[:m.samples.count]
             self.decoder.request(RECON, lambda d: originals_and_reconstructions(d, images))

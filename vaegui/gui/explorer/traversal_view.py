@@ -65,6 +65,7 @@ class TraversalView(DecodingView):
         if plan is None:
             self.dims = None
             self.canvas.set_image(None, "No decoder yet: start training or open a checkpoint")
+            self.decoder.cancel(CHANNEL)
             return
         dims, latents, kl = plan
         columns = m.traversal.columns

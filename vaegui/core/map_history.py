@@ -1,0 +1,67 @@
+"""A run's map history: the test set's latent means and (when kept) the decoder weights of each
+epoch, as its run folder stores them, read lazily and a few at a time."""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+
+import numpy as np
+import torch
+
+from .run_reader import RunReader
+
+CACHED_EPOCHS = 8  # (N, L) float32 each: 10,000 x 20 is 0.8 MB
+
+
+class MapHistory:
+    def __init__(self, reader: RunReader):
+        self.reader = reader
+        self.epochs: list[int] = []
+        self._decoders: set[int] = set()
+        self._means: OrderedDict[int, np.ndarray] = OrderedDict()
+        self.refresh()
+
+    def refresh(self) -> bool:
+        """Look for epochs written since; True if there are new ones."""
+        epochs = self.reader.map_epochs()
+        changed = epochs != self.epochs
+        self.epochs, self._decoders = epochs, set(self.reader.decoder_epochs())
+        return changed
+
+    def step_of(self, epoch: int) -> int:
+        return epoch * self.reader.steps_per_epoch
+
+    def means(self, epoch: int) -> np.ndarray:
+        if epoch not in self._means:
+            self._means[epoch] = self.reader.map_means(epoch)
+            while len(self._means) > CACHED_EPOCHS:
+                self._means.popitem(last=False)
+        self._means.move_to_end(epoch)
+        return self._means[epoch]
+
+    def at(self, position: float) -> np.ndarray:
+        """The means at a fractional epoch: a straight blend of the stored epochs around it,
+        so points move smoothly from one epoch's place to the next one's."""
+        epochs = self.epochs
+        position = min(max(position, epochs[0]), epochs[-1])
+        after = next(e for e in epochs if e >= position)
+        before = max((e for e in epochs if e <= position), default=after)
+        if after == before:
+            return self.means(after)
+        t = (position - before) / (after - before)
+        return ((1 - t) * self.means(before) + t * self.means(after)).astype(np.float32)
+
+    def nearest_epoch(self, position: float) -> int:
+        return min(self.epochs, key=lambda e: (abs(e - position), -e))
+
+    def decoder_state(self, epoch: int) -> dict[str, torch.Tensor] | None:
+        """The decoder weights of ``epoch`` when the folder kept them, else None."""
+        return self.reader.decoder_state(epoch) if epoch in self._decoders else None
+
+    def __len__(self) -> int:
+        return len(self.epochs)
+
+
+def is_whole(position: float) -> bool:
+    return math.isclose(position, round(position), abs_tol=1e-9)
