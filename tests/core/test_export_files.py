@@ -80,3 +80,19 @@ def test_bundle_readme_says_what_each_file_is_and_what_is_missing():
                                 [("point.png", "no point picked")])
     assert "- `a.png`, `a.svg`: the map" in text and "- `l.csv`: losses" in text
     assert "point.png: no point picked" in text
+
+
+def test_an_output_folder_is_checked_before_any_work_and_without_making_it(tmp_path):
+    export.check_folder(tmp_path / "new" / "deeper")
+    assert list(tmp_path.iterdir()) == []  # nothing made yet
+    in_the_way = tmp_path / "file"
+    in_the_way.write_text("")
+    with pytest.raises(export.ExportError, match=rf"{in_the_way / 'sub'}: cannot create the folder: {in_the_way} is not"):
+        export.check_folder(in_the_way / "sub")
+    with pytest.raises(export.ExportError, match="not a folder"):
+        export.check_folder(in_the_way)
+    assert export.make_folder(tmp_path / "a" / "b").is_dir()
+
+
+def test_gif_frame_times_are_whole_hundredths_of_a_second():
+    assert [export.gif_frame_ms(ms) for ms in (97, 44.9, 5, 0)] == [100, 40, 20, 20]

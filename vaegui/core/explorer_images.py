@@ -18,6 +18,8 @@ from .explorer import PASS_SECONDS, ExplorerModel
 from .latent import Decoder, interpolate, tile
 
 GIF_FRAMES = 32  # frames of one pass of the interpolation animation
+NO_MODEL = "no model: train one or open a checkpoint"
+NO_ENDS = "end points A and B are not set"
 
 
 @dataclass(frozen=True, eq=False)
@@ -45,7 +47,7 @@ def point(m: ExplorerModel, decoder: Decoder) -> Image:
 def interpolation_strip(m: ExplorerModel, decoder: Decoder) -> Image:
     path = m.interpolation_path()
     if path is None:
-        return Image.missing("end points A and B are not set")
+        return Image.missing(NO_ENDS)
     return Image(tile(decoder.decode(path), nrow=len(path)))
 
 
@@ -72,7 +74,7 @@ def frame_ms(m: ExplorerModel, frames: int = GIF_FRAMES) -> int:
 def traversal(m: ExplorerModel, decoder: Decoder) -> Image:
     plan = m.traversal_plan()
     if plan is None:
-        return Image.missing("no model")
+        return Image.missing(NO_MODEL)
     _, latents, _ = plan
     return Image(tile(decoder.decode(latents), nrow=m.traversal.columns, padding=1))
 
@@ -87,7 +89,7 @@ def manifold_grid(m: ExplorerModel, decoder: Decoder) -> Image:
 def samples(m: ExplorerModel, decoder: Decoder) -> Image:
     z = m.sample_latents()
     if z is None:
-        return Image.missing("no model")
+        return Image.missing(NO_MODEL)
     return Image(tile(decoder.decode(z), nrow=math.ceil(math.sqrt(len(z))), padding=1))
 
 
@@ -106,3 +108,13 @@ IMAGES = {"point": point, "interpolation": interpolation_strip, "traversal": tra
 
 def decoder_of(m: ExplorerModel) -> Decoder | None:
     return None if m.snapshot is None else Decoder.from_snapshot(m.snapshot)
+
+
+def image(name: str, m: ExplorerModel, decoder: Decoder | None) -> Image:
+    """What the image view ``name`` (a key of IMAGES) shows, or why it shows nothing."""
+    return IMAGES[name](m, decoder) if decoder is not None else Image.missing(NO_MODEL)
+
+
+def why_no_animation(decoder: Decoder | None) -> str:
+    """Why :func:`animation_frames` gave None."""
+    return NO_MODEL if decoder is None else NO_ENDS

@@ -28,6 +28,12 @@ from .latent import EncodedSet
 from .progress import LOSS_COLUMNS
 
 IMAGE_TARGET_PX = 1024  # images are enlarged by the whole factor that brings them nearest this
+# Figures are drawn by the Qt layer; their rules live here, so that the app, the bundle and
+# `vaegui export` (whose options are parsed before Qt is imported) agree.
+PLOT_FORMATS = ("png", "svg", "pdf")
+SCREEN_DPI = 96  # a logical pixel is 1/96 inch (CSS's and Qt's convention)
+PLOT_SCALE = 2.0  # PNG pixels per on-screen pixel, by default: twice the on-screen size
+PLOT_SCALES = (0.25, 8.0)  # least and most; 8x a 1000 x 800 plot is already a 205 MB image
 
 
 class ExportError(VaeguiError):
@@ -138,6 +144,32 @@ def write_latents_npz(path: str | os.PathLike, encoded: EncodedSet) -> Path:
     return write_file(path, lambda f: np.savez(f, **arrays))
 
 
+def make_folder(folder: str | os.PathLike) -> Path:
+    """The folder, made with its parents if needed."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError(folder, f"cannot create the folder: {os_reason(exc)}") from None
+    if not folder.is_dir():
+        raise ExportError(folder, "not a folder")
+    return folder
+
+
+def check_folder(folder: str | os.PathLike) -> None:
+    """Refuse at once, before minutes of work and without making anything, a folder that
+    :func:`make_folder` could not make or that could not be written into."""
+    folder = Path(folder)
+    existing = folder
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ExportError(folder, "not a folder" if existing == folder else
+                          f"cannot create the folder: {existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ExportError(folder, f"cannot write into {existing}: Permission denied")
+
+
 def write_json(path: str | os.PathLike, value) -> Path:
     return write_text(path, json.dumps(value, indent=2) + "\n")
 
@@ -188,26 +220,35 @@ def write_png(path: str | os.PathLike, image: np.ndarray, factor: int | None = N
     return write_file(path, lambda f: picture.save(f, format="PNG"))
 
 
+def gif_frame_ms(frame_ms: float) -> int:
+    """How long a GIF frame of ``frame_ms`` lasts: GIF counts hundredths of a second, and
+    browsers slow frames under 20 ms down to 100 ms."""
+    return max(20, 10 * round(frame_ms / 10))
+
+
 def write_gif(path: str | os.PathLike, frames: np.ndarray, factor: int | None = None,
-              frame_ms: int = 80) -> Path:
-    """Frames (n, C, H, W) as an animated GIF that loops forever, each frame ``frame_ms`` long.
-    (A frame equal to the one before it is merged into it by the GIF encoder.)"""
+              frame_ms: float = 80) -> Path:
+    """Frames (n, C, H, W) as an animated GIF that loops forever, each frame
+    ``gif_frame_ms(frame_ms)`` long. (A frame equal to the one before it is merged into it by
+    the GIF encoder, which adds its time.)"""
     frames = np.asarray(frames)
     if frames.ndim != 4 or not len(frames):
         raise ExportError(path, f"an animation needs frames (n, C, H, W), got shape {frames.shape}")
     factor = default_factor(frames.shape) if factor is None else factor
     pictures = [_pil(enlarge(frame, factor)) for frame in frames]
     return write_file(path, lambda f: pictures[0].save(
-        f, format="GIF", save_all=True, append_images=pictures[1:], duration=max(20, int(frame_ms)),
+        f, format="GIF", save_all=True, append_images=pictures[1:], duration=gif_frame_ms(frame_ms),
         loop=0, optimize=False))
 
 
 # ---- the bundle's README -----------------------------------------------------------------------
 def bundle_readme(title: str, written: Sequence[tuple[str, str]],
-                  missing: Sequence[tuple[str, str]] = ()) -> str:
-    """README.md of a bundle: what each file is (``written``: (file name, what it is)), and what
-    could not be exported, with the reason (``missing``)."""
-    lines = [f"# {title}", "", "Exported by vaegui. Files:", ""]
+                  missing: Sequence[tuple[str, str]] = (), notes: Sequence[str] = ()) -> str:
+    """README.md of a bundle: what each file is (``written``: (file name, what it is)), what
+    could not be exported, with the reason (``missing``), and ``notes`` on what it shows."""
+    lines = [f"# {title}", ""]
+    lines += [line for note in notes for line in (note, "")]
+    lines += ["Exported by vaegui. Files:", ""]
     groups: list[tuple[list[str], str]] = []  # one line for the formats of one figure
     for name, what in written:
         if groups and groups[-1][1] == what:
