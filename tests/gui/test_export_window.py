@@ -6,7 +6,11 @@ numbers, and the bundle. Right-click > Export opens our dialog; a failed write n
 from __future__ import annotations
 
 import csv
+import json
+import os
 import re
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 import zlib
 from pathlib import Path
@@ -17,11 +21,13 @@ from PIL import Image
 from PySide6.QtWidgets import QFileDialog, QInputDialog
 
 from vaegui import cli
-from vaegui.core import explorer_images
+from vaegui.core import explorer_images, export
+from vaegui.core.run_reader import RunReader
 from vaegui.gui.export.plot_export import plot_size
 from vaegui.gui.main_window import MainWindow
 
 TIMEOUT = 30_000
+REPO = Path(__file__).resolve().parents[2]
 SVG = "{http://www.w3.org/2000/svg}"
 
 
@@ -149,7 +155,14 @@ def test_images_gif_and_data_export(window, qtbot, tmp_path):
         *(np.round(np.clip(f, 0, 1) * 255).astype(np.uint8) for f in (frames[1:], frames[:-1]))))
     with Image.open(tmp_path / "path.gif") as gif:
         assert gif.format == "GIF" and gif.size == (32, 32)
+        # One frame per distinct decoded frame (the encoder merges a frame equal to the one
+        # before into it, adding its time): the animation lasts its frames' time.
         assert gif.n_frames == distinct and distinct > len(frames) // 2
+        durations = []
+        for k in range(gif.n_frames):
+            gif.seek(k)
+            durations.append(gif.info["duration"])
+    assert sum(durations) == len(frames) * export.gif_frame_ms(explorer_images.frame_ms(m))
 
     assert ex.export_losses(str(tmp_path / "losses.csv"))
     with open(tmp_path / "losses.csv") as f:
@@ -163,15 +176,20 @@ def test_images_gif_and_data_export(window, qtbot, tmp_path):
     assert ex.export_latents(str(tmp_path / "latents.csv"))
     enc = m.encoded
     with np.load(tmp_path / "latents.npz") as npz:
+        np.testing.assert_array_equal(npz["index"], np.arange(len(enc.latents)))
         np.testing.assert_array_equal(npz["z"], enc.latents)
         np.testing.assert_array_equal(npz["label"], enc.labels)
-        np.testing.assert_array_equal(npz["x"], enc.xy[:, 0])
+        np.testing.assert_array_equal(np.stack([npz["x"], npz["y"]], 1), enc.xy)
     with open(tmp_path / "latents.csv") as f:
         header, *rows = list(csv.reader(f))
     assert header == ["index", "label", "z_1", "z_2", "x", "y"]
     table = np.array(rows, dtype=np.float64)
-    np.testing.assert_array_equal(table[:, 2:4], enc.latents.astype(np.float64))
+    np.testing.assert_array_equal(table[:, 0], np.arange(len(enc.latents)))
     np.testing.assert_array_equal(table[:, 1], enc.labels)
+    np.testing.assert_array_equal(table[:, 2:4], enc.latents.astype(np.float64))
+    np.testing.assert_array_equal(table[:, 4:], enc.xy.astype(np.float64))
+    # The map shows these points (L = 2: its plane is the latent plane).
+    np.testing.assert_allclose(np.stack(window.latent_map.scatter.positions(), 1), enc.xy, rtol=1e-6)
 
 
 def test_bundle_from_the_window(window, qtbot, tmp_path):
@@ -222,3 +240,118 @@ def test_a_failed_write_names_the_file_and_leaves_nothing(window, tmp_path):
     assert not window.exporter.export_image("nearest_image", str(out / "x.png"))
     assert "nothing to export" in window.last_error
     assert sorted(p.name for p in out.iterdir()) == ["file"]
+
+
+def test_right_click_on_an_image_view_exports_it_and_its_animation(window, qtbot, tmp_path, monkeypatch):
+    qtbot.waitUntil(lambda: window.interpolation_view.strip_canvas.array() is not None, timeout=TIMEOUT)
+    names = iter([tmp_path / "strip", tmp_path / "anim"])  # no suffix: the format's is added
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(next(names)), ""))
+    monkeypatch.setattr(QInputDialog, "getInt", lambda *a, **k: (3, True))
+    actions = {a.text(): a for a in window.interpolation_view.strip_canvas.actions()}
+    actions["Export image…"].trigger()
+    strip = window.interpolation_view.strip_canvas.array()
+    check_png(tmp_path / "strip.png", (3 * strip.shape[2], 3 * strip.shape[1]))
+    actions["Export animation as GIF…"].trigger()
+    with Image.open(tmp_path / "anim.gif") as gif:
+        assert gif.n_frames > 1
+
+
+def test_a_window_never_shown_and_without_a_model_exports_or_says_why(qtbot, settings, tmp_path, monkeypatch):
+    window = MainWindow(settings)  # never shown: no panel was ever laid out
+    qtbot.addWidget(window)
+    ex = window.exporter
+    # Nothing to export: said at once, without asking for a file name first.
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: pytest.fail("asked for a file"))
+    ex.image_dialog(ex._target("samples"))
+    assert window.last_error == f"Nothing to export from Samples: {explorer_images.NO_MODEL}"
+    ex.gif_dialog()
+    assert window.last_error.startswith("Nothing to export as an animation: no model")
+    ex.data_dialog("latents.csv", "CSV (*.csv)")
+    assert window.last_error.startswith("Nothing to export as latents.csv: no latent map yet")
+    for target in ex.plots:  # empty plots still export: axes (and a legend) at a default size
+        assert ex.export_plot(target, str(tmp_path / f"{target.name}.png"), scale=1.0), window.last_error
+        with Image.open(tmp_path / f"{target.name}.png") as image:
+            assert min(image.size) > 100 and np.asarray(image.convert("L")).std() > 1
+        assert ex.export_plot(target, str(tmp_path / f"{target.name}.svg"))
+        counts = svg_elements(tmp_path / f"{target.name}.svg")
+        assert counts.get("path", 0) + counts.get("polyline", 0) > 2 and counts.get("text", 0) > 2  # axes
+        assert ex.export_plot(target, str(tmp_path / f"{target.name}.pdf"))
+        assert (tmp_path / f"{target.name}.pdf").read_bytes().startswith(b"%PDF")
+    assert not ex.export_image("samples", str(tmp_path / "samples.png"))
+    assert str(tmp_path / "samples.png") in window.last_error and "no model" in window.last_error.lower()
+    assert not ex.export_latents(str(tmp_path / "latents.csv"))
+    assert "no latent map yet" in window.last_error
+    assert not ex.export_losses(str(tmp_path / "losses.csv")) and "no training steps" in window.last_error
+    assert not ex.export_gif(str(tmp_path / "a.gif")) and "no model" in window.last_error
+
+    folder = tmp_path / "bundle"
+    with qtbot.waitSignal(ex.bundleWritten, timeout=TIMEOUT):
+        assert ex.export_bundle(str(folder))
+    names = {p.name for p in folder.iterdir()}
+    assert {"latent_map.pdf", "losses.svg", "kl_per_dimension.png", "README.md"} <= names
+    readme = (folder / "README.md").read_text()
+    not_exported = readme.split("Not exported:")[1]
+    for name in ("samples.png", "interpolation.gif", "latents.csv", "losses.csv", "settings.json",
+                 "checkpoint.pt", "manifold_overlay"):
+        assert name in not_exported and name not in names  # each with its reason
+    assert "- checkpoint.pt: no model" in not_exported
+
+
+def test_a_bundle_of_a_past_epoch_says_so_and_holds_that_epochs_codes(window, qtbot, tmp_path, run_dir):
+    m = window.explorer
+    m.show_history(1.0)  # the slider under the map, at epoch 1
+    assert m.history_position == 1.0
+    folder = tmp_path / "past"
+    with qtbot.waitSignal(window.exporter.bundleWritten, timeout=TIMEOUT):
+        assert window.exporter.export_bundle(str(folder))
+    assert "show epoch 1 of the run's map history" in (folder / "README.md").read_text()
+    with np.load(folder / "latents.npz") as npz:
+        np.testing.assert_array_equal(npz["z"], RunReader(run_dir).map_means(1))
+        assert int(npz["step"]) == m.encoded.step
+
+
+HIGH_DPI_SCRIPT = """
+import json, sys
+import numpy as np
+from PySide6.QtWidgets import QApplication
+from vaegui.core.explorer import ExplorerModel
+from vaegui.core.latent import EncodedSet, Projection
+from vaegui.gui.explorer.latent_map import LatentMap
+from vaegui.gui.export.plot_export import default_scale, plot_size, screen_ratio, write_plot
+
+app = QApplication([])
+z = np.random.default_rng(0).standard_normal((300, 2)).astype(np.float32)
+p = Projection.fit(z)
+m = ExplorerModel()
+m.set_encoded(EncodedSet(z, p.transform(z), p, np.arange(300) % 3, ("a", "b", "c"),
+                         np.zeros((300, 1, 4, 4), np.uint8)))
+view = LatentMap(m)
+view.resize(500, 420)
+view.show()
+app.processEvents()
+item = view.plot_widget().getPlotItem()
+write_plot(item, sys.argv[1] + "/default.png", scale=default_scale(view.plot_widget()))
+write_plot(item, sys.argv[1] + "/fixed.png", scale=3.0)
+size = plot_size(item)
+print(json.dumps({"ratio": screen_ratio(view.plot_widget()), "size": [size.width(), size.height()]}))
+"""
+
+
+def test_png_default_is_twice_the_screen_pixels_and_high_dpi_draws_the_same_figure(tmp_path):
+    """A screen of pixel ratio 2 (QT_SCALE_FACTOR, in a process of its own) exports the same
+    pixels at the same scale, and by default twice its own pixels: four times the logical size."""
+    pixels = {}
+    for ratio in (1, 2):
+        out = tmp_path / str(ratio)
+        out.mkdir()
+        env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "QT_SCALE_FACTOR": str(ratio),
+               "PYTHONPATH": str(REPO)}
+        done = subprocess.run([sys.executable, "-c", HIGH_DPI_SCRIPT, str(out)], env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        info = json.loads(done.stdout.splitlines()[-1])
+        assert info["ratio"] == ratio
+        w, h = info["size"]
+        check_png(out / "default.png", (round(2 * ratio * w), round(2 * ratio * h)))
+        pixels[ratio] = check_png(out / "fixed.png", (round(3 * w), round(3 * h))).astype(int)
+    assert np.abs(pixels[1] - pixels[2]).mean() < 1.0  # text, pens and points as at ratio 1

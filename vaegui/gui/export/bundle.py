@@ -16,15 +16,17 @@ from pathlib import Path
 
 from vaegui.core import explorer_images as images
 from vaegui.core import export
-from vaegui.core.errors import os_reason
+from vaegui.core.export import PLOT_FORMATS, PLOT_SCALE
 from vaegui.core.explorer import ExplorerModel
 from vaegui.core.history import History
 from vaegui.core.latent import Decoder
 
-from .plot_export import DEFAULT_SCALE, PLOT_FORMATS, write_plot
+from .plot_export import write_plot
 from .targets import ImageTarget, PlotTarget
 
 README = "README.md"
+NO_STEPS = "no training steps yet"
+NO_MAP = "no latent map yet (the test set is not encoded)"
 CHECKPOINT = "checkpoint.pt"
 OVERLAY = "manifold_overlay"  # the latent map with the manifold grid's tiles over its points
 # What each file is, by its stem (figures) or name (data). A target of a later panel that is
@@ -56,11 +58,13 @@ WHAT = {
 
 @dataclass
 class Report:
-    """What a bundle holds (file name, what it is) and what it lacks (name, why)."""
+    """What a bundle holds (file name, what it is), what it lacks (name, why), and notes on
+    what it shows."""
 
     folder: Path
     written: list[tuple[str, str]] = field(default_factory=list)
     missing: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def add(self, name: str, stem: str | None = None) -> None:
         self.written.append((name, WHAT.get(name) or WHAT.get(stem or name) or stem or name))
@@ -81,21 +85,16 @@ class Sources:
     settings: dict | None = None
 
 
-def make_folder(folder: str | os.PathLike) -> Path:
-    folder = Path(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise export.ExportError(folder, f"cannot create the folder: {os_reason(exc)}") from None
-    if not folder.is_dir():
-        raise export.ExportError(folder, "not a folder")
-    return folder
-
-
 def write_bundle(folder: str | os.PathLike, sources: Sources, formats=PLOT_FORMATS,
-                 scale: float = DEFAULT_SCALE, image_factor: int | None = None) -> Report:
-    """Everything but the checkpoint and the README (see :func:`finish`)."""
-    report = Report(make_folder(folder))
+                 scale: float = PLOT_SCALE, image_factor: int | None = None) -> Report:
+    """Everything but the checkpoint and the README (see :func:`finish`); ``scale``: PNG
+    pixels per logical pixel of the plots."""
+    report = Report(export.make_folder(folder))
+    if (position := sources.model.history_position) is not None:
+        # What is shown is exported: a past epoch's map and decoder, not the latest ones.
+        report.notes.append(f"The map, its latent codes and the decoded images show epoch {position:g} of "
+                            "the run's map history (the slider under the map); the losses, the "
+                            "settings and the checkpoint are the run's latest.")
     decoder = images.decoder_of(sources.model)
     _figures(report, sources, decoder, formats, scale)
     _images(report, sources, decoder, image_factor)
@@ -127,7 +126,7 @@ def overlay_shown(m: ExplorerModel, decoder: Decoder | None):
     """The manifold grid's tiles shown over the map for a while (decoded now when there are none
     yet); yields why not, or ""."""
     if m.grid_image is None or m.grid_image_region is None:
-        grid = images.manifold_grid(m, decoder) if decoder is not None else images.Image.missing("no model")
+        grid = images.image("manifold_grid", m, decoder)
         if grid.array is None:
             yield grid.why
             return
@@ -142,16 +141,15 @@ def overlay_shown(m: ExplorerModel, decoder: Decoder | None):
 
 def _images(report: Report, s: Sources, decoder: Decoder | None, factor: int | None) -> None:
     decodable = set(images.IMAGES)
-    for name, make in images.IMAGES.items():
-        image = make(s.model, decoder) if decoder is not None else images.Image.missing(
-            "no model: train one or open a checkpoint")
+    for name in images.IMAGES:
+        image = images.image(name, s.model, decoder)
         _image(report, name, image.array, image.why, factor)
     for target in s.canvases:
         if target.name not in decodable:
             _image(report, target.name, target.array(), target.why_empty(), factor)
     frames = images.animation_frames(s.model, decoder) if decoder is not None else None
     if frames is None:
-        report.lack("interpolation.gif", "end points A and B are not set" if decoder else "no model")
+        report.lack("interpolation.gif", images.why_no_animation(decoder))
     else:
         export.write_gif(report.folder / "interpolation.gif", frames, factor, images.frame_ms(s.model))
         report.add("interpolation.gif")
@@ -171,7 +169,7 @@ def _data(report: Report, s: Sources) -> None:
         export.write_losses_csv(folder / "losses.csv", s.history, s.steps_per_epoch)
         report.add("losses.csv")
     else:
-        report.lack("losses.csv", "no training steps yet")
+        report.lack("losses.csv", NO_STEPS)
     if s.history is not None and s.history.evals:
         export.write_test_losses_csv(folder / "test_losses.csv", s.history)
         report.add("test_losses.csv")
@@ -179,7 +177,7 @@ def _data(report: Report, s: Sources) -> None:
         report.lack("test_losses.csv", "no epoch has ended yet")
     encoded = s.model.encoded
     if encoded is None:
-        report.lack("latents.csv, latents.npz", "no latent map yet (the test set is not encoded)")
+        report.lack("latents.csv, latents.npz", NO_MAP)
     else:
         export.write_latents_csv(folder / "latents.csv", encoded)
         export.write_latents_npz(folder / "latents.npz", encoded)
@@ -194,4 +192,5 @@ def _data(report: Report, s: Sources) -> None:
 
 def finish(report: Report, title: str = "vaegui export") -> Path:
     """Write README.md last: a folder with one is a complete bundle."""
-    return export.write_text(report.folder / README, export.bundle_readme(title, report.written, report.missing))
+    return export.write_text(report.folder / README, export.bundle_readme(
+        title, report.written, report.missing, report.notes))

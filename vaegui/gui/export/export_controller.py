@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 from PySide6.QtCore import QObject, QSettings, Qt, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMenu, QWidget
@@ -19,11 +18,12 @@ from vaegui.core import explorer_images as images
 from vaegui.core import export
 from vaegui.core.errors import VaeguiError
 from vaegui.core.explorer import ExplorerModel
+from vaegui.core.export import PLOT_SCALES
 
 from .. import settings as store
 from ..loss_view import LossView
 from . import bundle
-from .plot_export import DEFAULT_SCALE, png_size, write_plot
+from .plot_export import default_scale, png_size, screen_ratio, write_plot
 from .targets import ImageTarget, PlotTarget, find_targets
 
 PLOT_FILTERS = {"png": "PNG image (*.png)", "svg": "SVG vector image (*.svg)", "pdf": "PDF document (*.pdf)"}
@@ -93,33 +93,45 @@ class ExportController(QObject):
         if not path:
             return
         fmt = _format(path, chosen, PLOT_FILTERS)
-        scale = DEFAULT_SCALE
-        if fmt == "png":
-            w, h = png_size(target.plot, 1.0)
-            scale, ok = QInputDialog.getDouble(
-                self._window, "PNG resolution", f"Scale (1 = the on-screen size, {w} × {h} pixels):",
-                DEFAULT_SCALE, 0.25, 16.0, 2)
+        scale = None
+        if fmt == "png":  # asked in on-screen sizes, counted in the screen's own pixels
+            ratio = screen_ratio(target.widget)
+            w, h = png_size(target.plot, ratio)
+            factor, ok = QInputDialog.getDouble(
+                self._window, "PNG resolution", f"Size, in on-screen sizes (1 = {w} × {h} pixels):",
+                default_scale(target.widget) / ratio, PLOT_SCALES[0] / ratio, PLOT_SCALES[1] / ratio, 2)
             if not ok:
                 return
+            scale = factor * ratio
         self.export_plot(target, _with_suffix(path, fmt), fmt, scale)
 
     def image_dialog(self, target: ImageTarget) -> None:
+        image = self._image(target)
+        if image.array is None:  # said before asking for a file name
+            self.failed.emit(f"Nothing to export from {target.title}: {image.why}")
+            return
         path, _ = self._ask_path(f"Export {target.title} image", f"{target.name}.png", "PNG image (*.png)")
         if not path:
             return
-        array = self._image(target)
-        default = export.default_factor(array.shape) if array is not None else 1
         factor, ok = QInputDialog.getInt(self._window, "Enlarge", "Each pixel becomes a square of this side:",
-                                         default, 1, 64)
+                                         export.default_factor(image.array.shape), 1, 64)
         if ok:
             self.export_image(target, _with_suffix(path, "png"), factor)
 
     def gif_dialog(self) -> None:
+        if not self.explorer.interpolation.ready or self.explorer.snapshot is None:
+            why = images.why_no_animation(images.decoder_of(self.explorer))
+            self.failed.emit(f"Nothing to export as an animation: {why}")
+            return
         path, _ = self._ask_path("Export interpolation animation", "interpolation.gif", "GIF animation (*.gif)")
         if path:
             self.export_gif(_with_suffix(path, "gif"))
 
     def data_dialog(self, name: str, filters: str) -> None:
+        why = self._why_no_data(name)
+        if why:
+            self.failed.emit(f"Nothing to export as {name}: {why}")
+            return
         path, chosen = self._ask_path(f"Export {name}", name, filters)
         if not path:
             return
@@ -136,8 +148,10 @@ class ExportController(QObject):
 
     # ---- exports (the dialogs' work; tests call these) ----------------------------------------
     def export_plot(self, target: PlotTarget | str, path: str, fmt: str | None = None,
-                    scale: float = DEFAULT_SCALE) -> bool:
+                    scale: float | None = None) -> bool:
+        """``scale``: PNG pixels per logical pixel (default: twice the on-screen pixels)."""
         target = self._target(target)
+        scale = default_scale(target.widget) if scale is None else scale
         self._loss_view.flush()  # its last rows may wait for the next redraw
         return self._run(lambda: write_plot(target.plot, path, fmt, scale, target.title))
 
@@ -145,10 +159,10 @@ class ExportController(QObject):
         target = self._target(target)
 
         def write():
-            array = self._image(target)
-            if array is None:
-                raise export.ExportError(path, f"nothing to export: {target.why_empty()}")
-            return export.write_png(path, array, factor)
+            image = self._image(target)
+            if image.array is None:
+                raise export.ExportError(path, f"nothing to export: {image.why}")
+            return export.write_png(path, image.array, factor)
         return self._run(write)
 
     def export_gif(self, path: str, factor: int | None = None) -> bool:
@@ -156,26 +170,23 @@ class ExportController(QObject):
             decoder = images.decoder_of(self.explorer)
             frames = None if decoder is None else images.animation_frames(self.explorer, decoder)
             if frames is None:
-                raise export.ExportError(path, "nothing to export: " + (
-                    "no model" if decoder is None else "end points A and B are not set"))
+                raise export.ExportError(path, f"nothing to export: {images.why_no_animation(decoder)}")
             return export.write_gif(path, frames, factor, images.frame_ms(self.explorer))
         return self._run(write)
 
     def export_losses(self, path: str) -> bool:
         def write():
-            history = self._loss_view.history
-            if not len(history.steps):
-                raise export.ExportError(path, "nothing to export: no training steps yet")
-            return export.write_losses_csv(path, history, self._loss_view.steps_per_epoch)
+            if why := self._why_no_data("losses.csv"):
+                raise export.ExportError(path, f"nothing to export: {why}")
+            return export.write_losses_csv(path, self._loss_view.history, self._loss_view.steps_per_epoch)
         return self._run(write)
 
     def export_latents(self, path: str) -> bool:
         def write():
-            encoded = self.explorer.encoded
-            if encoded is None:
-                raise export.ExportError(path, "nothing to export: no latent map yet")
+            if why := self._why_no_data("latents.csv"):
+                raise export.ExportError(path, f"nothing to export: {why}")
             writer = export.write_latents_npz if path.lower().endswith(".npz") else export.write_latents_csv
-            return writer(path, encoded)
+            return writer(path, self.explorer.encoded)
         return self._run(write)
 
     def export_bundle(self, folder: str) -> bool:
@@ -185,12 +196,12 @@ class ExportController(QObject):
         sources = bundle.Sources(self.explorer, self.plots, self.images, self._loss_view.history,
                                  self._loss_view.steps_per_epoch, self._run_settings())
         try:
-            report = bundle.write_bundle(folder, sources)
+            report = bundle.write_bundle(folder, sources, scale=default_scale(self._window))
         except VaeguiError as exc:
             self.failed.emit(str(exc))
             return False
         if self.explorer.snapshot is None:
-            report.lack(bundle.CHECKPOINT, "no model")
+            report.lack(bundle.CHECKPOINT, images.NO_MODEL)
             return self._finish(report)
         self._pending = report
         self._save_checkpoint(str(report.folder / bundle.CHECKPOINT))
@@ -223,13 +234,19 @@ class ExportController(QObject):
             raise KeyError(f"no export target {target!r}")
         return found[0]
 
-    def _image(self, target: ImageTarget) -> np.ndarray | None:
-        """What the view shows; decoded now for a view that never showed it."""
+    def _image(self, target: ImageTarget) -> images.Image:
+        """What the view shows; decoded now for a view that never showed it (or why not)."""
         array = target.array()
-        make = images.IMAGES.get(target.name)
-        if array is None and make is not None and (decoder := images.decoder_of(self.explorer)) is not None:
-            array = make(self.explorer, decoder).array
-        return array
+        if array is not None:
+            return images.Image(array)
+        if target.name not in images.IMAGES:  # a view the model cannot decode: its own hint
+            return images.Image.missing(target.why_empty())
+        return images.image(target.name, self.explorer, images.decoder_of(self.explorer))
+
+    def _why_no_data(self, name: str) -> str:
+        if name.startswith("losses"):
+            return "" if len(self._loss_view.history.steps) else bundle.NO_STEPS
+        return "" if self.explorer.encoded is not None else bundle.NO_MAP
 
     def _run(self, write: Callable[[], Path]) -> bool:
         try:

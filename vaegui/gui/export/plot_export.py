@@ -2,7 +2,9 @@
 
 - PNG: the scene is rendered into a QImage whose device pixel ratio is the scale, which is how a
   high-DPI screen draws it: text, pens (cosmetic ones too) and the map's points all grow by the
-  scale, and the figure is the one on screen with more pixels. (pyqtgraph's ImageExporter scales
+  scale, and the figure is the one on screen with more pixels. The scale counts logical pixels;
+  :func:`default_scale` makes the default twice what the screen shows in its own pixels (four
+  times the logical size on a screen of pixel ratio 2). (pyqtgraph's ImageExporter scales
   the painter instead, which leaves cosmetic pens and our point sprites one device pixel wide: a
   2x PNG got hairlines and half-size points.)
 - SVG and PDF: the scene rendered into a QSvgGenerator, or a QPdfWriter page the size of the
@@ -16,6 +18,7 @@ exporting, so that a vector file gets vectors and a PNG gets the export's resolu
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from pathlib import Path
 
@@ -24,15 +27,12 @@ from pyqtgraph.exporters import ImageExporter
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMarginsF, QRectF, QSizeF, Qt
 from PySide6.QtGui import QColor, QImage, QPageLayout, QPageSize, QPainter, QPdfWriter
 from PySide6.QtSvg import QSvgGenerator
-from PySide6.QtWidgets import QGraphicsItem, QGraphicsWidget
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsWidget, QWidget
 
-from vaegui.core.export import ExportError, write_bytes
+from vaegui.core.export import PLOT_FORMATS, PLOT_SCALE, PLOT_SCALES, SCREEN_DPI, ExportError, write_bytes
 
-PLOT_FORMATS = ("png", "svg", "pdf")
-DEFAULT_SCALE = 2.0  # PNG pixels per on-screen pixel
 DEFAULT_SIZE = (800, 600)  # a plot never laid out (a panel never shown) is exported at this size
 PDF_DPI = 1200  # device units of the PDF: positions are this fine; the content is vector
-SCREEN_DPI = 96.0  # a logical pixel is 1/96 inch (CSS's and Qt's convention)
 
 
 def plot_size(item: QGraphicsItem) -> QSizeF:
@@ -52,6 +52,19 @@ def lay_out(item: pg.GraphicsWidget, size: tuple[int, int] | None = None) -> Non
     layout = QGraphicsWidget.layout(item)  # PlotItem's ``layout`` attribute hides the method
     if layout is not None:
         layout.activate()
+
+
+def screen_ratio(widget: QWidget | None) -> float:
+    """Device pixels per logical pixel of the screen the widget is on (2 on most high-DPI
+    screens; a widget never shown reports its screen's)."""
+    ratio = widget.devicePixelRatioF() if widget is not None else 1.0
+    return ratio if math.isfinite(ratio) and ratio >= 1 else 1.0
+
+
+def default_scale(widget: QWidget | None) -> float:
+    """The default PNG scale: PLOT_SCALE times the on-screen size in the screen's own pixels,
+    within PLOT_SCALES."""
+    return min(PLOT_SCALES[1], PLOT_SCALE * screen_ratio(widget))
 
 
 def png_size(item: QGraphicsItem, scale: float) -> tuple[int, int]:
@@ -84,7 +97,7 @@ def _background(item: QGraphicsItem) -> QColor:
     return colour if colour.alpha() else QColor("white")
 
 
-def render_png(item: QGraphicsItem, scale: float = DEFAULT_SCALE) -> QImage:
+def render_png(item: QGraphicsItem, scale: float = PLOT_SCALE) -> QImage:
     """The plot as an image ``scale`` times its on-screen size, drawn as a screen of that pixel
     ratio would draw it."""
     width, height = png_size(item, scale)
@@ -158,7 +171,7 @@ def pdf_bytes(item: QGraphicsItem, title: str = "") -> bytes:
     return bytes(buffer.data())
 
 
-def png_bytes(item: QGraphicsItem, scale: float = DEFAULT_SCALE) -> bytes:
+def png_bytes(item: QGraphicsItem, scale: float = PLOT_SCALE) -> bytes:
     data = QByteArray()
     buffer = QBuffer(data)
     buffer.open(QIODevice.OpenModeFlag.WriteOnly)
@@ -168,15 +181,15 @@ def png_bytes(item: QGraphicsItem, scale: float = DEFAULT_SCALE) -> bytes:
 
 
 def write_plot(item: pg.GraphicsWidget, path: str | os.PathLike, fmt: str | None = None,
-               scale: float = DEFAULT_SCALE, title: str = "") -> Path:
-    """Write the plot as PNG, SVG or PDF (``fmt``, else the file's suffix); atomic, and an
-    ExportError names the file and the reason."""
+               scale: float = PLOT_SCALE, title: str = "") -> Path:
+    """Write the plot as PNG, SVG or PDF (``fmt``, else the file's suffix), a PNG ``scale``
+    times the logical size; atomic, and an ExportError names the file and the reason."""
     path = Path(path)
     fmt = (fmt or path.suffix.lstrip(".")).lower()
     if fmt not in PLOT_FORMATS:
         raise ExportError(path, f"a plot is written as {', '.join(PLOT_FORMATS)}, not {fmt or 'no format'!r}")
-    if not 0.1 <= scale <= 16:
-        raise ExportError(path, f"scale {scale:g} is not in 0.1..16")
+    if not PLOT_SCALES[0] <= scale <= PLOT_SCALES[1]:
+        raise ExportError(path, f"scale {scale:g} is not in {PLOT_SCALES[0]:g}..{PLOT_SCALES[1]:g}")
     lay_out(item)
     data = {"png": lambda: png_bytes(item, scale), "svg": lambda: svg_bytes(item, title),
             "pdf": lambda: pdf_bytes(item, title)}[fmt]()
