@@ -2,8 +2,8 @@
 
 The checkpoint (or a run folder's latest) is opened as the app opens it: its test set is
 encoded for the map, the explorer decodes its images, and the same plot widgets the window shows
-are laid out off screen and exported. Qt runs on its offscreen platform unless
-QT_QPA_PLATFORM says otherwise, so figures can be made on a server.
+are laid out off screen and exported. Qt runs on its offscreen platform (see
+:func:`use_offscreen_qt`), so figures can be made on a server, and come out the same on any machine.
 """
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from .core.export import PLOT_FORMATS, PLOT_SCALE, PLOT_SCALES, SCREEN_DPI
+
 # Sizes, in logical pixels, of the figures `vaegui export` makes (the app exports its own sizes).
 FIGURE_SIZES = {"latent_map": (760, 680), "losses": (900, 480), "kl_per_dimension": (640, 420)}
-SCREEN_DPI = 96  # --dpi 192 makes PNGs twice the logical size
+DISPLAYLESS_PLATFORMS = ("offscreen", "minimal", "minimalegl", "vnc", "eglfs", "linuxfb")  # Qt's own
 
 
 def add_parser(sub) -> None:
@@ -29,11 +31,12 @@ def add_parser(sub) -> None:
     x.add_argument("checkpoint", metavar="CKPT", type=file_name,
                    help="a checkpoint, or a run folder (its latest checkpoint)")
     x.add_argument("--out", required=True, type=file_name, help="the bundle's folder (made if needed)")
-    x.add_argument("--format", type=formats, default="png,svg,pdf",
-                   help="plot formats, comma-separated: png, svg, pdf (default all three)")
-    x.add_argument("--dpi", type=int_at_least(24, 1536), default=2 * SCREEN_DPI,
+    x.add_argument("--format", type=formats, default=",".join(PLOT_FORMATS),
+                   help=f"plot formats, comma-separated: {', '.join(PLOT_FORMATS)} (default all)")
+    x.add_argument("--dpi", type=int_at_least(round(PLOT_SCALES[0] * SCREEN_DPI), round(PLOT_SCALES[1] * SCREEN_DPI)),
+                   default=round(PLOT_SCALE * SCREEN_DPI),
                    help=f"PNG resolution of the plots ({SCREEN_DPI} = the on-screen size; default "
-                        f"{2 * SCREEN_DPI}, twice it)")
+                        f"{round(PLOT_SCALE * SCREEN_DPI)})")
     x.add_argument("--image-scale", type=int_at_least(1, 64),
                    help="whole enlargement of decoded images (default: to about 1024 pixels)")
     x.add_argument("--data-dir", help="where the checkpoint's dataset is (default its own)")
@@ -43,15 +46,29 @@ def add_parser(sub) -> None:
 def formats(text: str) -> tuple[str, ...]:
     """An argparse type: "png,pdf" -> ("png", "pdf")."""
     chosen = tuple(dict.fromkeys(f.strip().lower() for f in text.split(",") if f.strip()))
-    bad = [f for f in chosen if f not in ("png", "svg", "pdf")]
+    bad = [f for f in chosen if f not in PLOT_FORMATS]
     if bad or not chosen:
-        raise argparse.ArgumentTypeError(f"{text!r}: formats are png, svg and pdf, comma-separated")
+        raise argparse.ArgumentTypeError(f"{text!r}: formats are {', '.join(PLOT_FORMATS)}, comma-separated")
     return chosen
+
+
+def use_offscreen_qt(environ=os.environ, platform: str = sys.platform) -> None:
+    """Qt's offscreen platform, before Qt is imported: the export never shows a window, and
+    offscreen draws the same figures with or without a display. A platform the user names in
+    QT_QPA_PLATFORM is kept, unless it needs a display there is none of (Qt would abort)."""
+    chosen = environ.get("QT_QPA_PLATFORM", "").split(":")[0]  # "xcb:option=..." -> "xcb"
+    x11_or_wayland = not platform.startswith(("win", "darwin"))
+    no_display = x11_or_wayland and not (environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY"))
+    if not chosen or (no_display and chosen not in DISPLAYLESS_PLATFORMS):
+        environ["QT_QPA_PLATFORM"] = "offscreen"
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before Qt is imported
+    from .core.export import check_folder
+
+    check_folder(args.out)
+    use_offscreen_qt()
     explorer, history, steps_per_epoch, config, checkpoint = _open(args)
 
     from PySide6.QtWidgets import QApplication, QWidget
