@@ -355,3 +355,15 @@ def test_png_default_is_twice_the_screen_pixels_and_high_dpi_draws_the_same_figu
         check_png(out / "default.png", (round(2 * ratio * w), round(2 * ratio * h)))
         pixels[ratio] = check_png(out / "fixed.png", (round(3 * w), round(3 * h))).astype(int)
     assert np.abs(pixels[1] - pixels[2]).mean() < 1.0  # text, pens and points as at ratio 1
+
+
+def test_file_export_lists_every_plot_and_image_view(window):
+    texts = [a.text() for a in window.menu_actions.export_menu.actions()]
+    ex = window.exporter
+    assert {t.name for t in ex.images} == {"point", "nearest_image", "manifold_grid", "reconstructions",
+                                           "samples", "interpolation", "interpolation_frame", "traversal"}
+    for target in ex.plots:
+        assert f"{target.title} (PNG, SVG, PDF)…" in texts
+    for target in ex.images:
+        assert f"{target.title} (PNG)…" in texts
+    assert {"Interpolation animation (GIF)…", "Loss history (CSV)…", "Latent codes (CSV or NPZ)…"} <= set(texts)

@@ -50,10 +50,10 @@ class ExportController(QObject):
     def build_menu(self, menu: QMenu) -> None:
         """File > Export: every target, then the animation and the data."""
         for target in self.plots:
-            menu.addAction(f"{target.title}…", lambda t=target: self.plot_dialog(t))
+            menu.addAction(f"{target.title} (PNG, SVG, PDF)…", lambda t=target: self.plot_dialog(t))
         menu.addSeparator()
         for target in self.images:
-            menu.addAction(f"{target.title} image…", lambda t=target: self.image_dialog(t))
+            menu.addAction(f"{target.title} (PNG)…", lambda t=target: self.image_dialog(t))
         menu.addAction("Interpolation animation (GIF)…", self.gif_dialog)
         menu.addSeparator()
         menu.addAction("Loss history (CSV)…", lambda: self.data_dialog("losses.csv", "CSV (*.csv)"))
@@ -98,7 +98,7 @@ class ExportController(QObject):
             ratio = screen_ratio(target.widget)
             w, h = png_size(target.plot, ratio)
             factor, ok = QInputDialog.getDouble(
-                self._window, "PNG resolution", f"Size, in on-screen sizes (1 = {w} × {h} pixels):",
+                self._window, "PNG size", f"Times the on-screen size (1 = {w} × {h} pixels):",
                 default_scale(target.widget) / ratio, PLOT_SCALES[0] / ratio, PLOT_SCALES[1] / ratio, 2)
             if not ok:
                 return

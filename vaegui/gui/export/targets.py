@@ -51,8 +51,16 @@ class ImageTarget:
         return hint[0].lower() + hint[1:] if hint else "the panel shows no image (it was never shown)"
 
 
+# Titles in menus where the name alone says too little; any other name makes its own title.
+TITLES = {"point": "Decoded point", "nearest_image": "Nearest test image",
+          "interpolation": "Interpolation strip", "interpolation_frame": "Interpolation frame",
+          "losses": "Loss curves"}
+
+
 def title_of(name: str) -> str:
     """"kl_per_dim" -> "KL per dim"; "latent_map" -> "Latent map"."""
+    if name in TITLES:
+        return TITLES[name]
     text = name.replace("_", " ")
     return re.sub(r"\bkl\b", "KL", text[:1].upper() + text[1:], flags=re.IGNORECASE)
 
