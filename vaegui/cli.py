@@ -1,4 +1,5 @@
-"""Command line: ``vaegui train``, ``vaegui eval``, and ``vaegui`` alone for the desktop app.
+"""Command line: ``vaegui train``, ``vaegui eval``, ``vaegui export`` (export_cli.py), and
+``vaegui`` alone for the desktop app.
 
 User errors (bad argument, missing data, bad checkpoint, unusable output folder) print one line
 on stderr and exit 2. Ctrl-C prints one line and exits 130 (128 + SIGINT, as a shell reports a

@@ -22,7 +22,9 @@ from PySide6.QtWidgets import QFileDialog, QInputDialog
 
 from vaegui import cli
 from vaegui.core import explorer_images, export
+from vaegui.core.errors import CheckpointError
 from vaegui.core.run_reader import RunReader
+from vaegui.gui import training_worker
 from vaegui.gui.export.plot_export import plot_size
 from vaegui.gui.main_window import MainWindow
 
@@ -367,3 +369,14 @@ def test_file_export_lists_every_plot_and_image_view(window):
     for target in ex.images:
         assert f"{target.title} (PNG)…" in texts
     assert {"Interpolation animation (GIF)…", "Loss history (CSV)…", "Latent codes (CSV or NPZ)…"} <= set(texts)
+
+
+def test_a_bundle_whose_checkpoint_cannot_be_saved_says_why(window, qtbot, tmp_path, monkeypatch):
+    def refuse(path, state):
+        raise CheckpointError(path, "cannot write: No space left on device")
+    monkeypatch.setattr(training_worker, "save_checkpoint", refuse)
+    folder = tmp_path / "bundle"
+    with qtbot.waitSignal(window.exporter.bundleWritten, timeout=TIMEOUT):
+        assert window.exporter.export_bundle(str(folder))
+    assert "- checkpoint.pt: not saved: " in (folder / "README.md").read_text()
+    assert "No space left on device" in window.last_error and not (folder / "checkpoint.pt").exists()

@@ -182,7 +182,7 @@ class MainWindow(QMainWindow):
         self.exporter.exported.connect(self._on_exporter_exported)
         self.exporter.failed.connect(self.show_error)
         self.worker.checkpointSaved.connect(self.exporter.on_checkpoint_saved)
-        self.worker.failed.connect(self.exporter.on_save_failed)
+        self.worker.saveFailed.connect(self.exporter.on_save_failed)
         a.quit.triggered.connect(self.close)
         a.reset_layout.triggered.connect(self.reset_layout)
         a.about.triggered.connect(self._on_about_triggered)

@@ -213,10 +213,11 @@ class ExportController(QObject):
             report.add(bundle.CHECKPOINT)
             self._finish(report)
 
-    def on_save_failed(self, message: str) -> None:
-        if self._pending is not None:
-            self._pending.lack(bundle.CHECKPOINT, f"not saved: {message}")
-            self._finish(self._pending)
+    def on_save_failed(self, path: str, message: str) -> None:
+        report = self._pending
+        if report is not None and Path(path) == report.folder / bundle.CHECKPOINT:
+            report.lack(bundle.CHECKPOINT, f"not saved: {message}")
+            self._finish(report)
 
     def _finish(self, report: bundle.Report) -> bool:
         self._pending = None
