@@ -380,3 +380,11 @@ def test_a_bundle_whose_checkpoint_cannot_be_saved_says_why(window, qtbot, tmp_p
         assert window.exporter.export_bundle(str(folder))
     assert "- checkpoint.pt: not saved: " in (folder / "README.md").read_text()
     assert "No space left on device" in window.last_error and not (folder / "checkpoint.pt").exists()
+
+
+def test_the_map_coloured_by_a_factor_exports_its_colour_bar(window, tmp_path):
+    window.latent_map.colour_combo.setCurrentText("scale")
+    assert window.exporter.export_plot("latent_map", str(tmp_path / "map.svg"))
+    assert "scale" in svg_texts(tmp_path / "map.svg")  # the colour bar's axis label
+    assert svg_elements(tmp_path / "map.svg").get("image", 0) == 1  # its gradient; the points stay circles
+    assert svg_elements(tmp_path / "map.svg")["circle"] == shown_points(window)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QSettings, Qt, Signal
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QFileDialog, QInputDialog, QMenu, QWidget
+from PySide6.QtWidgets import QApplication, QFileDialog, QInputDialog, QMenu, QWidget
 
 from vaegui.core import explorer_images as images
 from vaegui.core import export
@@ -195,11 +195,15 @@ class ExportController(QObject):
         self._loss_view.flush()
         sources = bundle.Sources(self.explorer, self.plots, self.images, self._loss_view.history,
                                  self._loss_view.steps_per_epoch, self._run_settings())
+        # Seconds with a big map (a vector circle per point): say the app is busy, not hung.
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
             report = bundle.write_bundle(folder, sources, scale=default_scale(self._window))
         except VaeguiError as exc:
             self.failed.emit(str(exc))
             return False
+        finally:
+            QApplication.restoreOverrideCursor()
         if self.explorer.snapshot is None:
             report.lack(bundle.CHECKPOINT, images.NO_MODEL)
             return self._finish(report)
