@@ -1,4 +1,5 @@
-"""Command line: ``vaegui train``, ``vaegui eval``, and ``vaegui`` alone for the desktop app.
+"""Command line: ``vaegui train``, ``vaegui eval``, ``vaegui export`` (export_cli.py), and
+``vaegui`` alone for the desktop app.
 
 User errors (bad argument, missing data, bad checkpoint, unusable output folder) print one line
 on stderr and exit 2. Ctrl-C prints one line and exits 130 (128 + SIGINT, as a shell reports a
@@ -56,13 +57,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str]) -> int:
-    if not argv or argv[0] not in ("train", "eval", "gui", "-h", "--help"):
+    if not argv or argv[0] not in ("train", "eval", "export", "gui", "-h", "--help"):
         return _gui(argv)
     if argv[0] == "gui":  # argparse's REMAINDER would refuse options after the command
         return _gui(argv[1:])
     with _quiet_unless(_rank() == 0):  # every rank has the same command line: rank 0 answers it
         args = build_parser().parse_args(argv)
     try:
+        if args.command == "export":
+            from .export_cli import run as export
+
+            return export(args)
         return train(args) if args.command == "train" else evaluate_checkpoint(args)
     except Reported:  # a multi-process run whose error one of its ranks has printed
         return EXIT_USER_ERROR

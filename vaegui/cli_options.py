@@ -124,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--data-dir")
     e.add_argument("--device", choices=DEVICES, default="auto")
     e.add_argument("--offline", action="store_true", help="never download a missing dataset")
+    from .export_cli import add_parser as add_export  # its own module: the export's options
+
+    add_export(sub)
     g = sub.add_parser("gui", help="open the desktop app (the default)", add_help=False)
     g.add_argument("gui_args", nargs=argparse.REMAINDER)
     return parser

@@ -28,8 +28,8 @@ class Actions:
         self.runs_folder = make("Runs &folder…", None, None, "Choose where this window keeps its runs")
         self.save = make("&Save checkpoint…", "save", QKeySequence.StandardKey.Save,
                          "Save the current model, optimizer and loss history")
-        self.export_losses = make("Export loss curves as PNG…")
-        self.export_map = make("Export latent map as PNG…")
+        self.export_bundle = make("Export &bundle…", None, "Ctrl+E",
+                                  "Write every figure, the data, the settings and the checkpoint into a folder")
         self.quit = make("&Quit", None, QKeySequence.StandardKey.Quit)
         self.start = make("&Start", "play", "Ctrl+Return", "Start training with the settings in Training")
         self.pause = make("&Pause", "pause", "Ctrl+P", "Pause or resume training")
@@ -47,7 +47,8 @@ class Actions:
         self.recent_menu = file_menu.addMenu("Recent &runs")
         file_menu.addActions([self.save, self.runs_folder])
         file_menu.addSeparator()
-        file_menu.addActions([self.export_losses, self.export_map])
+        self.export_menu = file_menu.addMenu("&Export")  # filled by the window's ExportController
+        file_menu.addAction(self.export_bundle)
         file_menu.addSeparator()
         file_menu.addAction(self.quit)
         train_menu = bar.addMenu("&Train")

@@ -34,6 +34,7 @@ class KLDimView(QWidget):
         super().__init__(parent)
         self.plot_widget = pg.PlotWidget(background="w",
                                          axisItems={"bottom": _IndexAxis("bottom")})
+        self.plot_widget.setObjectName("kl_per_dimension")  # its name as an export target
         plot = self.plot_widget.getPlotItem()
         style_axes(plot, {"left": "KL (nats)", "bottom": "latent dimension"})
         plot.showGrid(y=True, alpha=0.15)

@@ -104,6 +104,7 @@ class LossView(QWidget):
         self._series = {name: _Series() for name in _TRAIN}
         self._beta_seen = False  # beta*KL is only worth a curve once the KL weight was not 1
         self._evals: list[EvalResult] = []
+        self.history = History()  # every row shown, as data (the loss CSV is written from it)
         self._pending: str | None = None  # what add_progress changed since the last redraw
         self._drawn_at = -math.inf  # time.monotonic() of the last redraw
         self._redraw_timer = QTimer(self, singleShot=True)
@@ -141,6 +142,7 @@ class LossView(QWidget):
 
     def _build_plot(self) -> None:
         self.plot_widget = pg.PlotWidget(background="w")
+        self.plot_widget.setObjectName("losses")  # its name as an export target
         plot = self.plot_widget.getPlotItem()
         style_axes(plot, {"left": "nats / image", "bottom": "step"})
         plot.showGrid(x=True, y=True, alpha=0.15)
@@ -175,6 +177,7 @@ class LossView(QWidget):
         for series in self._series.values():
             series.clear()
         self._evals = []
+        self.history = History()
         self._beta_seen = False
         self._items["beta_kl"].setVisible(False)
         self._refresh()
@@ -189,7 +192,9 @@ class LossView(QWidget):
         self._steps_per_epoch = max(1, progress.steps_per_epoch)
         # Markers, legend or visibility changes are rare: most updates only move curves.
         changed = self._append(progress.new_steps, progress.new_losses, progress.new_kl_weights)
+        self.history.append(progress.new_steps, progress.new_losses, progress.new_kl_weights)
         if progress.eval is not None:
+            self.history.evals.append(progress.eval)
             self._evals.append(progress.eval)
             self._evals.sort(key=lambda e: e.step)  # nearest-point look-up needs sorted x
             changed = True
@@ -217,7 +222,12 @@ class LossView(QWidget):
         self._steps_per_epoch = max(1, steps_per_epoch)
         self._append(history.steps, history.losses, history.kl_weights)
         self._evals = sorted(history.evals, key=lambda e: e.step)
+        self.history = history.copy()
         self._refresh()
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return self._steps_per_epoch
 
     def curve_data(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """x (in the current x-axis unit) and y as plotted; raises KeyError for unknown names."""

@@ -26,6 +26,7 @@ from .explorer.manifold_view import ManifoldView
 from .explorer.point_view import PointView
 from .explorer.samples_view import SamplesView
 from .explorer.traversal_view import TraversalView
+from .export.export_controller import ExportController
 from .run_follower import RunFollower
 from .icons import icon
 from .kl_view import KLDimView
@@ -83,6 +84,10 @@ class MainWindow(QMainWindow):
         self.menu_actions = Actions(self)
         self.menu_actions.build_menus(self, self.docks)
         self.toolbar = self.menu_actions.build_toolbar(self)
+        self.exporter = ExportController(self, self._settings, self.explorer, self.loss_view,
+                                         self._run_settings, self.save_checkpoint)
+        self.exporter.build_menu(self.menu_actions.export_menu)
+        self.exporter.install_context_menus()
         self.device_label = QLabel("Loading PyTorch…")
         # Shown when a folder dataset skipped files: opens the list with each file's reason.
         self.skipped_button = QToolButton(autoRaise=True)
@@ -177,8 +182,11 @@ class MainWindow(QMainWindow):
         a.open_run.triggered.connect(self._on_open_run_triggered)
         a.runs_folder.triggered.connect(self._on_runs_folder_triggered)
         a.save.triggered.connect(self._on_save_triggered)
-        a.export_losses.triggered.connect(lambda: self._export(self.losses_splitter, "losses"))
-        a.export_map.triggered.connect(lambda: self._export(self.latent_map, "latent map"))
+        a.export_bundle.triggered.connect(self.exporter.bundle_dialog)
+        self.exporter.exported.connect(self._on_exporter_exported)
+        self.exporter.failed.connect(self.show_error)
+        self.worker.checkpointSaved.connect(self.exporter.on_checkpoint_saved)
+        self.worker.saveFailed.connect(self.exporter.on_save_failed)
         a.quit.triggered.connect(self.close)
         a.reset_layout.triggered.connect(self.reset_layout)
         a.about.triggered.connect(self._on_about_triggered)
@@ -489,13 +497,12 @@ class MainWindow(QMainWindow):
         if path:
             self.save_checkpoint(path)
 
-    def _export(self, widget: QWidget, what: str) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, f"Export {what}", f"{what.replace(' ', '_')}.png",
-                                              "PNG images (*.png)")
-        if path:
-            self.loss_view.flush()  # its last rows may be waiting for the next redraw
-            ok = widget.grab().save(path, "PNG")
-            self.statusBar().showMessage(f"Exported {path}" if ok else f"Could not write {path}", 8000)
+    def _on_exporter_exported(self, message: str) -> None:
+        self.statusBar().showMessage(message, 8000)
+
+    def _run_settings(self) -> dict | None:
+        """The settings of the model shown, for an export."""
+        return None if self._info is None else self._info.config.to_dict()
 
     def _on_about_triggered(self) -> None:
         box = QMessageBox(QMessageBox.Icon.Information, "About vaegui",

@@ -5,6 +5,9 @@ giving it 60,000 points with their brushes costs ~190 ms of the GUI thread, and 
 does that at every epoch end while training runs. Here a point is a position and an index into a
 few pre-rendered sprites, so new data is numpy work, and painting is one
 ``QPainter.drawPixmapFragments`` call, which is how ScatterPlotItem paints too.
+
+That fast path is for pixels (the screen, a PNG). A vector device (SVG, PDF, a QPicture) gets one
+filled circle per point instead, so an exported figure holds real points, not a bitmap of them.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import pyqtgraph as pg
 import shiboken6
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QImage, QPainter, QPixmap
+from PySide6.QtWidgets import QWidget
 
 _FRAGMENT_FIELDS = 10  # QPainter.PixmapFragment: x, y, sourceLeft, sourceTop, width, height,
 #                        scaleX, scaleY, rotation, opacity (all qreal)
@@ -133,22 +137,46 @@ class PointCloud(pg.GraphicsObject):
     def paint(self, painter: QPainter, *args) -> None:
         if not len(self._x) or not self._brushes:
             return
-        dpr = painter.device().devicePixelRatioF()
-        if self._sprites is None or dpr != self._sprite_dpr:
-            self._sprites, self._sprite_dpr = self._render_sprites(dpr), dpr
+        index = self._visible_index()
+        if not len(index):
+            return
+        t = painter.transform()
+        x, y = self._x[index], self._y[index]
+        px = np.clip(t.m11() * x + t.m21() * y + t.dx(), -2.0 ** 30, 2.0 ** 30)  # device pixels
+        py = np.clip(t.m12() * x + t.m22() * y + t.dy(), -2.0 ** 30, 2.0 ** 30)
+        scale = self._scene_to_device_scale(t)
+        painter.save()
+        painter.resetTransform()
+        if is_raster(painter):
+            self._paint_sprites(painter, index, px, py, scale)
+        else:
+            self._paint_vector(painter, index, px, py, scale)
+        painter.restore()
+
+    def _scene_to_device_scale(self, t) -> float:
+        """How many device units a pixel of the scene spans: 1 on screen, more when an exporter
+        scales the scene up (a PDF at its resolution), so points keep their size in the figure."""
+        to_scene, ok = self.sceneTransform().inverted()
+        scale = math.sqrt(abs((to_scene * t).determinant())) if ok else 1.0
+        return scale if math.isfinite(scale) and scale > 0 else 1.0
+
+    def _visible_index(self) -> np.ndarray:
+        """Indices of the shown, finite points inside the view (with half a point's margin)."""
         keep = self._shown & np.isfinite(self._x) & np.isfinite(self._y)
         if (view := self.viewRect()) is not None:  # only what the view shows
             pad_x, pad_y = self._padding()
             keep &= ((self._x >= view.left() - pad_x) & (self._x <= view.right() + pad_x)
                      & (self._y >= view.top() - pad_y) & (self._y <= view.bottom() + pad_y))
-        index = np.flatnonzero(keep)
-        if not len(index):
-            return
-        t = painter.transform()
-        x, y = self._x[index], self._y[index]
+        return np.flatnonzero(keep)
+
+    def _paint_sprites(self, painter: QPainter, index: np.ndarray, px: np.ndarray, py: np.ndarray,
+                       scale: float) -> None:
+        dpr = painter.device().devicePixelRatioF()
+        if self._sprites is None or dpr * scale != self._sprite_dpr:
+            self._sprites, self._sprite_dpr = self._render_sprites(dpr * scale), dpr * scale
         frags = np.empty((len(index), _FRAGMENT_FIELDS), np.float64)
-        frags[:, 0] = np.clip(t.m11() * x + t.m21() * y + t.dx(), -2.0 ** 30, 2.0 ** 30)
-        frags[:, 1] = np.clip(t.m12() * x + t.m22() * y + t.dy(), -2.0 ** 30, 2.0 ** 30)
+        frags[:, 0] = px
+        frags[:, 1] = py
         side = self._sprites.width() // len(self._brushes)
         frags[:, 2] = self._colour[index] * side  # sourceLeft
         frags[:, 3] = 0.0  # sourceTop
@@ -156,12 +184,23 @@ class PointCloud(pg.GraphicsObject):
         frags[:, 6:8] = 1.0 / dpr  # scale back to logical pixels
         frags[:, 8] = 0.0  # rotation
         frags[:, 9] = 1.0  # opacity
-        painter.save()
-        painter.resetTransform()
         # PySide takes the first fragment of a C array and the count: wrap the numpy buffer.
         first = shiboken6.wrapInstance(frags.ctypes.data, QPainter.PixmapFragment)
         painter.drawPixmapFragments(first, len(frags), self._sprites)
-        painter.restore()
+
+    def _paint_vector(self, painter: QPainter, index: np.ndarray, px: np.ndarray, py: np.ndarray,
+                      scale: float) -> None:
+        """One circle per point, in the order the sprites are drawn (later points on top)."""
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(Qt.PenStyle.NoPen)
+        radius = scale * self._size / 2
+        colour = self._colour[index]
+        current = -1
+        for k, x, y in zip(colour.tolist(), px.tolist(), py.tolist()):
+            if k != current:
+                painter.setBrush(self._brushes[k])
+                current = k
+            painter.drawEllipse(QPointF(x, y), radius, radius)
 
     def _render_sprites(self, dpr: float) -> QPixmap:
         side = int(math.ceil(dpr * (self._size + 1)))
@@ -176,3 +215,8 @@ class PointCloud(pg.GraphicsObject):
             p.drawEllipse(QPointF(k * side + side / 2, side / 2), radius, radius)
         p.end()
         return QPixmap.fromImage(image)
+
+
+def is_raster(painter: QPainter) -> bool:
+    """Whether the painter paints pixels (a widget, an image, a pixmap), not vectors."""
+    return isinstance(painter.device(), (QImage, QPixmap, QWidget))

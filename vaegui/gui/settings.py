@@ -17,6 +17,7 @@ _MAP_SPLIT = "map/split"
 _MAP_LIMIT = "map/limit"
 _RUNS_DIR = "runs/dir"
 _RECENT_RUNS = "runs/recent"
+_EXPORT_DIR = "export/dir"
 RECENT_RUNS = 8  # File > Recent runs lists this many
 _GEOMETRY = "window/geometry"
 _STATE = "window/state"
@@ -62,6 +63,16 @@ def load_runs_dir(settings: QSettings) -> str | None:
 
 def save_runs_dir(settings: QSettings, path: str) -> None:
     settings.setValue(_RUNS_DIR, path)
+
+
+def load_export_dir(settings: QSettings) -> str | None:
+    """The folder of the last export (file dialogs start there)."""
+    value = settings.value(_EXPORT_DIR)
+    return str(value) if value else None
+
+
+def save_export_dir(settings: QSettings, path: str) -> None:
+    settings.setValue(_EXPORT_DIR, path)
 
 
 def load_recent_runs(settings: QSettings) -> list[str]:

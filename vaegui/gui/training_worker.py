@@ -92,6 +92,7 @@ class TrainingWorker(QObject):
     mapEncoded = Signal(object)  # EncodedSet
     checkpointOpened = Signal(object)  # RunInfo
     checkpointSaved = Signal(str)
+    saveFailed = Signal(str, str)  # the path and why (also sent as ``failed``, for the user)
     statusChanged = Signal(str)
     dataSkipped = Signal(str, str)  # after each load: a summary and every skipped file with its reason ("" if none)
     failed = Signal(str)
@@ -359,14 +360,14 @@ class TrainingWorker(QObject):
         if path is None:
             return
         source = trainer.state_dict if trainer is not None else self._state_source
-        if source is None:
-            self.failed.emit("Nothing to save yet: train a model or open a checkpoint first.")
-            return
         from vaegui.core.checkpoint import save_checkpoint
 
         try:
+            if source is None:
+                raise VaeguiError("Nothing to save yet: train a model or open a checkpoint first.")
             save_checkpoint(path, source())
         except VaeguiError as exc:
+            self.saveFailed.emit(path, str(exc))
             self.failed.emit(str(exc))
             return
         self.checkpointSaved.emit(path)

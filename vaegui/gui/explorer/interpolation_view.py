@@ -35,6 +35,8 @@ class InterpolationView(DecodingView):
         super().__init__(model, decoder, [STRIP, FRAME], parent)
         self.strip_canvas = ImageCanvas(minimum=40)
         self.frame_canvas = ImageCanvas(minimum=72)
+        self.strip_canvas.setObjectName("interpolation")  # names as export targets
+        self.frame_canvas.setObjectName("interpolation_frame")
         self.message = QLabel(wordWrap=True)
         self.message.setStyleSheet("color: #555;")
         self._build()

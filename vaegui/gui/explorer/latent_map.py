@@ -109,6 +109,7 @@ class LatentMap(QWidget):
         header.addWidget(self.readout)
 
         self._plot = pg.PlotWidget(background=palette.BACKGROUND)
+        self._plot.setObjectName("latent_map")  # its name as an export target
         item = self._plot.getPlotItem()
         item.setAspectLocked(True)  # the prior is isotropic: equal units on both axes
         item.showGrid(x=True, y=True, alpha=0.15)

@@ -33,6 +33,7 @@ class ManifoldView(DecodingView):
         self.caption = QLabel(wordWrap=True)
         self.caption.setStyleSheet("color: #555;")
         self.canvas = ImageCanvas()
+        self.canvas.setObjectName("manifold_grid")  # its name as an export target
         controls = QHBoxLayout()
         controls.addWidget(QLabel("G"))
         controls.addWidget(self.size)

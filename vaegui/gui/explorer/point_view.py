@@ -60,6 +60,8 @@ class PointView(DecodingView):
         self.result: PointResult | None = None
         self.canvas = ImageCanvas()
         self.nearest_canvas = ImageCanvas(minimum=56)
+        self.canvas.setObjectName("point")  # names as export targets
+        self.nearest_canvas.setObjectName("nearest_image")
         # Labels of fixed height that do not wrap: their text changes on every move of a drag,
         # and a label that resizes would lay the whole view out again each time.
         self.nearest_label = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)

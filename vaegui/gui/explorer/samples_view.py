@@ -5,28 +5,18 @@ training goes on. Both refresh with every new snapshot of the weights."""
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
-import numpy as np
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
 from vaegui.core.explorer import ExplorerModel
+from vaegui.core.explorer_images import originals_and_reconstructions
 from vaegui.core.latent import tile
 
 from .decode_worker import DecodeFailure, DecodeWorker
 from .decoding_view import DecodingView
 from .image_canvas import ImageCanvas
 
-if TYPE_CHECKING:
-    from vaegui.core.decoder import Decoder
-
 RECON, SAMPLES = "recon", "samples"
-
-
-def originals_and_reconstructions(decoder: Decoder, images: np.ndarray) -> np.ndarray:
-    """Two rows: the uint8 images, and below each its reconstruction."""
-    both = np.concatenate([images.astype(np.float32) / 255.0, decoder.reconstruct(images)])
-    return tile(both, nrow=len(images), padding=1)
 
 
 class SamplesView(DecodingView):
@@ -39,6 +29,8 @@ class SamplesView(DecodingView):
         self.noise_button.clicked.connect(model.new_noise)
         self.recon_canvas = ImageCanvas(minimum=40)
         self.samples_canvas = ImageCanvas(top=True)
+        self.recon_canvas.setObjectName("reconstructions")  # names as export targets
+        self.samples_canvas.setObjectName("samples")
         controls = QHBoxLayout()
         controls.addWidget(QLabel("Images"))
         controls.addWidget(self.count)

@@ -34,6 +34,7 @@ class TraversalView(DecodingView):
         self.caption = QLabel(wordWrap=True)
         self.caption.setStyleSheet("color: #555;")
         self.canvas = ImageCanvas(top=True)
+        self.canvas.setObjectName("traversal")  # its name as an export target
         self.dims: np.ndarray | None = None  # the dimensions of the rows shown
         controls = QHBoxLayout()
         for text, widget in (("Range ±", self.span), ("Columns", self.columns), ("Rows", self.rows)):
