@@ -154,10 +154,10 @@ def test_a_missing_folder_is_reported_and_the_worker_runs_again(qtbot, worker, t
 def test_errors_during_training_become_messages(qtbot, worker, monkeypatch, error, words, tiny_config,
                                                 signal_log):
     class FailingTrainer(training_worker.Trainer):
-        def _train_step(self, batch):
+        def _train_step(self, *args):
             if self.step == 2:
                 raise error
-            super()._train_step(batch)
+            super()._train_step(*args)
 
     monkeypatch.setattr(training_worker, "Trainer", FailingTrainer)
     monkeypatch.setattr(training_worker.traceback, "print_exception", lambda exc: None)
