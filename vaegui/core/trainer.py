@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from . import limits
-from .config import ModelConfig, RunConfig
+from .config import THREADS_AUTO, ModelConfig, RunConfig
 from .data import ImageData
 from .device import describe_device, place_images, resolve_device
 from .distributed import Distributed, agree_on_step, data_parallel, rank_shard
@@ -28,6 +28,7 @@ from .history import History
 from .loss import elbo_terms
 from .model import VAE, decoder_state
 from .progress import EvalResult, Progress
+from .threads import FixedThreads, thread_control
 
 PAUSE_POLL_S = 0.1  # while paused, yield a snapshot this often so a consumer can do other work
 
@@ -176,6 +177,7 @@ class Trainer:
             # Made here, not in __init__: it talks to the other ranks (it broadcasts rank 0's
             # weights), which must not happen while a rank may still fail to start.
             self._parallel = data_parallel(_ScaledElbo(self.model), self.device)
+        self._threads = self._thread_control()  # here: run() runs in the training thread
         self._rows: list[torch.Tensor] = []
         self._row_weights: list[float] = []
         self._row_start = self.step
@@ -216,6 +218,14 @@ class Trainer:
             except EvaluationStopped:
                 pass
         yield self._snapshot(eval=final, done=True, stopped=self._stopping())
+
+    def _thread_control(self):
+        setting = self.config.train.threads
+        if setting == THREADS_AUTO and (self.device.type != "cpu" or self.dist.enabled):
+            # On a GPU the CPU threads only launch work; under torchrun the launcher divides
+            # the cores among the ranks (OMP_NUM_THREADS): leave torch's count as it is.
+            return FixedThreads(torch.get_num_threads(), lambda _: None)
+        return thread_control(setting)
 
     def _permutation(self, epoch: int) -> torch.Tensor:
         order = epoch_permutation(self.config.train.seed, epoch, self._train_x.shape[0])
@@ -258,7 +268,9 @@ class Trainer:
         self._rows.append(row)
         self._row_weights.append(weight)
         self._images += global_batch
-        self._train_s += time.perf_counter() - t0
+        seconds = time.perf_counter() - t0
+        self._train_s += seconds
+        self._threads.record(len(batch), seconds)
 
     def _snapshot(self, *, eval: EvalResult | None = None, paused: bool = False,
                   done: bool = False, stopped: bool = False) -> Progress:
@@ -288,7 +300,7 @@ class Trainer:
             new_kl_weights=weights,
             kl_weight=self.kl_weight(), images_per_s=rate, images_seen=self._images,
             train_seconds=self._train_s, seconds_left=left, device=self.device_name,
-            eval=eval, paused=paused, done=done, stopped=stopped)
+            eval=eval, paused=paused, done=done, stopped=stopped, threads=self._threads.threads)
 
     # ---- evaluation and state ------------------------------------------------------------
     def weights_finite(self) -> bool:

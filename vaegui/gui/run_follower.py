@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 import traceback
 
-import torch
 from PySide6.QtCore import QObject, QThread, Qt, Signal, Slot
 
 from vaegui.core.checkpoint import load_checkpoint
@@ -20,6 +19,7 @@ from vaegui.core.errors import VaeguiError
 from vaegui.core.history import History
 from vaegui.core.latent import Snapshot, encoded_set
 from vaegui.core.run_reader import RunReader, follow
+from vaegui.core.threads import pin_threads
 
 from .progress_throttle import ProgressThrottle
 from .training_worker import RunInfo, describe_error, examples_of
@@ -64,7 +64,7 @@ class RunFollower(QObject):
     # ---- its thread ---------------------------------------------------------------------------
     @Slot(str, object)
     def _follow(self, path: str, data_dir: str | None) -> None:
-        torch.set_num_threads(1)  # a viewer: never a second full OpenMP pool beside training
+        pin_threads(1)  # a viewer: never a second full OpenMP pool beside training (core.threads)
         try:
             reader = RunReader(path)
             config = reader.config

@@ -32,6 +32,7 @@ from vaegui.core.resume import fixed_differences
 from vaegui.core.run_folder import METRICS_NAME, RunFolder, default_runs_dir, new_run_path
 from vaegui.core.run_reader import RunReader
 from vaegui.core.run_writer import RUN_JSON, RunWriter
+from vaegui.core.threads import pin_threads
 from vaegui.core.trainer import Trainer
 
 from .progress_throttle import ProgressThrottle
@@ -187,9 +188,10 @@ class TrainingWorker(QObject):
 
     # ---- worker thread -------------------------------------------------------------------------
     def _use_threads(self) -> None:
-        # torch's CPU thread count is per thread: set this thread's own (see app.init_threads).
+        # torch's CPU thread count is per thread: set this thread's own (see core.threads). A
+        # run then sets the count its settings ask for, "auto" tuning it while training runs.
         if self.torch_threads:
-            torch.set_num_threads(self.torch_threads)
+            pin_threads(self.torch_threads)
 
     @Slot(object)
     def _run(self, config: RunConfig) -> None:

@@ -17,11 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import torch
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from vaegui.core.explorer import ExplorerModel
 from vaegui.core.latent import Decoder, Snapshot
+from vaegui.core.threads import pin_threads
 
 Job = Callable[[Decoder], Any]
 
@@ -134,9 +134,10 @@ class DecodeWorker(QObject):
 
     # ---- decoding thread --------------------------------------------------------------------
     def _serve(self) -> None:
-        # The GUI process runs its other torch work with one thread each (see app.init_threads):
-        # a second multi-threaded OpenMP pool here would slow training down.
-        torch.set_num_threads(1)
+        # The GUI process runs its other torch work with one thread each (see core.threads): a
+        # second multi-threaded OpenMP pool here would slow training down. Pinned, not merely
+        # set: this thread idles until the first decode, and training sets its count meanwhile.
+        pin_threads(1)
         while True:
             with self._lock:
                 while not self._stopping and not self._work_waiting():
