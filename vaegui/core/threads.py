@@ -26,8 +26,12 @@ from .config import THREADS_AUTO
 # A measurement window: this much training time (a few dozen steps of the reference MLP). Longer
 # windows are steadier under load but cost more while a slower count is tried.
 WINDOW_S = 0.3
-# Steps left unmeasured after a change: the first ones start pool threads and refill caches.
-SETTLE_STEPS = 2
+# Steps left unmeasured after a change: the first one starts pool threads and refills caches.
+SETTLE_STEPS = 1
+# A probe's window ends after one step when that step ran below this share of the best rate of
+# the probe so far: beside a busy process a 2-thread step can take 15 times a 1-thread one, and a
+# whole window of them would cost more than the probe could ever win back in a short run.
+CUT = 0.5
 # Probe again after this much training time at the chosen count (conditions change: a build
 # starts or ends), and at once when two windows in a row fall below DROP times the recent rate.
 REPROBE_S = 20.0
@@ -68,20 +72,20 @@ class ThreadGovernor:
     (the trainer reports each step's images and seconds, and ``apply`` sets the count), so it is
     tested with made-up rates.
 
-    It probes each count of :func:`ladder` for one window, most threads first (torch's default,
-    so the first window also shows what the default would do), and keeps the fastest. Then it
-    watches: after REPROBE_S of training, or when the rate drops, it probes again, the count in
-    use and its neighbours on the ladder."""
+    It probes each count of :func:`ladder` for one window, fewest threads first (the safe
+    guess on a busy machine, against which a slow count is cut short), and keeps the fastest.
+    Then it watches: after REPROBE_S of training, or when the rate drops, it probes again, the
+    count in use and its neighbours on the ladder."""
 
     def __init__(self, top: int, apply: Callable[[int], None], *, window_s: float = WINDOW_S,
                  settle_steps: int = SETTLE_STEPS, reprobe_s: float = REPROBE_S,
-                 drop: float = DROP, margin: float = MARGIN):
+                 drop: float = DROP, margin: float = MARGIN, cut: float = CUT):
         self.ladder = ladder(max(1, top))
         self._apply, self.window_s, self.settle_steps = apply, window_s, settle_steps
-        self.reprobe_s, self.drop, self.margin = reprobe_s, drop, margin
-        self.threads = self.ladder[-1]
+        self.reprobe_s, self.drop, self.margin, self.cut = reprobe_s, drop, margin, cut
+        self.threads = self.ladder[0]
         self.probes = 1  # probes started, the first one included
-        self._queue = list(reversed(self.ladder))  # counts to measure
+        self._queue = list(self.ladder)  # counts to measure
         self._rates: dict[int, float] = {}  # of this probe
         self._before = self.threads  # the count in use when this probe started
         self._recent = 0.0  # the rate while holding (moving average of windows that did not drop)
@@ -104,7 +108,7 @@ class ThreadGovernor:
             return
         self._images += images
         self._seconds += seconds
-        if self._seconds < self.window_s:
+        if self._seconds < self.window_s and not self._hopeless():
             return
         rate, window = self._images / self._seconds, self._seconds
         self._images, self._seconds = 0, 0.0
@@ -112,6 +116,11 @@ class ThreadGovernor:
             self._probed(rate)
         else:
             self._held(rate, window)
+
+    def _hopeless(self) -> bool:
+        """The count being probed is already far slower than one probed before it."""
+        best = max(self._rates.values(), default=0.0) if self._queue else 0.0
+        return self._images / self._seconds < self.cut * best
 
     def _probed(self, rate: float) -> None:
         self._rates[self._queue.pop(0)] = rate
