@@ -60,14 +60,21 @@ def test_starts_at_one_thread_and_moves_to_more_on_a_quiet_machine():
     m = Machine()
     assert m.applied == [1]
     m.run(10, QUIET)
-    assert m.governor.threads == 2 and not m.governor.probing
-    assert m.applied == [1, 2]
+    assert m.governor.threads == 2 and m.applied[:2] == [1, 2]
+    assert set(m.applied[2:]) <= {1, 2} and m.applied[-1] == 2  # early probes come back to 2
     assert throughput(30, QUIET) >= 0.97 * QUIET[2]
+
+
+def test_a_first_probe_spoiled_by_a_burst_is_corrected_within_seconds():
+    m = Machine().run(0.7, BUSY)  # another program's burst during the first probe
+    assert m.governor.threads == 1
+    m.run(4, QUIET)
+    assert m.governor.threads == 2
 
 
 def test_beside_a_busy_process_it_settles_on_fewer_threads():
     m = Machine().run(10, BUSY)
-    assert m.governor.threads == 1 and m.applied == [1, 2, 1]
+    assert m.governor.threads == 1 and m.applied[:3] == [1, 2, 1]
     assert throughput(30, BUSY) >= 0.95 * BUSY[1]
     assert throughput(30, BUSY) >= 1.5 * BUSY[2]  # the target against torch's default
 
@@ -81,7 +88,7 @@ def test_a_count_far_slower_than_one_probed_before_is_cut_short():
         m.run(1e-9, torch_beside_torch)  # one step
     assert seen.count(2) == 2  # the step that starts the pool, and one measured step
     assert m.governor.threads == 1
-    assert throughput(5, torch_beside_torch) >= 0.95 * 9_400
+    assert throughput(30, torch_beside_torch) >= 0.95 * 9_400
 
 
 def test_a_drop_in_rate_makes_it_probe_at_once():
@@ -102,7 +109,7 @@ def test_it_probes_again_from_time_to_time():
 
 def test_near_ties_keep_the_count_in_use():
     m = Machine().run(10, {1: 20_300, 2: 20_000})
-    assert m.governor.threads == 1 and m.applied == [1, 2, 1]
+    assert m.governor.threads == 1 and m.applied[:3] == [1, 2, 1]
     m = Machine(reprobe_s=3).run(10, {1: 20_000, 2: 20_300})
     assert m.governor.threads == 1  # 2 was never more than MARGIN faster
 

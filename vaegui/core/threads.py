@@ -35,6 +35,9 @@ CUT = 0.5
 # Probe again after this much training time at the chosen count (conditions change: a build
 # starts or ends), and at once when two windows in a row fall below DROP times the recent rate.
 REPROBE_S = 20.0
+# The first probes come sooner (after 2 s, then 4, 8, ... up to REPROBE_S): one window is a small
+# sample, and a burst of other work during it must not decide a whole short run.
+FIRST_REPROBE_S = 2.0
 DROP = 0.75
 # A candidate replaces the count in use only when faster by more than this share: noise must
 # not make the count flap.
@@ -90,6 +93,7 @@ class ThreadGovernor:
         self._before = self.threads  # the count in use when this probe started
         self._recent = 0.0  # the rate while holding (moving average of windows that did not drop)
         self._held_s = 0.0  # training time since the last probe ended
+        self._reprobe_after = min(FIRST_REPROBE_S, reprobe_s)  # doubles up to reprobe_s
         self._low = 0  # windows in a row below DROP times the recent rate
         self._settle = settle_steps
         self._images, self._seconds = 0, 0.0  # of the window being measured
@@ -140,7 +144,8 @@ class ThreadGovernor:
         else:
             self._low = 0
             self._recent = 0.7 * self._recent + 0.3 * rate
-        if self._low >= 2 or self._held_s >= self.reprobe_s:
+        if self._low >= 2 or self._held_s >= self._reprobe_after:
+            self._reprobe_after = min(2 * self._reprobe_after, self.reprobe_s)
             self._start_probe()
 
     def _start_probe(self) -> None:
