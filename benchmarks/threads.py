@@ -24,7 +24,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 MODES = ("1", "2", "default", "auto")
-BUSY = "while True: pass"  # one busy Python process, as a build or a browser tab would be
+# One busy Python process, as a build or a browser tab would be; it ends when this script does,
+# however this script ends.
+BUSY = "import os\nparent = os.getppid()\nwhile os.getppid() == parent: pass"
 
 
 def data_dir(explicit: str | None) -> str:
