@@ -87,6 +87,7 @@ def describe_error(exc: BaseException) -> str:
 
 class TrainingWorker(QObject):
     ready = Signal(str)  # torch and the engine are loaded: the device "auto" trains on
+    loaded = Signal()  # after ready: what the first optimiser imports is loaded too
     runStarted = Signal(object)  # RunInfo
     progressed = Signal(object)  # Progress, with the rows of held-back snapshots merged in
     snapshotTaken = Signal(object)  # Snapshot: a CPU copy of the weights
@@ -207,7 +208,6 @@ class TrainingWorker(QObject):
     def _warm_up(self) -> None:
         try:
             import torch
-            import torch._dynamo  # noqa: F401 - torch.optim imports it with the first optimiser (1 s)
 
             # Every module a run or an Open needs, so that neither waits for an import later.
             import vaegui.core.checkpoint  # noqa: F401
@@ -224,6 +224,13 @@ class TrainingWorker(QObject):
             self._fail(exc)
             device = "unavailable"
         self.ready.emit(device)
+        # Then what torch.optim imports when the first optimiser is made (torch._dynamo, about
+        # 1.5 s here), while the user reaches for Start: a Start queued meanwhile waits for it.
+        try:
+            import torch._dynamo  # noqa: F401
+        except Exception:  # noqa: BLE001 - the first optimiser would import it again, and say why
+            pass
+        self.loaded.emit()
 
     def _use_threads(self) -> None:
         # torch's CPU thread count is per thread: set this thread's own (see core.threads). A
