@@ -225,7 +225,11 @@ class TrainingWorker(QObject):
             device = "unavailable"
         self.ready.emit(device)
         # Then what torch.optim imports when the first optimiser is made (torch._dynamo, about
-        # 1.5 s here), while the user reaches for Start: a Start queued meanwhile waits for it.
+        # 1.5 s here), while the user reaches for Start: a run started meanwhile waits for it
+        # on the import lock. On a thread of its own, so that closing the window never waits.
+        threading.Thread(target=self._import_optimiser_needs, name="vaegui-preload", daemon=True).start()
+
+    def _import_optimiser_needs(self) -> None:
         try:
             import torch._dynamo  # noqa: F401
         except Exception:  # noqa: BLE001 - the first optimiser would import it again, and say why
