@@ -34,7 +34,7 @@ from gui_responsiveness import _figures, _rate, _total, run_headless  # noqa: E4
 
 from vaegui.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig  # noqa: E402
 from vaegui.core.data import dataset_available, load_dataset  # noqa: E402
-from vaegui.gui.app import init_threads  # noqa: E402
+from vaegui.gui.threads import init_threads, one_torch_thread_here  # noqa: E402
 from vaegui.gui.main_window import MainWindow  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -185,7 +185,8 @@ def main() -> int:
     if not dataset_available("mnist", data_dir):
         print(f"MNIST not found in {data_dir}: pass --data-dir", file=sys.stderr)
         return 2
-    torch_threads = init_threads()
+    init_threads()
+    torch_threads = one_torch_thread_here()
     config = RunConfig(DataConfig(dataset="mnist", data_dir=data_dir),
                        ModelConfig(family="mlp", latent_dim=2, likelihood="bernoulli"),
                        TrainConfig(epochs=args.epochs, batch_size=128))

@@ -35,7 +35,7 @@ from PySide6.QtWidgets import QApplication
 from vaegui.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from vaegui.core.data import dataset_available, load_dataset
 from vaegui.core.trainer import Trainer
-from vaegui.gui.app import init_threads
+from vaegui.gui.threads import init_threads, one_torch_thread_here
 from vaegui.gui.main_window import MainWindow
 
 REPO = Path(__file__).resolve().parents[1]
@@ -59,7 +59,8 @@ def main() -> int:
     if not dataset_available("mnist", data_dir):
         print(f"MNIST not found in {data_dir}: pass --data-dir", file=sys.stderr)
         return 2
-    torch_threads = init_threads()  # as the app does, before any torch work on this thread
+    init_threads()  # as the app does, before any torch work on this thread
+    torch_threads = one_torch_thread_here()
     config = RunConfig(DataConfig(dataset="mnist", data_dir=data_dir),
                        ModelConfig(family="mlp", latent_dim=2, likelihood="bernoulli"),
                        TrainConfig(epochs=args.epochs, batch_size=128))

@@ -138,7 +138,25 @@ def _out_of_memory(exc: RuntimeError) -> bool:
 
 
 def _gui(argv: list[str]) -> int:
-    from .gui.app import main as gui_main  # Qt is imported only when the app is wanted
+    pressed = []
+
+    def on_sigint(*_: Any) -> None:
+        pressed.append(True)
+        raise KeyboardInterrupt
+
+    # A Ctrl-C while PySide6 loads its modules comes back from shiboken as an ImportError
+    # ("could not import module PySide6.QtGui"): note the press, to report it as the interrupt
+    # it is.
+    previous = signal.signal(signal.SIGINT, on_sigint) if threading.current_thread() is threading.main_thread() else None
+    try:
+        from .gui.app import main as gui_main  # Qt is imported only when the app is wanted
+    except ImportError:
+        if pressed:
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
     return gui_main(argv)
 

@@ -106,7 +106,8 @@ def _open(args: argparse.Namespace):
     from .core.errors import CheckpointError
     from .core.explorer import ExplorerModel
     from .core.history import History
-    from .core.latent import Snapshot, encode_set, example_indices
+    from .core.decoder import encode_set
+    from .core.latent import Snapshot, example_indices
     from .core.run_reader import RunReader
 
     checkpoint = Path(args.checkpoint)

@@ -11,8 +11,8 @@ from vaegui.core.config import ModelConfig
 from vaegui.core.errors import ConfigError
 from vaegui.core.events import Event
 from vaegui.core.explorer import PASS_SECONDS, ExplorerModel
-from vaegui.core.latent import (Decoder, EncodedSet, Projection, Snapshot, example_indices,
-                                interpolate, nearest_index, traversal_order)
+from vaegui.core.latent import EncodedSet, Projection, Snapshot, example_indices, interpolate, nearest_index, traversal_order
+from vaegui.core.decoder import Decoder
 from vaegui.core.model import VAE, model_state
 from vaegui.core.progress import EvalResult
 

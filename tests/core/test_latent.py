@@ -7,8 +7,8 @@ import torch
 from vaegui.core.config import DataConfig, ModelConfig, RunConfig
 from vaegui.core.data import load_dataset
 from vaegui.core.evaluate import evaluate
-from vaegui.core.latent import (Decoder, Projection, encode_means, encode_set, encoded_set, grid_points,
-                                lerp, slerp, traversal)
+from vaegui.core.latent import Projection, encoded_set, grid_points, lerp, slerp, traversal
+from vaegui.core.decoder import Decoder, encode_means, encode_set
 from vaegui.core.model import VAE, decoder_state
 
 

@@ -12,7 +12,7 @@ from vaegui.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from vaegui.core.data import load_dataset
 from vaegui.core.errors import TrainingError
 from vaegui.core.history import History
-from vaegui.core.latent import encode_means
+from vaegui.core.decoder import encode_means
 from vaegui.core.loss import Terms
 from vaegui.core.trainer import Trainer
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from vaegui.core.checkpoint import load_checkpoint, save_checkpoint
+from vaegui.core.checkpoint import save_checkpoint
 from vaegui.core.data import load_dataset
 from vaegui.core.trainer import Trainer
 from vaegui.gui import app
@@ -118,10 +118,10 @@ def test_closing_mid_run_leaves_a_folder_that_opens_and_resumes(qtbot, window, s
 def test_a_close_does_not_wait_for_a_long_training_step(qtbot, window, monkeypatch):
     real_step = Trainer._train_step
 
-    def slow_step(self, batch, *args):  # a huge batch on a slow device
+    def slow_step(self, *args):  # a huge batch on a slow device
         if self.step >= 3:
             time.sleep(4.0)
-        return real_step(self, batch, *args)
+        return real_step(self, *args)
     monkeypatch.setattr(Trainer, "_train_step", slow_step)
     window.start_training()
     qtbot.waitUntil(lambda: window.worker.__dict__.get("_trainer") is not None

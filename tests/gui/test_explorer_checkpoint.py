@@ -9,7 +9,8 @@ from PySide6.QtCore import Qt
 
 from vaegui import cli
 from vaegui.core.checkpoint import load_checkpoint
-from vaegui.core.latent import Decoder, Snapshot, nearest_index, tile, traversal_order
+from vaegui.core.latent import Snapshot, nearest_index, tile, traversal_order
+from vaegui.core.decoder import Decoder
 from vaegui.gui.main_window import MainWindow
 
 TIMEOUT = 30_000

@@ -12,7 +12,8 @@ from PySide6.QtWidgets import QApplication, QHBoxLayout, QVBoxLayout, QWidget
 from vaegui.core.config import ModelConfig
 from vaegui.core.data import make_shapes
 from vaegui.core.explorer import ExplorerModel
-from vaegui.core.latent import Decoder, Snapshot, encode_set, tile
+from vaegui.core.latent import Snapshot, tile
+from vaegui.core.decoder import Decoder, encode_set
 from vaegui.core.model import VAE, model_state
 from vaegui.core.progress import EvalResult
 from vaegui.gui.explorer.decode_worker import DecodeWorker

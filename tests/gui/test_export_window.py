@@ -24,7 +24,7 @@ from vaegui import cli
 from vaegui.core import explorer_images, export
 from vaegui.core.errors import CheckpointError
 from vaegui.core.run_reader import RunReader
-from vaegui.gui import training_worker
+from vaegui.core import checkpoint
 from vaegui.gui.export.plot_export import plot_size
 from vaegui.gui.main_window import MainWindow
 
@@ -374,7 +374,7 @@ def test_file_export_lists_every_plot_and_image_view(window):
 def test_a_bundle_whose_checkpoint_cannot_be_saved_says_why(window, qtbot, tmp_path, monkeypatch):
     def refuse(path, state):
         raise CheckpointError(path, "cannot write: No space left on device")
-    monkeypatch.setattr(training_worker, "save_checkpoint", refuse)
+    monkeypatch.setattr(checkpoint, "save_checkpoint", refuse)  # the worker imports it from there
     folder = tmp_path / "bundle"
     with qtbot.waitSignal(window.exporter.bundleWritten, timeout=TIMEOUT):
         assert window.exporter.export_bundle(str(folder))

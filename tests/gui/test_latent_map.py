@@ -9,7 +9,8 @@ from PySide6.QtWidgets import QApplication
 
 from vaegui.core.config import ModelConfig
 from vaegui.core.data import make_shapes
-from vaegui.core.latent import EncodedSet, Projection, encode_set
+from vaegui.core.latent import EncodedSet, Projection
+from vaegui.core.decoder import encode_set
 from vaegui.core.model import VAE
 from vaegui.core.explorer import ExplorerModel
 from vaegui.gui.explorer.latent_map import HOVER_RADIUS_PX, LatentMap

@@ -7,7 +7,8 @@ import torch
 
 from vaegui.core.config import ModelConfig
 from vaegui.core.explorer import ExplorerModel
-from vaegui.core.latent import Decoder, EncodedSet, Projection, Snapshot, nearest_index
+from vaegui.core.latent import EncodedSet, Projection, Snapshot, nearest_index
+from vaegui.core.decoder import Decoder
 from vaegui.core.model import VAE, model_state
 from vaegui.gui.explorer.decode_worker import DecodeWorker
 from vaegui.gui.explorer.point_view import HINT_NO_DECODER, HINT_NO_POINT, PointView, format_latent

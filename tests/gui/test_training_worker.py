@@ -8,9 +8,11 @@ import pytest
 import torch
 from PySide6.QtCore import QThread
 
+from vaegui.core import decoder
 from vaegui.core.checkpoint import load_checkpoint
 from vaegui.core.errors import TrainingError
-from vaegui.core.latent import Decoder
+from vaegui.core.decoder import Decoder
+from vaegui.core.trainer import Trainer
 from vaegui.core.progress import EvalResult, Progress
 from vaegui.gui import training_worker
 from vaegui.gui.progress_throttle import ProgressThrottle
@@ -153,13 +155,14 @@ def test_a_missing_folder_is_reported_and_the_worker_runs_again(qtbot, worker, t
 ])
 def test_errors_during_training_become_messages(qtbot, worker, monkeypatch, error, words, tiny_config,
                                                 signal_log):
-    class FailingTrainer(training_worker.Trainer):
-        def _train_step(self, batch, *args):
-            if self.step == 2:
-                raise error
-            super()._train_step(batch, *args)
+    real_step = Trainer._train_step
 
-    monkeypatch.setattr(training_worker, "Trainer", FailingTrainer)
+    def failing_step(self, *args):
+        if self.step == 2:
+            raise error
+        real_step(self, *args)
+
+    monkeypatch.setattr(Trainer, "_train_step", failing_step)
     monkeypatch.setattr(training_worker.traceback, "print_exception", lambda exc: None)
     log = signal_log(worker)
     assert _run(qtbot, log, worker, tiny_config()) is None
@@ -178,8 +181,8 @@ def test_stop_before_the_data_is_loaded_ends_the_run_without_training(qtbot, wor
 def test_epoch_end_maps_reuse_the_evaluation_and_a_training_map_encodes(qtbot, worker, monkeypatch,
                                                                          tiny_config, signal_log):
     passes = []
-    real = training_worker.encode_set
-    monkeypatch.setattr(training_worker, "encode_set",
+    real = decoder.encode_set
+    monkeypatch.setattr(decoder, "encode_set",  # the worker imports it from there when it encodes
                         lambda *args, **kw: passes.append(args[2]) or real(*args, **kw))
     log = signal_log(worker)
     _run(qtbot, log, worker, tiny_config(epochs=2))

@@ -10,27 +10,24 @@ import contextlib
 import dataclasses
 import io
 import os
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-from torchvision import datasets as tv_datasets
-from torchvision.datasets.folder import IMG_EXTENSIONS
 
-from . import limits, shapes
-from .image_folder import list_images, one_line, read_images
-from .paths import user_cache_dir
+from . import shapes
 from .config import DataConfig
+from .datasets import (DATASET_NAMES, ENV_VAR, FOLDER_PREFIX, IMAGE_EXTENSIONS, TORCHVISION,
+                       check_fits_in_memory, dataset_available, dataset_key, download_problem,
+                       expected_files, folder_path, image_shape_of, resolve_data_dir, unknown_dataset)
 from .errors import DataError
+from .image_folder import list_images, one_line, read_images
 
-DATASET_NAMES = ("mnist", "fashion-mnist", "kmnist", "cifar10", "shapes")  # plus "folder:PATH"
-ENV_VAR = "VAEGUI_DATA_DIR"
-FOLDER_PREFIX = "folder:"
-
-# vaegui name -> torchvision class name (looked up at call time, so tests can patch the class).
-_TORCHVISION = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "kmnist": "KMNIST", "cifar10": "CIFAR10"}
+# The catalog's names, for the callers that load (the catalog itself is in .datasets).
+__all__ = ["DATASET_NAMES", "ENV_VAR", "FOLDER_PREFIX", "ImageData", "check_fits_in_memory",
+           "dataset_available", "dataset_key", "download_problem", "image_shape_of", "load_dataset",
+           "load_folder", "make_shapes", "resolve_data_dir"]
 # Size of the generated shapes dataset (train, test).
 _SHAPES_SIZES = (20000, 5000)
 
@@ -78,100 +75,21 @@ class ImageData:
         return f"{self.name}: skipped {len(self.skipped)} file{'s' * (len(self.skipped) > 1)}: {listed}{more}"
 
 
-def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
-    """Explicit argument, else $VAEGUI_DATA_DIR, else the per-user cache directory; not created."""
-    chosen = data_dir if data_dir not in (None, "") else os.environ.get(ENV_VAR) or user_cache_dir() / "data"
-    return Path(os.path.abspath(Path(chosen).expanduser()))
-
-
 def load_dataset(cfg: DataConfig, download: bool = True) -> ImageData:
     """Load ``cfg.dataset`` whole, keeping the first ``train_limit`` / ``test_limit`` images."""
     name = cfg.dataset.strip()
     if name.startswith(FOLDER_PREFIX):
-        data = load_folder(_folder_path(name), cfg.image_size, cfg.channels, seed=cfg.seed)
+        data = load_folder(folder_path(name), cfg.image_size, cfg.channels, seed=cfg.seed)
     elif name.lower() == "shapes":
         # Shapes are generated image by image, so generating only the kept prefix gives the same images.
         n_train, n_test = (min(n, limit or n) for n, limit in zip(_SHAPES_SIZES, (cfg.train_limit, cfg.test_limit)))
         check_fits_in_memory("shapes", (n_train + n_test) * cfg.image_size ** 2)
         data = make_shapes(n_train, n_test, image_size=cfg.image_size, seed=cfg.seed)
-    elif name.lower() in _TORCHVISION:
+    elif name.lower() in TORCHVISION:
         data = _load_torchvision(name.lower(), resolve_data_dir(cfg.data_dir), download)
     else:
-        raise _unknown(name)
+        raise unknown_dataset(name)
     return _limit(data, cfg.train_limit, cfg.test_limit)
-
-
-def dataset_key(name: str) -> str:
-    """A dataset name in one spelling, to tell whether two names mean the same dataset."""
-    name = name.strip()
-    if name.startswith(FOLDER_PREFIX):
-        return FOLDER_PREFIX + str(_folder_path(name))
-    return name.lower()
-
-
-def image_shape_of(cfg: DataConfig) -> tuple[int, int, int]:
-    """(C, H, W) of the images ``cfg`` loads, known before loading them."""
-    name = dataset_key(cfg.dataset)
-    if name == "cifar10":
-        return 3, 32, 32
-    if name in _TORCHVISION:
-        return 1, 28, 28
-    if name == "shapes":
-        return 1, cfg.image_size, cfg.image_size
-    if name.startswith(FOLDER_PREFIX):
-        return cfg.channels, cfg.image_size, cfg.image_size
-    raise _unknown(cfg.dataset)
-
-
-def check_fits_in_memory(what: str, nbytes: int) -> None:
-    """DataError when ``nbytes`` of images would take more than half of this machine's memory,
-    checked before allocating them."""
-    ok, budget = limits.fits(nbytes)
-    if not ok:
-        raise DataError(f"{what}: {limits.gib(nbytes)} of images would not fit in memory "
-                        f"({budget} may be used here); use a smaller image size or fewer images")
-
-
-def dataset_available(name: str, data_dir: str | os.PathLike | None = None) -> bool:
-    """Whether ``name`` can be loaded without a download (files present; checksums are not verified)."""
-    name = name.strip()
-    if name.startswith(FOLDER_PREFIX):
-        return _folder_path(name).is_dir()
-    if name.lower() == "shapes":
-        return True
-    if name.lower() not in _TORCHVISION:
-        raise _unknown(name)
-    folder, files = _expected_files(_tv_class(name.lower()), resolve_data_dir(data_dir))
-    return all((folder / f).is_file() for f in files)
-
-
-def download_problem(name: str, timeout: float = 2.0) -> str | None:
-    """None when a download server of torchvision dataset ``name`` answers (a HEAD request for
-    its first file, at most ``timeout`` seconds a server), else why not, in a few words."""
-    cls = _tv_class(name.lower())
-    if hasattr(cls, "mirrors"):  # the MNIST family: one file name, several mirrors
-        urls = [mirror + cls.resources[0][0] for mirror in cls.mirrors]
-    else:
-        urls = [cls.url]
-    problem = "no download address"
-    for url in urls:
-        try:
-            with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout):
-                return None
-        except (OSError, ValueError) as exc:  # URLError, HTTPError, timeouts are all OSErrors
-            problem = f"{url}: {getattr(exc, 'reason', None) or exc}"
-    return problem
-
-
-def _unknown(name: str) -> DataError:
-    return DataError(f"dataset: {name!r} is unknown; use one of {', '.join(DATASET_NAMES)} or folder:PATH")
-
-
-def _folder_path(name: str) -> Path:
-    path = name[len(FOLDER_PREFIX) :].strip()
-    if not path:
-        raise DataError(f"dataset: {name!r} names no folder; write folder:PATH")
-    return Path(os.path.abspath(Path(path).expanduser()))
 
 
 def _limit(data: ImageData, train_limit: int | None, test_limit: int | None) -> ImageData:
@@ -191,24 +109,18 @@ def _limit(data: ImageData, train_limit: int | None, test_limit: int | None) -> 
 
 
 def _tv_class(name: str) -> type:
-    return getattr(tv_datasets, _TORCHVISION[name])
+    # torchvision only here, when one of its datasets is loaded: importing it costs 3 s.
+    from torchvision import datasets as tv_datasets
 
-
-def _expected_files(cls: type, root: Path) -> tuple[Path, list[str]]:
-    """The folder torchvision reads from and the files it needs there (see its _check_exists)."""
-    if issubclass(cls, tv_datasets.CIFAR10):
-        names = [f for f, _ in cls.train_list + cls.test_list] + [cls.meta["filename"]]
-        return root / cls.base_folder, names
-    # MNIST family: <root>/<ClassName>/raw/, the resources' names without ".gz".
-    return root / cls.__name__ / "raw", [os.path.splitext(os.path.basename(f))[0] for f, _ in cls.resources]
+    return getattr(tv_datasets, TORCHVISION[name])
 
 
 def _load_torchvision(name: str, root: Path, download: bool) -> ImageData:
     cls = _tv_class(name)
-    folder, files = _expected_files(cls, root)
+    folder, files = expected_files(name, root)
     if not all((folder / f).is_file() for f in files):
         _download(cls, root, name, folder, files, download)
-    if not issubclass(cls, tv_datasets.CIFAR10):
+    if name != "cifar10":
         for f in files:
             _check_idx_file(name, folder / f)
     try:
@@ -316,7 +228,7 @@ def load_folder(
     except OSError as exc:
         raise DataError(f"folder {root}: cannot list it: {exc.strerror or exc}") from None
     if not samples:
-        raise DataError(f"folder {root}: no image files ({' '.join(IMG_EXTENSIONS)}) in it or in its subfolders")
+        raise DataError(f"folder {root}: no image files ({' '.join(IMAGE_EXTENSIONS)}) in it or in its subfolders")
     check_fits_in_memory(f"folder {root}", len(samples) * image_size * image_size * channels)
     images, labels = read_images(samples, image_size, channels, skipped)
     if len(images) == 0:

@@ -3,11 +3,13 @@ for an export (the bundle, `vaegui export`) that cannot wait for the views' deco
 for a view that was never shown. Each is the same decode the view asks its thread for.
 
 Every function takes an :class:`~vaegui.core.explorer.ExplorerModel` and a
-:class:`~vaegui.core.latent.Decoder` made from its snapshot, and returns an :class:`Image`:
+:class:`~vaegui.core.decoder.Decoder` made from its snapshot, and returns an :class:`Image`:
 a (C, H, W) array in [0, 1], or None with the reason.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import math
 from dataclasses import dataclass
@@ -15,7 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from .explorer import PASS_SECONDS, ExplorerModel
-from .latent import Decoder, interpolate, tile
+from .latent import interpolate, tile
+
+if TYPE_CHECKING:
+    from .decoder import Decoder
 
 GIF_FRAMES = 32  # frames of one pass of the interpolation animation
 NO_MODEL = "no model: train one or open a checkpoint"
@@ -107,6 +112,8 @@ IMAGES = {"point": point, "interpolation": interpolation_strip, "traversal": tra
 
 
 def decoder_of(m: ExplorerModel) -> Decoder | None:
+    from .decoder import Decoder  # torch: only when something is exported
+
     return None if m.snapshot is None else Decoder.from_snapshot(m.snapshot)
 
 

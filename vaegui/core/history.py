@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import torch
 
 from .progress import EvalResult
 
@@ -55,7 +54,10 @@ class History:
         return History(self.steps.copy(), self.losses.copy(), self.evals, self.kl_weights.copy())
 
     def to_dict(self) -> dict[str, Any]:
-        # Tensors and plain containers only: loadable with torch.load(weights_only=True).
+        # Tensors and plain containers only: loadable with torch.load(weights_only=True). torch
+        # is imported here, not above: the window holds a History before torch is loaded.
+        import torch
+
         return {"steps": torch.from_numpy(self.steps.copy()),
                 "losses": torch.from_numpy(self.losses.copy()),
                 "kl_weights": torch.from_numpy(self.kl_weights.copy()),

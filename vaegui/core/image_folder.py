@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from torchvision.datasets.folder import is_image_file
+
+from .datasets import IMAGE_EXTENSIONS
 
 
 def one_line(exc: BaseException) -> str:
@@ -59,7 +60,7 @@ def _image_files(folder: Path, seen: set[tuple[int, int]], skipped: list[tuple[s
         else:
             dirnames[:] = [d for d in sorted(dirnames) if _visit_dir(os.path.join(dirpath, d), seen)]
         for name in sorted(filenames):
-            if not is_image_file(name):
+            if not name.lower().endswith(IMAGE_EXTENSIONS):
                 continue
             path = os.path.join(dirpath, name)
             try:

@@ -1,33 +1,24 @@
-"""Latent-space tools: encoding a dataset, a 2-D projection with an inverse, interpolation,
-traversals, grids, and decoding from a snapshot of decoder weights."""
+"""Latent-space tools on plain arrays: an encoded set, a 2-D projection with an inverse,
+interpolation, traversals, grids, tiling images, and weight snapshots.
+
+No torch here (see :mod:`.decoder` for encoding and decoding): the window is built from these
+before torch has been imported, which takes seconds."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
-from torchvision.utils import make_grid
 
 from .config import ModelConfig
-from .data import ImageData
-from .evaluate import to_float
-from .model import VAE
 
+if TYPE_CHECKING:
+    import torch
 
-@torch.no_grad()
-def encode_means(model: VAE, images: torch.Tensor, batch_size: int = 2000) -> np.ndarray:
-    """Posterior means of uint8 images (N, C, H, W), in batches -> (N, L) float32."""
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    out = np.empty((images.shape[0], model.latent_dim), dtype=np.float32)
-    for start in range(0, images.shape[0], batch_size):
-        mu, _ = model.encode(to_float(images[start:start + batch_size], device))
-        out[start:start + mu.shape[0]] = mu.float().cpu().numpy()
-    model.train(was_training)
-    return out
+    from .data import ImageData
 
 
 @dataclass(frozen=True, eq=False)
@@ -45,19 +36,11 @@ class EncodedSet:
     factors: dict[str, np.ndarray] = field(default_factory=dict)  # (N,) each, shapes only
 
 
-def encode_set(model: VAE, data: ImageData, split: str = "test", limit: int | None = None,
-               step: int = 0, projection: "Projection | None" = None) -> EncodedSet:
-    """Encode the test split, or the first ``limit`` training images, and project to 2-D
-    (fitting a new projection unless one is given)."""
-    images, _, _ = _split(data, split, limit)
-    return encoded_set(data, encode_means(model, images), split, limit, step, projection)
-
-
 def encoded_set(data: ImageData, latents: np.ndarray, split: str = "test", limit: int | None = None,
                 step: int = 0, projection: "Projection | None" = None) -> EncodedSet:
     """An :class:`EncodedSet` from posterior means already computed for the same images as
     :func:`encode_set` takes (e.g. by the test evaluation that closes every epoch)."""
-    images, labels, factors = _split(data, split, limit)
+    images, labels, factors = dataset_split(data, split, limit)
     if latents.shape[0] != images.shape[0]:
         raise ValueError(f"{latents.shape[0]} latent vectors for {images.shape[0]} {split} images")
     projection = projection or Projection.fit(latents)
@@ -66,7 +49,7 @@ def encoded_set(data: ImageData, latents: np.ndarray, split: str = "test", limit
                       images=images.numpy(), split=split, step=step, factors=dict(factors))
 
 
-def _split(data: ImageData, split: str, limit: int | None):
+def dataset_split(data: ImageData, split: str, limit: int | None):
     """Images, labels and factors of a split, the first ``limit`` of them when given."""
     images = data.test_images if split == "test" else data.train_images
     labels = data.test_labels if split == "test" else data.train_labels
@@ -222,63 +205,19 @@ class Snapshot:
         return any(k.startswith("encoder.") for k in self.state)
 
 
-class Decoder:
-    """Decodes latent vectors (and, when the weights include the encoder, reconstructs images)
-    with a *copy* of the weights, on the CPU, independent of the live training model."""
-
-    def __init__(self, config: ModelConfig, image_shape: tuple[int, int, int],
-                 state: dict[str, torch.Tensor]):
-        self.config = config
-        self.image_shape = tuple(image_shape)
-        self.model = VAE(config, self.image_shape)
-        self.has_encoder = False
-        self._load(state)
-        self.model.eval()
-
-    @classmethod
-    def from_snapshot(cls, snapshot: Snapshot) -> "Decoder":
-        return cls(snapshot.config, snapshot.image_shape, snapshot.state)
-
-    def fits(self, snapshot: Snapshot) -> bool:
-        """Whether ``snapshot`` has this decoder's architecture (so load_state can take it)."""
-        return snapshot.config == self.config and tuple(snapshot.image_shape) == self.image_shape
-
-    def load_state(self, state: dict[str, torch.Tensor]) -> None:
-        """Swap in a newer snapshot of the weights (same architecture)."""
-        self._load(state)
-
-    def _load(self, state: dict[str, torch.Tensor]) -> None:
-        missing, unexpected = self.model.load_state_dict(state, strict=False)
-        missing_decoder = [k for k in missing if not k.startswith("encoder.")]
-        if missing_decoder or unexpected:
-            raise ValueError(f"decoder state does not fit: missing {missing_decoder}, unexpected {unexpected}")
-        self.has_encoder = not any(k.startswith("encoder.") for k in missing)
-
-    @property
-    def latent_dim(self) -> int:
-        return self.config.latent_dim
-
-    @torch.no_grad()
-    def decode(self, z: np.ndarray) -> np.ndarray:
-        """(n, L) -> images (n, C, H, W) float32 in [0, 1] (the likelihood's mean)."""
-        z = torch.as_tensor(np.atleast_2d(z), dtype=torch.float32)
-        return torch.sigmoid(self.model.decode(z)).numpy()
-
-    @torch.no_grad()
-    def reconstruct(self, images: np.ndarray) -> np.ndarray:
-        """uint8 images (n, C, H, W) -> decoded posterior means, float32 in [0, 1]."""
-        if not self.has_encoder:
-            raise ValueError("these weights hold no encoder: reconstructions need the full model")
-        mu, _ = self.model.encode(to_float(torch.as_tensor(images), "cpu"))
-        return torch.sigmoid(self.model.decode(mu)).numpy()
-
-    def decode_grid(self, z: np.ndarray, nrow: int, padding: int = 2) -> np.ndarray:
-        """Decode (n, L) and tile the images into one (C, H', W') float image, nrow per row."""
-        return tile(self.decode(z), nrow, padding)
-
-
 def tile(images: np.ndarray, nrow: int, padding: int = 2, pad_value: float = 1.0) -> np.ndarray:
-    """(n, C, H, W) images in [0, 1] -> one (C, H', W') image, ``nrow`` per row (make_grid)."""
-    images = torch.as_tensor(np.asarray(images, np.float32))
-    grid = make_grid(images, nrow=nrow, padding=padding, pad_value=pad_value)  # (3, H', W')
-    return grid[: images.shape[1]].numpy()
+    """(n, C, H, W) images -> one (C, H', W') image, ``nrow`` per row: torchvision's make_grid
+    in numpy (a test holds the two equal), because importing torchvision costs the app 3 s of
+    start-up (it pulls in its models and torch._dynamo)."""
+    images = np.asarray(images, np.float32)
+    n, c, h, w = images.shape
+    if n == 1:  # as make_grid: one image comes back without a frame
+        return images[0].copy()
+    cols = min(nrow, n)
+    rows = -(-n // cols)
+    grid = np.full((c, rows * (h + padding) + padding, cols * (w + padding) + padding), pad_value, np.float32)
+    for k in range(n):
+        y, x = divmod(k, cols)
+        top, left = y * (h + padding) + padding, x * (w + padding) + padding
+        grid[:, top:top + h, left:left + w] = images[k]
+    return grid

@@ -6,10 +6,14 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 
-import numpy as np
-import torch
+from typing import TYPE_CHECKING
 
-from .run_reader import RunReader
+import numpy as np
+
+if TYPE_CHECKING:  # the window holds a MapHistory before torch is imported
+    import torch
+
+    from .run_reader import RunReader
 
 CACHED_EPOCHS = 8  # (N, L) float32 each: 10,000 x 20 is 0.8 MB
 

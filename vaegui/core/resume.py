@@ -18,7 +18,7 @@ RESUMABLE = frozenset({("train", "epochs"), ("train", "lr"), ("train", "beta"),
 def fixed_differences(saved: RunConfig, wanted: RunConfig) -> list[tuple[str, str, object, object]]:
     """The settings a resumed run cannot change in which ``wanted`` differs from ``saved``:
     (section, field, saved value, wanted value)."""
-    from .data import dataset_key  # torch-free callers (the CLI's argument errors) stay light
+    from .datasets import dataset_key
 
     found = []
     for section in ("data", "model", "train"):

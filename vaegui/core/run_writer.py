@@ -32,7 +32,7 @@ import torch
 from .atomic import atomic_write, remove_stale_temp_files_in
 from .checkpoint import save_checkpoint
 from .errors import RunFolderError, os_reason
-from .latent import encode_means
+from .decoder import encode_means
 from .progress import EvalResult, Progress
 from .run_folder import RunFolder
 

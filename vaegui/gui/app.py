@@ -2,25 +2,29 @@
 
 ``--autostart --screenshot PNG`` makes a scripted run: train, wait for the map of the final
 weights, decode a point, save a picture of the whole window and exit.
+
+The window is painted before torch is imported (about 3 s here): the training worker loads it on
+its own thread, and Start is enabled when it is ready (see MainWindow.engine_ready). Nothing the
+window imports may import torch; a test holds to that.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
-import torch
-from PySide6.QtCore import QEventLoop, QSettings, QTimer, QtMsgType, qInstallMessageHandler
+from PySide6.QtCore import QEvent, QEventLoop, QObject, QSettings, QTimer, QtMsgType, qInstallMessageHandler
 from PySide6.QtWidgets import QApplication
 
 from vaegui.cli import OneLineParser, int_at_least
-from vaegui.core.checkpoint import load_checkpoint, model_from_checkpoint
 from vaegui.core.config import RunConfig
-from vaegui.core.data import (DATASET_NAMES, FOLDER_PREFIX, dataset_available, download_problem,
+from vaegui.core.datasets import (DATASET_NAMES, FOLDER_PREFIX, dataset_available, download_problem,
                               resolve_data_dir)
 from vaegui.core.errors import ConfigError, DataError, VaeguiError
 
@@ -28,26 +32,12 @@ from . import settings as store
 from .icons import icon
 from .main_window import MainWindow
 from .scripted_run import ScriptedRun
+from .threads import init_threads
 
-GIL_SWITCH_INTERVAL_S = 0.001
+# A file the app writes its start-up times to, when this is set (benchmarks/startup.py reads it).
+STARTUP_TIMES_ENV = "VAEGUI_STARTUP_TIMES"
 SIGNAL_POLL_MS = 200  # how often Python gets a chance to run a Ctrl-C handler under Qt's loop
 SHUTDOWN_WAIT_MS = 2000  # after the window closes, how long the training step may take to end
-
-
-def init_threads() -> int:
-    """Prepare the process's threads, before any torch work: returns the torch thread count the
-    training worker should set in its own thread.
-
-    The calling (GUI) thread gets one torch CPU thread. torch's thread count is per thread: once
-    a second thread has run a multi-threaded op, a second OpenMP pool exists, the runtime stops
-    spinning its threads and training in the worker loses about 40% of its speed.
-
-    Python's GIL switch interval drops from 5 ms to 1 ms: the decoding thread, woken by a drag,
-    otherwise waits up to 5 ms for the GUI thread to let go of the GIL while it paints."""
-    count = torch.get_num_threads()
-    torch.set_num_threads(1)
-    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
-    return count
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -117,22 +107,27 @@ def initial_config(stored: RunConfig | None, args: argparse.Namespace,
 def main(argv: list[str] | None = None) -> int:
     try:
         args = parse_args(sys.argv[1:] if argv is None else argv)
+        init_threads()
+        if args.checkpoint:
+            # Fail early, with a one-line message, rather than in a message box (a scripted
+            # run: it waits for torch anyway).
+            from vaegui.core.checkpoint import load_checkpoint, model_from_checkpoint
+
+            model_from_checkpoint(load_checkpoint(args.checkpoint), args.checkpoint)
     except SystemExit as exc:  # --help (0), or a bad argument already reported in one line (2)
         return int(exc.code or 0)
     except VaeguiError as exc:
-        print(f"vaegui: error: {exc}", file=sys.stderr)
-        return 2
-    torch_threads = init_threads()
-    if args.checkpoint:
-        try:  # fail early, with a one-line message, rather than in a message box
-            model_from_checkpoint(load_checkpoint(args.checkpoint), args.checkpoint)
-        except VaeguiError as exc:
-            print(f"vaegui: error: {exc}", file=sys.stderr)
-            return 2
+        return _fail(str(exc))
+    except OSError as exc:  # a path the system refuses (too long, under /proc, ...)
+        return _fail(f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc))
     if problem := _display_problem(args):
-        print(f"vaegui: error: {problem}", file=sys.stderr)
-        return 2
-    return _run_app(args, torch_threads)
+        return _fail(problem)
+    return _run_app(args)
+
+
+def _fail(message: str) -> int:
+    print(f"vaegui: error: {' '.join(message.split())}", file=sys.stderr)
+    return 2
 
 
 def _display_problem(args: argparse.Namespace) -> str:
@@ -146,7 +141,7 @@ def _display_problem(args: argparse.Namespace) -> str:
     return "no display found (set DISPLAY, or add --screenshot PNG for an offscreen scripted run)"
 
 
-def _run_app(args: argparse.Namespace, torch_threads: int) -> int:
+def _run_app(args: argparse.Namespace) -> int:
     owned = QApplication.instance() is None
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "vaegui"])
     app.setOrganizationName(store.ORGANIZATION)
@@ -156,7 +151,9 @@ def _run_app(args: argparse.Namespace, torch_threads: int) -> int:
     interrupts = _Interrupts() if owned else None  # before the window starts its threads
     settings = QSettings()
     config, note = initial_config(store.load_config(settings), args)
-    window = MainWindow(settings, config=config, data_dir=args.data_dir, torch_threads=torch_threads)
+    window = MainWindow(settings, config=config, data_dir=args.data_dir)
+    if times_file := os.environ.get(STARTUP_TIMES_ENV):
+        window._startup_times = _StartupTimes(window, times_file)
     # Never quit an application someone else runs (tests, a host program): QCoreApplication.exit
     # would make every later event loop of theirs return at once.
     loop = app if owned else QEventLoop()
@@ -185,6 +182,27 @@ def _run_app(args: argparse.Namespace, torch_threads: int) -> int:
     if owned and window.interrupted:
         _leave_now(code)  # saved and said: skip a second of torch's and Qt's teardown
     return code
+
+
+class _StartupTimes(QObject):
+    """Writes, as JSON, the wall-clock times (time.time()) at which the window was first painted
+    and at which Start was enabled."""
+
+    def __init__(self, window: MainWindow, path: str):
+        super().__init__(window)
+        self.path, self.times = path, {}
+        window.installEventFilter(self)
+        window.engineReady.connect(lambda: self._mark("ready"))
+
+    def eventFilter(self, watched, event) -> bool:
+        if event.type() == QEvent.Type.Paint and "painted" not in self.times:
+            QTimer.singleShot(0, lambda: self._mark("painted"))  # once this paint is done
+        return False
+
+    def _mark(self, what: str) -> None:
+        self.times.setdefault(what, time.time())
+        with open(self.path, "w") as f:
+            json.dump(self.times, f)
 
 
 def _leave_now(code: int) -> None:

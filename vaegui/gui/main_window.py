@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, QThread, Signal
+from PySide6.QtCore import QEvent, QSettings, Qt, QThread, QTimer, Signal
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QFrame, QLabel, QMainWindow, QMessageBox,
                                QScrollArea, QSplitter, QStyle, QToolButton, QWidget)
 
@@ -16,7 +16,6 @@ from vaegui.core.explorer import ExplorerModel
 from vaegui.core.latent import EncodedSet, Snapshot
 from vaegui.core.map_history import MapHistory
 from vaegui.core.progress import Progress
-from vaegui.core.run_reader import RunReader
 
 from . import settings as store
 from .actions import Actions
@@ -33,6 +32,7 @@ from .icons import icon
 from .kl_view import KLDimView
 from .loss_view import LossView
 from .training_panel import TrainingPanel
+from .threads import one_torch_thread_here
 from .training_worker import RunInfo, TrainingWorker
 
 CHECKPOINT_FILTER = "vaegui checkpoints (*.pt *.ckpt);;All files (*)"
@@ -46,6 +46,7 @@ class MainWindow(QMainWindow):
     errorShown = Signal(str)  # a message the user was shown (scripted runs stop on it)
     followFinished = Signal()
     closed = Signal()  # after closing has stopped the worker thread
+    engineReady = Signal()  # torch and the engine are loaded: Start is enabled
 
     def __init__(self, settings: QSettings | None = None, *, config: RunConfig | None = None,
                  data_dir: str | None = None, torch_threads: int | None = None,
@@ -64,6 +65,7 @@ class MainWindow(QMainWindow):
         self.error_box: QMessageBox | None = None
         self.last_error: str | None = None
         self._epochs_override: int | None = None
+        self.engine_ready = False  # torch loads on the worker's thread after the window opens
 
         self.training_panel = TrainingPanel(config or store.load_config(self._settings) or RunConfig())
         self.training_panel.set_map_source(*store.load_map_source(self._settings))
@@ -86,7 +88,7 @@ class MainWindow(QMainWindow):
                                          self._run_settings, self.save_checkpoint)
         self.exporter.build_menu(self.menu_actions.export_menu)
         self.exporter.install_context_menus()
-        self.device_label = QLabel("Device: –")
+        self.device_label = QLabel("Loading PyTorch…")
         # Shown when a folder dataset skipped files: opens the list with each file's reason.
         self.skipped_button = QToolButton(autoRaise=True)
         self.skipped_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning))
@@ -112,6 +114,8 @@ class MainWindow(QMainWindow):
             self.worker.runs_dir = Path(runs_dir)
         self._fill_recent_menu(store.load_recent_runs(self._settings))
         self.worker_thread.start()
+        self._warming_up = False  # see _warm_up: after the first paint, or at the first command
+        self.training_panel.set_ready(False)
         self._restore_window()
         self._sync_actions()
 
@@ -194,6 +198,7 @@ class MainWindow(QMainWindow):
         panel.betaChanged.connect(self._on_training_betaChanged)
         panel.mapSourceChanged.connect(self._on_training_mapSourceChanged)
         panel.mapRefreshRequested.connect(self.refresh_map)
+        w.ready.connect(self._on_worker_ready)
         w.runStarted.connect(self._on_worker_runStarted)
         w.progressed.connect(self._on_worker_progressed)
         w.snapshotTaken.connect(self._on_worker_snapshotTaken)
@@ -214,10 +219,25 @@ class MainWindow(QMainWindow):
         f.finished.connect(self._on_follower_finished)
         w.runFinished.connect(self._on_worker_runFinished)
 
+    def event(self, event: QEvent) -> bool:
+        handled = super().event(event)
+        if event.type() == QEvent.Type.Paint and not self._warming_up:
+            # torch loads once the window is on screen: loading it on the worker's thread
+            # meanwhile would take the GIL from building and painting the window.
+            QTimer.singleShot(0, self._warm_up)
+        return handled
+
+    def _warm_up(self) -> None:
+        """Have the worker load torch and the engine (once); calls queued after this wait for it."""
+        if not self._warming_up:
+            self._warming_up = True
+            self.worker.warm_up()
+
     # ---- commands (menu, toolbar, panel, tests) ----------------------------------------------
     def start_training(self) -> None:
         if self.training_panel.state != "idle" or self._following:
             return
+        self._warm_up()
         try:
             config = self.training_panel.config()
         except ConfigError as exc:
@@ -269,6 +289,7 @@ class MainWindow(QMainWindow):
         self._epochs_override = epochs
         self._opened_path = str(path)
         self.statusBar().showMessage(f"Opening {path}…")
+        self._warm_up()
         self.worker.open_checkpoint(str(path), self._data_dir)
 
     def save_checkpoint(self, path: str) -> None:
@@ -304,6 +325,15 @@ class MainWindow(QMainWindow):
         self.error_box.open()
 
     # ---- worker events -----------------------------------------------------------------------
+    def _on_worker_ready(self, device: str) -> None:
+        one_torch_thread_here()  # before this thread's first torch work (see gui/threads.py)
+        self.engine_ready = True
+        self.training_panel.set_ready(True)
+        if self.training_panel.state == "idle":  # a run shows its own device
+            self.device_label.setText(f"Device: {device}")
+        self._sync_actions()
+        self.engineReady.emit()
+
     def _on_worker_runStarted(self, info: RunInfo) -> None:
         self._show_model(info)
         self._remember_run(info.run_dir)
@@ -484,7 +514,7 @@ class MainWindow(QMainWindow):
     def _sync_actions(self) -> None:
         state, a = self.training_panel.state, self.menu_actions
         idle = state == "idle" and not self._following
-        a.start.setEnabled(idle)
+        a.start.setEnabled(idle and self.engine_ready)
         a.pause.setEnabled(state != "idle")
         a.pause.setText("&Resume" if state == "paused" else "&Pause")
         a.pause.setIcon(icon("play" if state == "paused" else "pause"))
@@ -548,6 +578,8 @@ def _history_of(run_dir: str | None) -> MapHistory | None:
     if run_dir is None:
         return None
     try:
+        from vaegui.core.run_reader import RunReader  # torch: imported after the window opened
+
         return MapHistory(RunReader(run_dir))
     except VaeguiError:
         return None

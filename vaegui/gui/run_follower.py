@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import threading
 import traceback
+from typing import TYPE_CHECKING
 
-import torch
 from PySide6.QtCore import QObject, QThread, Qt, Signal, Slot
 
-from vaegui.core.checkpoint import load_checkpoint
-from vaegui.core.data import ImageData, load_dataset
 from vaegui.core.errors import VaeguiError
 from vaegui.core.history import History
 from vaegui.core.latent import Snapshot, encoded_set
-from vaegui.core.run_reader import RunReader, follow
 
 from .progress_throttle import ProgressThrottle
 from .training_worker import RunInfo, describe_error, examples_of
+
+if TYPE_CHECKING:
+    from vaegui.core.data import ImageData
+    from vaegui.core.run_reader import RunReader
 
 POLL_S = 0.5  # how often the folder is read for new lines
 
@@ -64,6 +65,12 @@ class RunFollower(QObject):
     # ---- its thread ---------------------------------------------------------------------------
     @Slot(str, object)
     def _follow(self, path: str, data_dir: str | None) -> None:
+        # torch here, on this thread, not on import: the window opens before torch is loaded.
+        import torch
+
+        from vaegui.core.data import load_dataset
+        from vaegui.core.run_reader import RunReader
+
         torch.set_num_threads(1)  # a viewer: never a second full OpenMP pool beside training
         try:
             reader = RunReader(path)
@@ -88,6 +95,8 @@ class RunFollower(QObject):
         self.finished.emit()
 
     def _loop(self, reader: RunReader, config, data: ImageData | None) -> None:
+        from vaegui.core.run_reader import follow
+
         throttle = ProgressThrottle(self.progress_interval)
         alive = None
         checkpoint_mtime = None
@@ -104,6 +113,8 @@ class RunFollower(QObject):
 
     def _take_epoch(self, reader: RunReader, config, data: ImageData | None, epoch: int | None) -> None:
         """The weights and the map of the epoch that just landed (the latest checkpoint's)."""
+        from vaegui.core.checkpoint import load_checkpoint
+
         try:
             state = load_checkpoint(reader.checkpoint)
         except VaeguiError as exc:  # being replaced right now, or damaged: say so, go on

@@ -39,8 +39,14 @@ class ScriptedRun:
                 w.start_training()
         elif a.screenshot and a.checkpoint:
             w.mapUpdated.connect(self._on_window_mapUpdated)
-        elif a.screenshot:
-            QTimer.singleShot(SCREENSHOT_DELAY_MS, self._take_screenshot)
+        elif a.screenshot:  # the window as a user sees it once Start is enabled
+            if w.engine_ready:
+                self._on_window_engineReady()
+            else:
+                w.engineReady.connect(self._on_window_engineReady)
+
+    def _on_window_engineReady(self) -> None:
+        QTimer.singleShot(SCREENSHOT_DELAY_MS, self._take_screenshot)
 
     def _on_window_errorShown(self, text: str) -> None:
         # A scripted run cannot get to its picture: say why in one line and leave.

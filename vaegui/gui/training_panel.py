@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayo
 from vaegui.core.config import (DEVICES, KL_FORMS, LIKELIHOODS, MAX_BATCH_SIZE, MAX_BETA, MAX_EPOCHS,
                                 MAX_IMAGE_SIZE, MAX_LATENT_DIM, MAX_LR, MAX_STEPS, MODEL_FAMILIES,
                                 RunConfig)
-from vaegui.core.data import FOLDER_PREFIX
+from vaegui.core.datasets import FOLDER_PREFIX
 from vaegui.core.progress import Progress
 
 from .icons import icon
@@ -66,6 +66,7 @@ class TrainingPanel(QWidget):
         super().__init__(parent)
         self._base = config or RunConfig()  # keeps the settings this panel has no widget for
         self._state = "idle"
+        self._ready = True  # the window says otherwise until torch is loaded
         # Replaced in tests; a real dialog otherwise.
         self.ask_folder = lambda: QFileDialog.getExistingDirectory(self, "Choose an image folder")
         self._build()
@@ -255,13 +256,19 @@ class TrainingPanel(QWidget):
             raise ValueError(f"unknown state {state!r}")
         self._state = state
         idle = state == "idle"
-        self.start_button.setEnabled(idle)
+        self.start_button.setEnabled(idle and self._ready)
         self.pause_button.setEnabled(not idle)
         self.stop_button.setEnabled(not idle)
         paused = state == "paused"
         self.pause_button.setText("Resume" if paused else "Pause")
         self.pause_button.setIcon(icon("play" if paused else "pause"))
         self._update_enabled()
+
+    def set_ready(self, ready: bool) -> None:
+        """Whether training can start: torch and the engine are loaded (until then, Start says so)."""
+        self._ready = ready
+        self.start_button.setToolTip("" if ready else "Loading PyTorch…")
+        self.set_state(self._state)
 
     def _update_enabled(self, *_args) -> None:
         idle = self._state == "idle"

@@ -5,36 +5,40 @@ called from the GUI thread: control methods (pause, stop, beta, map and save req
 flags, because the worker's event loop is blocked while a run's loop runs; the others queue a call
 into the worker thread. Only plain data comes back: Progress snapshots, weight Snapshots (copied
 state dicts), EncodedSets, strings.
+
+torch and the engine are imported on the worker's thread (its first queued call, ``warm_up``),
+not by this module: the window opens before torch has loaded, which takes seconds.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 import threading
 import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 
-from vaegui.core.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from vaegui.core.config import DataConfig, RunConfig
-from vaegui.core.data import ImageData, load_dataset
 from vaegui.core.errors import VaeguiError
 from vaegui.core.history import History
-from vaegui.core.latent import Snapshot, encode_set, encoded_set, example_indices
-from vaegui.core.model import VAE, model_state
+from vaegui.core.latent import Snapshot, encoded_set, example_indices
 from vaegui.core.progress import Progress
 from vaegui.core.resume import fixed_differences
 from vaegui.core.run_folder import METRICS_NAME, RunFolder, default_runs_dir, new_run_path
-from vaegui.core.run_reader import RunReader
-from vaegui.core.run_writer import RUN_JSON, RunWriter
-from vaegui.core.trainer import Trainer
 
 from .progress_throttle import ProgressThrottle
+
+if TYPE_CHECKING:
+    from vaegui.core.data import ImageData
+    from vaegui.core.model import VAE
+    from vaegui.core.run_writer import RunWriter
+    from vaegui.core.trainer import Trainer
 
 
 @dataclass(frozen=True)
@@ -64,12 +68,15 @@ def examples_of(data: ImageData | None) -> np.ndarray | None:
 
 def take_snapshot(model: VAE, step: int) -> Snapshot:
     """A copy of all the weights (the explorer reconstructs with the encoder too)."""
+    from vaegui.core.model import model_state
+
     return Snapshot(model.config, model.image_shape, model_state(model), step)
 
 
 def describe_error(exc: BaseException) -> str:
     """A message a user can act on, for any exception raised by a run."""
-    if isinstance(exc, torch.OutOfMemoryError):
+    torch = sys.modules.get("torch")  # not imported yet: the error cannot be torch's
+    if torch is not None and isinstance(exc, torch.OutOfMemoryError):
         return ("The GPU ran out of memory. Try a smaller batch size or model, or the cpu device.\n"
                 f"({str(exc).splitlines()[0] if str(exc) else 'out of memory'})")
     if isinstance(exc, VaeguiError):
@@ -78,6 +85,7 @@ def describe_error(exc: BaseException) -> str:
 
 
 class TrainingWorker(QObject):
+    ready = Signal(str)  # torch and the engine are loaded: the device "auto" trains on
     runStarted = Signal(object)  # RunInfo
     progressed = Signal(object)  # Progress, with the rows of held-back snapshots merged in
     snapshotTaken = Signal(object)  # Snapshot: a CPU copy of the weights
@@ -91,6 +99,7 @@ class TrainingWorker(QObject):
     runFinished = Signal(object)  # the final Progress, or None when the run failed
 
     # Queued into the worker thread (connected with QueuedConnection in __init__).
+    _warmUpQueued = Signal()
     _startQueued = Signal(object)
     _openQueued = Signal(str, object)
     _serveQueued = Signal()
@@ -129,11 +138,17 @@ class TrainingWorker(QObject):
         self._beta: float | None = None
         self._map_source: tuple[str, int | None] = ("test", None)
         self._map_step = -1  # training step of the weights the current map was encoded with
+        self._warmUpQueued.connect(self._warm_up, Qt.ConnectionType.QueuedConnection)
         self._startQueued.connect(self._run, Qt.ConnectionType.QueuedConnection)
         self._openQueued.connect(self._open, Qt.ConnectionType.QueuedConnection)
         self._serveQueued.connect(self._serve_idle, Qt.ConnectionType.QueuedConnection)
 
     # ---- GUI-thread API ------------------------------------------------------------------------
+    def warm_up(self) -> None:
+        """Load torch and the engine on the worker's thread; ``ready`` follows. Calls queued
+        after this one (a Start, an Open) wait for it."""
+        self._warmUpQueued.emit()
+
     def start(self, config: RunConfig) -> None:
         self._stop.clear()
         self._pause.clear()
@@ -187,7 +202,31 @@ class TrainingWorker(QObject):
         self._serveQueued.emit()
 
     # ---- worker thread -------------------------------------------------------------------------
+    @Slot()
+    def _warm_up(self) -> None:
+        try:
+            import torch
+            import torch._dynamo  # noqa: F401 - torch.optim imports it with the first optimiser (1 s)
+
+            # Every module a run or an Open needs, so that neither waits for an import later.
+            import vaegui.core.checkpoint  # noqa: F401
+            import vaegui.core.data  # noqa: F401
+            import vaegui.core.decoder  # noqa: F401
+            import vaegui.core.run_reader  # noqa: F401
+            import vaegui.core.trainer  # noqa: F401
+            from vaegui.core.device import describe_device, resolve_device
+
+            if self.torch_threads is None:  # this thread's own default: every core
+                self.torch_threads = torch.get_num_threads()
+            device = describe_device(resolve_device("auto"))
+        except Exception as exc:  # noqa: BLE001 - a broken install: say so, the window stays
+            self._fail(exc)
+            device = "unavailable"
+        self.ready.emit(device)
+
     def _use_threads(self) -> None:
+        import torch
+
         # torch's CPU thread count is per thread: set this thread's own (see app.init_threads).
         if self.torch_threads:
             torch.set_num_threads(self.torch_threads)
@@ -203,12 +242,17 @@ class TrainingWorker(QObject):
         except Exception as exc:  # noqa: BLE001 - every failure becomes a message, the app goes on
             self._fail(exc)
         finally:
+            import torch
+
             self._trainer = None
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
         self.runFinished.emit(final)
 
     def _train(self, config: RunConfig, data: ImageData) -> Progress:
+        from vaegui.core.run_writer import RunWriter
+        from vaegui.core.trainer import Trainer
+
         trainer = Trainer(config, data, report_interval=self.report_interval, keep_test_means=True)
         resumed = self._resume_into(trainer, config)
         if resumed is not None and resumed[1] is not None:
@@ -281,6 +325,8 @@ class TrainingWorker(QObject):
         if self._data is None or self._data_config != cfg:
             self._data = None  # free the old set before loading a new one
             self.statusChanged.emit(f"Loading {cfg.dataset}…")
+            from vaegui.core.data import load_dataset
+
             self._data, self._data_config = load_dataset(cfg), cfg
             d = self._data
             self.statusChanged.emit(f"Loaded {d.name}: {len(d.train_images):,} training and "
@@ -302,6 +348,8 @@ class TrainingWorker(QObject):
             # The epoch's test evaluation has just encoded these very images with these weights.
             encoded = encoded_set(self._data, means.means, split, step=step)
         else:
+            from vaegui.core.decoder import encode_set
+
             encoded = encode_set(self._model, self._data, split, limit, step=max(step, 0))
         self._map_step = step
         self.mapEncoded.emit(encoded)
@@ -312,6 +360,8 @@ class TrainingWorker(QObject):
         if path is None:
             return
         source = trainer.state_dict if trainer is not None else self._state_source
+        from vaegui.core.checkpoint import save_checkpoint
+
         try:
             if source is None:
                 raise VaeguiError("Nothing to save yet: train a model or open a checkpoint first.")
@@ -338,6 +388,8 @@ class TrainingWorker(QObject):
     @Slot(str, object)
     def _open(self, path: str, data_dir: str | None) -> None:
         """Open a run folder (its latest checkpoint) or a checkpoint file."""
+        from vaegui.core.checkpoint import load_checkpoint, model_from_checkpoint
+
         self._use_threads()
         try:
             path, run_dir = run_of(path)
@@ -376,6 +428,9 @@ class TrainingWorker(QObject):
 def run_of(path: str) -> tuple[str, Path | None]:
     """(checkpoint file, run folder or None) of what File > Open was given: a run folder means
     its latest checkpoint; a checkpoint inside a run folder belongs to that run."""
+    from vaegui.core.run_reader import RunReader
+    from vaegui.core.run_writer import RUN_JSON
+
     target = Path(path)
     if target.is_dir():
         return str(RunReader(target).checkpoint), target

@@ -2,7 +2,7 @@
 each channel counts.
 
 A view registers a channel ("point", "strip", ...) with a handler and sends requests: a job is a
-function of a :class:`~vaegui.core.latent.Decoder` that returns plain data (numpy arrays). A
+function of a :class:`~vaegui.core.decoder.Decoder` that returns plain data (numpy arrays). A
 request that is still waiting when a newer one of its channel comes is dropped, and a result that
 arrives after a newer request was sent is not delivered, so a drag or an animation never queues up
 decodes and the GUI thread never decodes itself. New weights re-run the last request of every
@@ -15,15 +15,17 @@ import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from vaegui.core.explorer import ExplorerModel
-from vaegui.core.latent import Decoder, Snapshot
+from vaegui.core.latent import Snapshot
 
-Job = Callable[[Decoder], Any]
+if TYPE_CHECKING:
+    from vaegui.core.decoder import Decoder
+
+Job = Callable[["Decoder"], Any]
 
 
 @dataclass(frozen=True)
@@ -134,9 +136,7 @@ class DecodeWorker(QObject):
 
     # ---- decoding thread --------------------------------------------------------------------
     def _serve(self) -> None:
-        # The GUI process runs its other torch work with one thread each (see app.init_threads):
-        # a second multi-threaded OpenMP pool here would slow training down.
-        torch.set_num_threads(1)
+        torch_ready = False
         while True:
             with self._lock:
                 while not self._stopping and not self._work_waiting():
@@ -146,6 +146,15 @@ class DecodeWorker(QObject):
                 snapshot, changed = self._snapshot, self._snapshot_changed
                 self._snapshot_changed = False
                 name, sequence, job = self._next_job() if snapshot is not None else (None, 0, None)
+            if changed and not torch_ready:
+                # torch only once weights come (the window opens before torch is imported). The
+                # GUI process runs its other torch work with one thread each (see
+                # app.init_threads): a second multi-threaded OpenMP pool here would slow
+                # training down.
+                import torch
+
+                torch.set_num_threads(1)
+                torch_ready = True
             if changed:
                 try:
                     self._decoder = self._load(snapshot)
@@ -175,6 +184,8 @@ class DecodeWorker(QObject):
         if self._decoder is not None and self._decoder.fits(snapshot):
             self._decoder.load_state(snapshot.state)
             return self._decoder
+        from vaegui.core.decoder import Decoder
+
         return Decoder.from_snapshot(snapshot)
 
     def _run(self, name: str, sequence: int, job: Job) -> None:

@@ -4,17 +4,21 @@ image of the map's set, so a user sees what lives there."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
 
 from vaegui.core.explorer import ExplorerModel
-from vaegui.core.latent import Decoder, EncodedSet, nearest_index
+from vaegui.core.latent import EncodedSet, nearest_index
 
 from .decode_worker import DecodeFailure, DecodeWorker
 from .decoding_view import DecodingView
 from .image_canvas import ImageCanvas
+
+if TYPE_CHECKING:
+    from vaegui.core.decoder import Decoder
 
 CHANNEL = "point"
 HINT_NO_DECODER = "No decoder yet: start training or open a checkpoint"

@@ -9,6 +9,8 @@ README with the reason.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import contextlib
 import os
 from dataclasses import dataclass, field
@@ -19,10 +21,12 @@ from vaegui.core import export
 from vaegui.core.export import PLOT_FORMATS, PLOT_SCALE
 from vaegui.core.explorer import ExplorerModel
 from vaegui.core.history import History
-from vaegui.core.latent import Decoder
 
 from .plot_export import write_plot
 from .targets import ImageTarget, PlotTarget
+
+if TYPE_CHECKING:
+    from vaegui.core.decoder import Decoder
 
 README = "README.md"
 NO_STEPS = "no training steps yet"

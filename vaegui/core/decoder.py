@@ -1,0 +1,91 @@
+"""Encoding images to latent means and decoding latent points to images, with torch (the
+array-only tools are in :mod:`.latent`)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .config import ModelConfig
+from .data import ImageData
+from .evaluate import to_float
+from .latent import EncodedSet, Projection, Snapshot, dataset_split, encoded_set, tile
+from .model import VAE
+
+
+@torch.no_grad()
+def encode_means(model: VAE, images: torch.Tensor, batch_size: int = 2000) -> np.ndarray:
+    """Posterior means of uint8 images (N, C, H, W), in batches -> (N, L) float32."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    out = np.empty((images.shape[0], model.latent_dim), dtype=np.float32)
+    for start in range(0, images.shape[0], batch_size):
+        mu, _ = model.encode(to_float(images[start:start + batch_size], device))
+        out[start:start + mu.shape[0]] = mu.float().cpu().numpy()
+    model.train(was_training)
+    return out
+
+
+def encode_set(model: VAE, data: ImageData, split: str = "test", limit: int | None = None,
+               step: int = 0, projection: "Projection | None" = None) -> EncodedSet:
+    """Encode the test split, or the first ``limit`` training images, and project to 2-D
+    (fitting a new projection unless one is given)."""
+    images, _, _ = dataset_split(data, split, limit)
+    return encoded_set(data, encode_means(model, images), split, limit, step, projection)
+
+
+
+class Decoder:
+    """Decodes latent vectors (and, when the weights include the encoder, reconstructs images)
+    with a *copy* of the weights, on the CPU, independent of the live training model."""
+
+    def __init__(self, config: ModelConfig, image_shape: tuple[int, int, int],
+                 state: dict[str, torch.Tensor]):
+        self.config = config
+        self.image_shape = tuple(image_shape)
+        self.model = VAE(config, self.image_shape)
+        self.has_encoder = False
+        self._load(state)
+        self.model.eval()
+
+    @classmethod
+    def from_snapshot(cls, snapshot: Snapshot) -> "Decoder":
+        return cls(snapshot.config, snapshot.image_shape, snapshot.state)
+
+    def fits(self, snapshot: Snapshot) -> bool:
+        """Whether ``snapshot`` has this decoder's architecture (so load_state can take it)."""
+        return snapshot.config == self.config and tuple(snapshot.image_shape) == self.image_shape
+
+    def load_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Swap in a newer snapshot of the weights (same architecture)."""
+        self._load(state)
+
+    def _load(self, state: dict[str, torch.Tensor]) -> None:
+        missing, unexpected = self.model.load_state_dict(state, strict=False)
+        missing_decoder = [k for k in missing if not k.startswith("encoder.")]
+        if missing_decoder or unexpected:
+            raise ValueError(f"decoder state does not fit: missing {missing_decoder}, unexpected {unexpected}")
+        self.has_encoder = not any(k.startswith("encoder.") for k in missing)
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
+
+    @torch.no_grad()
+    def decode(self, z: np.ndarray) -> np.ndarray:
+        """(n, L) -> images (n, C, H, W) float32 in [0, 1] (the likelihood's mean)."""
+        z = torch.as_tensor(np.atleast_2d(z), dtype=torch.float32)
+        return torch.sigmoid(self.model.decode(z)).numpy()
+
+    @torch.no_grad()
+    def reconstruct(self, images: np.ndarray) -> np.ndarray:
+        """uint8 images (n, C, H, W) -> decoded posterior means, float32 in [0, 1]."""
+        if not self.has_encoder:
+            raise ValueError("these weights hold no encoder: reconstructions need the full model")
+        mu, _ = self.model.encode(to_float(torch.as_tensor(images), "cpu"))
+        return torch.sigmoid(self.model.decode(mu)).numpy()
+
+    def decode_grid(self, z: np.ndarray, nrow: int, padding: int = 2) -> np.ndarray:
+        """Decode (n, L) and tile the images into one (C, H', W') float image, nrow per row."""
+        return tile(self.decode(z), nrow, padding)
