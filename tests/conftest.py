@@ -27,6 +27,16 @@ def mnist_dir() -> Path:
 
 
 @pytest.fixture(autouse=True)
+def one_cpu_for_auto_threads(monkeypatch):
+    """The thread governor sees one CPU, so "auto" runs in-process at one fixed count: the thread
+    count changes the last bits of some matrix products, and tests compare runs bit for bit.
+    tests/core/test_threads.py drives the governor itself with explicit counts."""
+    from vaegui.core import threads
+
+    monkeypatch.setattr(threads, "available_cpus", lambda: 1)
+
+
+@pytest.fixture(autouse=True)
 def no_network(monkeypatch):
     """Every test runs offline: a download or a reachability probe fails as on a machine without
     a network (the list records what was attempted)."""

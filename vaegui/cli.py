@@ -296,7 +296,7 @@ def _train_epochs(trainer, writer, out: TextIO, tensorboard, progress: bool):
                 tensorboard.log(p)
             if writer is not None and (record := writer.record(p)) is not None:
                 bar.clear()
-                print(_epoch_line(record), file=out, flush=True)
+                print(_epoch_line(record, p.threads), file=out, flush=True)
     except TrainingError:
         bar.clear()
         if writer is not None and trainer.weights_finite():
@@ -319,7 +319,8 @@ def _summary(trainer, last, folder, seconds: float) -> dict[str, Any]:
         "epochs": trainer.step / trainer.steps_per_epoch, "steps": trainer.step,
         "seconds": seconds,
         "images_per_s": (last.images_seen / last.train_seconds) if last and last.train_seconds else 0.0,
-        "device": trainer.device_name, "stopped": bool(last and last.stopped),
+        "device": trainer.device_name, "threads": last.threads if last else 0,
+        "stopped": bool(last and last.stopped),
         "checkpoint": str(folder.checkpoint), "metrics": str(folder.metrics),
     }
     if final.nll_iw is not None:
@@ -327,10 +328,15 @@ def _summary(trainer, last, folder, seconds: float) -> dict[str, Any]:
     return summary
 
 
-def _epoch_line(r: dict[str, Any]) -> str:
+def _epoch_line(r: dict[str, Any], threads: int) -> str:
     return (f"epoch {r['epoch']:>3}  train -ELBO {r['train_elbo']:8.2f}  test -ELBO "
             f"{r['test_elbo']:8.2f}  recon {r['test_recon']:8.2f}  KL {r['test_kl']:6.2f}  "
-            f"{r['test_bits_per_dim']:.4f} bits/dim  {r['images_per_s']:,.0f} images/s")
+            f"{r['test_bits_per_dim']:.4f} bits/dim  {r['images_per_s']:,.0f} images/s  "
+            f"{_threads(threads)}")
+
+
+def _threads(count: int) -> str:
+    return f"{count} thread{'s' * (count != 1)}"
 
 
 class _ProgressBar:
@@ -348,7 +354,7 @@ class _ProgressBar:
         left = f"  {int(p.seconds_left) // 60}:{int(p.seconds_left) % 60:02d} left" if p.seconds_left else ""
         self.stream.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {p.fraction:4.0%}  "
                           f"epoch {min(p.epochs, int(p.epoch) + 1)}/{p.epochs}  {loss}"
-                          f"{p.images_per_s:,.0f} img/s{left}\033[K")
+                          f"{p.images_per_s:,.0f} img/s  {_threads(p.threads)}{left}\033[K")
         self.stream.flush()
         self._shown = True
 

@@ -11,8 +11,8 @@ import argparse
 import dataclasses
 from typing import Any
 
-from .core.config import (DEVICES, KL_FORMS, LIKELIHOODS, MAX_IW_SAMPLES, MODEL_FAMILIES, DataConfig,
-                          ModelConfig, RunConfig, TrainConfig)
+from .core.config import (DEVICES, KL_FORMS, LIKELIHOODS, MAX_IW_SAMPLES, MODEL_FAMILIES, THREADS_AUTO,
+                          DataConfig, ModelConfig, RunConfig, TrainConfig)
 from .core.errors import ConfigError
 
 EXIT_USER_ERROR = 2
@@ -28,6 +28,7 @@ OPTION_FIELDS = {
     "epochs": ("train", "epochs"), "batch_size": ("train", "batch_size"), "lr": ("train", "lr"),
     "seed": ("train", "seed"), "device": ("train", "device"), "kl": ("train", "kl"),
     "beta": ("train", "beta"), "warmup": ("train", "warmup_steps"), "iw_samples": ("train", "iw_samples"),
+    "threads": ("train", "threads"),
 }
 _SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 
@@ -55,6 +56,16 @@ def int_at_least(minimum: int, maximum: int | None = None):
         return value
 
     return parse
+
+
+def threads_setting(text: str) -> int | str:
+    """An argparse type: "auto" or a whole number (its bounds are TrainConfig's)."""
+    if text.strip().lower() == THREADS_AUTO:
+        return THREADS_AUTO
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{clip(text)!r} is not {THREADS_AUTO} or a whole number") from None
 
 
 def file_name(text: str) -> str:
@@ -101,6 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=float, help=f"Adam learning rate (default {d('lr')})")
     t.add_argument("--seed", type=_non_negative_int, help=f"default {d('seed')}")
     t.add_argument("--device", choices=DEVICES, help="default auto")
+    t.add_argument("--threads", type=threads_setting, metavar="auto|N",
+                   help="torch CPU threads for training; auto (the default) tunes the count to "
+                   "the measured step rate while training runs, which on a busy machine is often "
+                   "fewer than the cores; a fixed N reproduces a run bit for bit")
     t.add_argument("--out", type=file_name, help="output folder for checkpoint.pt and metrics.jsonl "
                    "(default runs/<dataset>-<time>, or the resumed checkpoint's folder); a new "
                    "run refuses a folder that already holds a run")

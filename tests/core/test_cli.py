@@ -47,14 +47,25 @@ def test_train_then_eval_then_resume(tmp_path, capsys):
     (["train", "--model", "rnn"], "invalid choice: 'rnn'"),
     (["train", *TINY, "--lr", "-1"], "argument --lr: -1 is out of range (0, 10]"),
     (["train", "--dataset", "nonsense", "--offline"], "nonsense"),
+    (["train", "--threads", "many"], "argument --threads: 'many' is not auto or a whole number"),
 ])
 def test_user_errors_are_one_line_with_exit_code_2(capsys, args, needle):
-    with pytest.raises(SystemExit) if args[1] in ("--epochs", "--model") else _no_raise():
+    with pytest.raises(SystemExit) if args[1] in ("--epochs", "--model", "--threads") else _no_raise():
         code = main(args)
         assert code == 2
     err = capsys.readouterr().err
     assert needle in err
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("option, shown", [([], "1 thread"), (["--threads", "3"], "3 threads"),
+                                           (["--threads", "AUTO"], "1 thread")])
+def test_the_thread_count_is_shown_and_reported(tmp_path, capsys, option, shown):
+    # In tests the governor sees one CPU (conftest), so auto means 1 here.
+    assert main(["train", *TINY, "--epochs", "1", *option, "--out", str(tmp_path / "run")]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("epoch   1") and lines[0].endswith(f"images/s  {shown}")
+    assert json.loads(lines[-1])["threads"] == int(shown.split()[0])
 
 
 def test_missing_data_names_the_folder(tmp_path, capsys):
@@ -198,6 +209,8 @@ def test_skipped_folder_images_are_listed_in_one_line(tmp_path, capsys):
     (["--epochs", str(10**12)], "argument --epochs: 1000000000000 is out of range"),
     (["--hidden", str(10**9)], "argument --hidden: 1000000000 is out of range"),
     (["--batch-size", str(10**12)], "argument --batch-size: 1000000000000 is out of range"),
+    (["--threads", "0"], "argument --threads: 0 is out of range (1 to 1,024)"),
+    (["--threads", "5000"], "argument --threads: 5000 is out of range (1 to 1,024)"),
     (["--lr", "inf"], "argument --lr: inf is not a finite number"),
     (["--lr", "nan"], "argument --lr: nan is not a finite number"),
     (["--beta", "nan"], "argument --beta: nan is not a finite number"),

@@ -24,7 +24,7 @@ def _custom(folder: str = "/tmp/faces") -> RunConfig:
                         data_dir="/data"),
         model=ModelConfig(family="conv", latent_dim=16, hidden=64, likelihood="gaussian-learned"),
         train=TrainConfig(epochs=7, batch_size=256, lr=3e-4, device="cpu", kl="mc", beta=2.5,
-                          warmup_steps=1500, seed=5))
+                          warmup_steps=1500, seed=5, threads=3))
 
 
 def test_set_config_then_config_gives_the_same_settings(panel):
@@ -53,6 +53,32 @@ def test_widgets_edit_the_config(panel):
     cfg = panel.config()
     assert (cfg.data.dataset, cfg.model.latent_dim, cfg.model.likelihood) == ("fashion-mnist", 8, "gaussian")
     assert cfg.train.epochs == 3 and cfg.train.lr == pytest.approx(2e-4)
+
+
+def test_cpu_threads_are_auto_or_a_count(panel):
+    assert panel.threads_spin.text() == "auto" and panel.config().train.threads == "auto"
+    panel.threads_spin.setValue(2)
+    assert panel.config().train.threads == 2
+    panel.threads_spin.stepBy(-2)  # below 1 is auto
+    assert panel.threads_spin.text() == "auto" and panel.config().train.threads == "auto"
+    panel.set_state("running")
+    assert not panel.threads_spin.isEnabled()  # a run's count is set when it starts
+
+
+def test_cpu_threads_setting_is_remembered(tmp_path, qtbot):
+    from PySide6.QtCore import QSettings
+
+    from vaegui.gui import settings as store
+
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    panel = TrainingPanel()
+    qtbot.addWidget(panel)
+    panel.threads_spin.setValue(1)
+    store.save_config(settings, panel.config())
+    again = TrainingPanel(store.load_config(QSettings(str(tmp_path / "settings.ini"),
+                                                      QSettings.Format.IniFormat)))
+    qtbot.addWidget(again)
+    assert again.threads_spin.value() == 1 and again.config().train.threads == 1
 
 
 def test_running_disables_fixed_settings_but_not_beta(panel, qtbot):
@@ -117,10 +143,10 @@ def test_progress_read_out(panel):
                  new_steps=np.zeros(0), new_losses=np.zeros((0, 3)), new_kl_weights=np.zeros(0),
                  kl_weight=1.0,
                  images_per_s=28123.4, images_seen=192000, train_seconds=7.0, seconds_left=95.0,
-                 device="cuda (NVIDIA H200)")
+                 device="cuda (NVIDIA H200)", threads=2)
     panel.show_progress(p)
     text = panel.progress_label.text()
-    for part in ("Epoch 4/10", "step 1,500/4,690", "28,123 img/s", "1:35 left"):
+    for part in ("Epoch 4/10", "step 1,500/4,690", "28,123 img/s", "2 threads", "1:35 left"):
         assert part in text
     assert panel.progress_bar.value() == round(1000 * 1500 / 4690)
     assert "cuda (NVIDIA H200)" in panel.device_label.text()

@@ -31,6 +31,8 @@ MAX_STEPS = 10**12  # warm-up steps
 MAX_IW_SAMPLES = 100_000
 MAX_LR = 10.0
 MAX_BETA = 1e6
+MAX_THREADS = 1024  # torch CPU threads of training; "auto" lets a governor choose (core.threads)
+THREADS_AUTO = "auto"
 MAX_SEED = 2**32 - 1  # the trainer derives per-epoch seeds as seed * 1_000_003 + epoch (< 2**64)
 # A Gaussian likelihood's sigma below this is clamped by the loss (loss.MIN_LOG_SIGMA), so a
 # smaller value would silently train something else: refuse it.
@@ -141,6 +143,12 @@ class TrainConfig:
     warmup_steps: int = 0
     # Importance samples K of the IWAE bound reported at the end of training (0 = skip).
     iw_samples: int = 0
+    # torch CPU threads of the training thread: a number, or "auto" = tuned while training runs
+    # to the best measured step rate (core.threads), which on a shared machine is often fewer
+    # than the cores. The count can change the last bits of some operations (MKL's matrix
+    # products at some counts, oneDNN's convolutions), so a run is reproducible bit for bit
+    # with a fixed count; "auto" trades that for speed on a shared machine.
+    threads: int | str = THREADS_AUTO
 
     def __post_init__(self) -> None:
         _int(self, "epochs", 1, MAX_EPOCHS)
@@ -152,6 +160,9 @@ class TrainConfig:
         _float(self, "beta", 0.0, MAX_BETA)
         _int(self, "warmup_steps", 0, MAX_STEPS)
         _int(self, "iw_samples", 0, MAX_IW_SAMPLES)
+        if self.threads != THREADS_AUTO:
+            _check(_is_int(self.threads), f"threads: {self.threads!r} is not {THREADS_AUTO} or a whole number")
+            _int(self, "threads", 1, MAX_THREADS)
 
 
 @dataclass(frozen=True)

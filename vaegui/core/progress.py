@@ -61,6 +61,7 @@ class Progress:
     paused: bool = False
     done: bool = False
     stopped: bool = False  # done because stop() was called
+    threads: int = 0  # torch CPU threads the training thread runs with (0: not known)
 
     @property
     def epoch(self) -> float:

@@ -12,7 +12,8 @@ from .errors import ConfigError
 # likelihood) or another stream of data (dataset, limits, image size, batch size, seed).
 RESUMABLE = frozenset({("train", "epochs"), ("train", "lr"), ("train", "beta"),
                        ("train", "warmup_steps"), ("train", "kl"), ("train", "device"),
-                       ("train", "iw_samples"), ("data", "data_dir")})
+                       ("train", "iw_samples"), ("train", "threads"),
+                       ("data", "data_dir")})
 
 
 def fixed_differences(saved: RunConfig, wanted: RunConfig) -> list[tuple[str, str, object, object]]:

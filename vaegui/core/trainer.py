@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from . import limits
-from .config import ModelConfig, RunConfig
+from .config import THREADS_AUTO, ModelConfig, RunConfig
 from .data import ImageData
 from .device import describe_device, place_images, resolve_device
 from .distributed import Distributed, agree_on_step, data_parallel, rank_shard
@@ -28,6 +28,7 @@ from .history import History
 from .loss import elbo_terms
 from .model import VAE, decoder_state
 from .progress import EvalResult, Progress
+from .threads import FixedThreads, thread_control
 
 PAUSE_POLL_S = 0.1  # while paused, yield a snapshot this often so a consumer can do other work
 
@@ -136,6 +137,7 @@ class Trainer:
         self._parallel: torch.nn.Module | None = None  # the loss under DDP, made when training starts
         self._running = threading.Event()
         self._running.set()
+        self._staged: tuple[torch.Tensor, torch.Tensor] | None = None  # batch buffers (_batch)
 
     # ---- control, callable from any thread -------------------------------------------------
     def pause(self) -> None:
@@ -176,7 +178,12 @@ class Trainer:
             # Made here, not in __init__: it talks to the other ranks (it broadcasts rank 0's
             # weights), which must not happen while a rank may still fail to start.
             self._parallel = data_parallel(_ScaledElbo(self.model), self.device)
-        self._rows: list[torch.Tensor] = []
+        self._threads = self._thread_control()  # here: run() runs in the training thread
+        # Each step's losses stay the 0-d tensors the step made until a snapshot turns them into
+        # rows (stacking a row per step cost an op and a tensor a step).
+        self._recon_rows: list[torch.Tensor] = []
+        self._kl_rows: list[torch.Tensor] = []
+        self._sum_rows: list[torch.Tensor] = []  # multi-process only: the ranks' mean of recon + kl
         self._row_weights: list[float] = []
         self._row_start = self.step
         self._run_start_step = self.step
@@ -195,8 +202,7 @@ class Trainer:
                 if self._stopping():
                     break
                 idx = order[i * tc.batch_size:(i + 1) * tc.batch_size]  # the global batch
-                self._train_step(self._train_x[rank_shard(idx, self.dist.rank, self.dist.world_size)],
-                                 len(idx))
+                self._train_step(rank_shard(idx, self.dist.rank, self.dist.world_size), len(idx))
                 if time.perf_counter() - last_report >= self.report_interval and i + 1 < self.steps_per_epoch:
                     last_report = time.perf_counter()
                     yield self._snapshot()
@@ -217,15 +223,39 @@ class Trainer:
                 pass
         yield self._snapshot(eval=final, done=True, stopped=self._stopping())
 
+    def _thread_control(self):
+        setting = self.config.train.threads
+        if setting == THREADS_AUTO and (self.device.type != "cpu" or self.dist.enabled):
+            # On a GPU the CPU threads only launch work; under torchrun the launcher divides
+            # the cores among the ranks (OMP_NUM_THREADS): leave torch's count as it is.
+            return FixedThreads(torch.get_num_threads(), lambda _: None)
+        return thread_control(setting)
+
     def _permutation(self, epoch: int) -> torch.Tensor:
         order = epoch_permutation(self.config.train.seed, epoch, self._train_x.shape[0])
         return order.to(self._train_x.device)
 
-    def _train_step(self, batch: torch.Tensor, global_batch: int) -> None:
-        """One optimisation step on this rank's ``batch`` of a global batch of ``global_batch``
-        images (the same number with one process)."""
+    def _batch(self, idx: torch.Tensor) -> torch.Tensor:
+        """The images at ``idx`` as floats in [0, 1], (B, C, H, W). Where the images already live
+        on the training device, into buffers kept from step to step (a step's batch is no longer
+        needed once its backward pass is done): index_select copies whole images where indexing
+        went element by element, about 30 us a batch of MNIST here."""
+        if self._train_x.device != self.device:  # pinned host memory -> GPU
+            return to_float(self._train_x[idx], self.device)
+        n = len(idx)
+        if self._staged is None or len(self._staged[0]) < n:
+            shape = (n, *self._train_x.shape[1:])
+            self._staged = (torch.empty(shape, dtype=torch.uint8, device=self.device),
+                            torch.empty(shape, dtype=torch.float32, device=self.device))
+        images, floats = self._staged[0][:n], self._staged[1][:n]
+        torch.index_select(self._train_x, 0, idx, out=images)
+        return torch.div(images, 255.0, out=floats)  # the same floats as .float().div_(255)
+
+    def _train_step(self, idx: torch.Tensor, global_batch: int) -> None:
+        """One optimisation step on this rank's images ``idx`` of a global batch of
+        ``global_batch`` images (the same number with one process)."""
         t0 = time.perf_counter()
-        x = to_float(batch, self.device)  # (B, C, H, W) in [0, 1]
+        x = self._batch(idx)  # (B, C, H, W) in [0, 1]
         if self._parallel is None:
             terms = elbo_terms(self.model, x, self.config.train.kl, self.noise)
             recon, kl = terms.recon.mean(), terms.kl.mean()
@@ -236,10 +266,12 @@ class Trainer:
         loss = recon + weight * kl
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        row = torch.stack([recon, kl, recon + kl]).detach()
+        recon, kl = recon.detach(), kl.detach()
         if self._parallel is not None:  # the global batch's means, and a stop agreed by all
-            row, self._stop_agreed = agree_on_step(row, self._stop.is_set(), self.dist.world_size)
-            loss = row[0] + weight * row[1]
+            row, self._stop_agreed = agree_on_step(torch.stack([recon, kl, recon + kl]),
+                                                   self._stop.is_set(), self.dist.world_size)
+            recon, kl, loss = row[0], row[1], row[0] + weight * row[1]
+            self._sum_rows.append(row[2])
             if self._stop_agreed:
                 self._stop.set()  # another rank was asked to stop: this one stops as well
         grads = [p.grad for p in self.model.parameters() if p.grad is not None]
@@ -255,21 +287,31 @@ class Trainer:
                                 f"the weights of step {self.step}. {hint}")
         self.optimizer.step()
         self.step += 1
-        self._rows.append(row)
+        self._recon_rows.append(recon)
+        self._kl_rows.append(kl)
         self._row_weights.append(weight)
         self._images += global_batch
-        self._train_s += time.perf_counter() - t0
+        seconds = time.perf_counter() - t0
+        self._train_s += seconds
+        self._threads.record(len(idx), seconds)
+
+    def _loss_rows(self) -> np.ndarray:
+        """(n, 3) float64 rows of the steps since the last snapshot, LOSS_COLUMNS."""
+        if not self._recon_rows:
+            return np.zeros((0, 3))
+        recon, kl = torch.stack(self._recon_rows), torch.stack(self._kl_rows)
+        # recon + kl in float32, element by element: what a row per step held.
+        total = torch.stack(self._sum_rows) if self._sum_rows else recon + kl
+        return torch.stack([recon, kl, total], 1).cpu().numpy().astype(np.float64)
 
     def _snapshot(self, *, eval: EvalResult | None = None, paused: bool = False,
                   done: bool = False, stopped: bool = False) -> Progress:
-        if self._rows:
-            losses = torch.stack(self._rows).cpu().numpy().astype(np.float64)
-        else:
-            losses = np.zeros((0, 3))
+        losses = self._loss_rows()
         steps = np.arange(self._row_start + 1, self._row_start + 1 + len(losses))
         weights = np.asarray(self._row_weights, dtype=np.float64)
         self.history.append(steps, losses, weights)
-        self._rows, self._row_weights, self._row_start = [], [], self.step
+        self._recon_rows, self._kl_rows, self._sum_rows = [], [], []
+        self._row_weights, self._row_start = [], self.step
         # Throughput over the training time since the last snapshot (evaluations and pauses
         # excluded); the run's average when no step ran since (e.g. while paused).
         img_last, s_last = self._rate_mark
@@ -288,7 +330,7 @@ class Trainer:
             new_kl_weights=weights,
             kl_weight=self.kl_weight(), images_per_s=rate, images_seen=self._images,
             train_seconds=self._train_s, seconds_left=left, device=self.device_name,
-            eval=eval, paused=paused, done=done, stopped=stopped)
+            eval=eval, paused=paused, done=done, stopped=stopped, threads=self._threads.threads)
 
     # ---- evaluation and state ------------------------------------------------------------
     def weights_finite(self) -> bool:

@@ -17,6 +17,7 @@ from PySide6.QtCore import QObject, QThread, Qt, Signal, Slot
 from vaegui.core.errors import VaeguiError
 from vaegui.core.history import History
 from vaegui.core.latent import Snapshot, encoded_set
+from vaegui.core.threads import pin_threads
 
 from .progress_throttle import ProgressThrottle
 from .training_worker import RunInfo, describe_error, examples_of
@@ -66,12 +67,10 @@ class RunFollower(QObject):
     @Slot(str, object)
     def _follow(self, path: str, data_dir: str | None) -> None:
         # torch here, on this thread, not on import: the window opens before torch is loaded.
-        import torch
-
         from vaegui.core.data import load_dataset
         from vaegui.core.run_reader import RunReader
 
-        torch.set_num_threads(1)  # a viewer: never a second full OpenMP pool beside training
+        pin_threads(1)  # a viewer: never a second full OpenMP pool beside training (core.threads)
         try:
             reader = RunReader(path)
             config = reader.config

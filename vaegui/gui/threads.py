@@ -1,6 +1,6 @@
 """The app's threads and torch's per-thread CPU pools.
 
-torch's CPU thread count is per thread (OpenMP keeps it per thread): once a second thread has run a
+torch's CPU thread count is per thread (see core.threads): once a second thread has run a
 multi-threaded op, a second pool exists, the runtime stops spinning its threads, and training in
 the worker loses about 40% of its speed. So every thread but the training worker's does its torch
 work with one thread.
@@ -9,6 +9,8 @@ work with one thread.
 from __future__ import annotations
 
 import sys
+
+from vaegui.core.threads import pin_threads
 
 GIL_SWITCH_INTERVAL_S = 0.001
 
@@ -22,9 +24,10 @@ def init_threads() -> None:
 
 
 def one_torch_thread_here() -> int:
-    """Give the calling thread one torch CPU thread; returns the count it had (its default)."""
+    """Give the calling thread one torch CPU thread, for good (core.threads.pin_threads);
+    returns the count it had."""
     import torch
 
     count = torch.get_num_threads()
-    torch.set_num_threads(1)
+    pin_threads(1)
     return count

@@ -13,8 +13,8 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayo
 
 # Every range is the engine's own bound (core.config): a checkpoint's settings are never clamped.
 from vaegui.core.config import (DEVICES, KL_FORMS, LIKELIHOODS, MAX_BATCH_SIZE, MAX_BETA, MAX_EPOCHS,
-                                MAX_IMAGE_SIZE, MAX_LATENT_DIM, MAX_LR, MAX_STEPS, MODEL_FAMILIES,
-                                RunConfig)
+                                MAX_IMAGE_SIZE, MAX_LATENT_DIM, MAX_LR, MAX_STEPS, MAX_THREADS,
+                                MODEL_FAMILIES, THREADS_AUTO, RunConfig)
 from vaegui.core.datasets import FOLDER_PREFIX
 from vaegui.core.progress import Progress
 
@@ -155,10 +155,17 @@ class TrainingPanel(QWidget):
         self.batch_spin = _spin(1, MAX_BATCH_SIZE, step=32)
         self.epochs_spin = _spin(1, MAX_EPOCHS)
         self.device_combo = _combo(DEVICES)
+        # 0 shows as "auto": the count is then tuned while training runs (core.threads).
+        self.threads_spin = _spin(0, MAX_THREADS)
+        self.threads_spin.setSpecialValueText(THREADS_AUTO)
+        self.threads_spin.setToolTip("CPU threads of training: auto tunes the count to the measured "
+                                     "speed (fewer on a busy machine); a fixed count reproduces a "
+                                     "run bit for bit")
         return _form("Training", [
             ("KL form", self.kl_combo), ("Beta", self.beta_spin), ("Warm-up steps", self.warmup_spin),
             ("Learning rate", self.lr_spin), ("Batch size", self.batch_spin),
-            ("Epochs", self.epochs_spin), ("Device", self.device_combo)])
+            ("Epochs", self.epochs_spin), ("Device", self.device_combo),
+            ("CPU threads", self.threads_spin)])
 
     def _build_map(self) -> QGroupBox:
         self.map_split_combo = QComboBox()
@@ -188,7 +195,8 @@ class TrainingPanel(QWidget):
             train={"kl": self.kl_combo.currentText(), "beta": self.beta_spin.value(),
                    "warmup_steps": int(self.warmup_spin.value()), "lr": self.lr_spin.value(),
                    "batch_size": self.batch_spin.value(), "epochs": self.epochs_spin.value(),
-                   "device": self.device_combo.currentText()})
+                   "device": self.device_combo.currentText(),
+                   "threads": self.threads_spin.value() or THREADS_AUTO})
 
     def set_config(self, cfg: RunConfig) -> None:
         self._base = cfg
@@ -207,6 +215,7 @@ class TrainingPanel(QWidget):
         self.batch_spin.setValue(cfg.train.batch_size)
         self.epochs_spin.setValue(cfg.train.epochs)
         self.device_combo.setCurrentText(cfg.train.device)
+        self.threads_spin.setValue(0 if cfg.train.threads == THREADS_AUTO else cfg.train.threads)
 
     def map_source(self) -> tuple[str, int | None]:
         split = self.map_split_combo.currentData()
@@ -275,7 +284,7 @@ class TrainingPanel(QWidget):
         # Beta and the map's source stay editable: they apply to the running trainer / next map.
         for w in (self.dataset_combo, self.family_combo, self.latent_spin, self.likelihood_combo,
                   self.kl_combo, self.warmup_spin, self.lr_spin, self.batch_spin, self.epochs_spin,
-                  self.device_combo):
+                  self.device_combo, self.threads_spin):
             w.setEnabled(idle)
         dataset = self.dataset_combo.currentData() or ""
         folder = dataset.startswith(FOLDER_PREFIX)
@@ -289,6 +298,8 @@ class TrainingPanel(QWidget):
         parts = [f"Epoch {epoch}/{p.epochs}", f"step {p.step:,}/{p.total_steps:,}"]
         if p.images_per_s > 0:
             parts.append(f"{p.images_per_s:,.0f} img/s")
+        if p.threads:
+            parts.append(f"{p.threads} thread{'s' * (p.threads != 1)}")
         if p.done:
             parts.append("stopped" if p.stopped else "done")
         elif p.paused:

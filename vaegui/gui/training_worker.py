@@ -31,6 +31,7 @@ from vaegui.core.latent import Snapshot, encoded_set, example_indices
 from vaegui.core.progress import Progress
 from vaegui.core.resume import fixed_differences
 from vaegui.core.run_folder import METRICS_NAME, RunFolder, default_runs_dir, new_run_path
+from vaegui.core.threads import pin_threads
 
 from .progress_throttle import ProgressThrottle
 
@@ -225,11 +226,10 @@ class TrainingWorker(QObject):
         self.ready.emit(device)
 
     def _use_threads(self) -> None:
-        import torch
-
-        # torch's CPU thread count is per thread: set this thread's own (see app.init_threads).
+        # torch's CPU thread count is per thread: set this thread's own (see core.threads). A
+        # run then sets the count its settings ask for, "auto" tuning it while training runs.
         if self.torch_threads:
-            torch.set_num_threads(self.torch_threads)
+            pin_threads(self.torch_threads)
 
     @Slot(object)
     def _run(self, config: RunConfig) -> None:
