@@ -34,6 +34,21 @@ def test_the_window_and_the_app_entry_import_no_torch():
     assert modules_after("import vaegui.gui.app, vaegui.gui.main_window, vaegui.cli") == set()
 
 
+def test_the_window_is_built_and_painted_without_torch(tmp_path):
+    """Up to the point where the window asks its worker to load torch (held off here), no
+    thread of the window imports it: not the decoding thread, not the follower."""
+    code = (
+        "import time\nfrom PySide6.QtCore import QSettings\nfrom PySide6.QtWidgets import QApplication\n"
+        "from vaegui.gui.main_window import MainWindow\n"
+        "MainWindow._warm_up = lambda self: None\n"
+        "app = QApplication([])\n"
+        f"window = MainWindow(QSettings({str(tmp_path / 's.ini')!r}, QSettings.Format.IniFormat))\n"
+        "window.show()\nend = time.monotonic() + 1.0\n"
+        "while time.monotonic() < end:\n    app.processEvents()\n    time.sleep(0.01)\n"
+        "painted = window.grab().width() > 0\n")
+    assert modules_after(code + "assert painted\n" + "import os, sys\nprint('loaded:', *(m for m in ('torch', 'torchvision') if m in sys.modules), flush=True)\nos._exit(0)\n") == set()
+
+
 def test_help_and_argument_errors_answer_without_torch():
     code = ("from vaegui.cli import main\n"
             "for argv in (['train', '--help'], ['train', '--epochs', 'x'], ['gui', '--epochs', '0']):\n"

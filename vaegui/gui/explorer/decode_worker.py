@@ -147,7 +147,7 @@ class DecodeWorker(QObject):
                 snapshot, changed = self._snapshot, self._snapshot_changed
                 self._snapshot_changed = False
                 name, sequence, job = self._next_job() if snapshot is not None else (None, 0, None)
-            if changed and not torch_ready:
+            if changed and snapshot is not None and not torch_ready:
                 # torch only once weights come (the window opens before torch is imported). The
                 # GUI process runs its other torch work with one thread each (see core.threads):
                 # a second multi-threaded OpenMP pool here would slow training down. Pinned, not
