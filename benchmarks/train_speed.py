@@ -63,10 +63,12 @@ def main() -> None:
         vaegui = [sys.executable, "-m", "vaegui.cli", "train", "--dataset", "mnist",
                   "--data-dir", root, "--model", "mlp", "--latent-dim", "20", "--likelihood",
                   "bernoulli", "--epochs", str(args.epochs), "--batch-size", "128", "--lr", "1e-3",
-                  "--seed", "1", "--device", "cpu", "--out", tmp, "--no-progress", "--offline"]
+                  "--seed", "1", "--device", "cpu", "--no-progress", "--offline"]
         runs: dict[str, list[dict]] = {"reference": [], "vaegui": []}
         for i in range(args.repeats):
-            for name, cmd in (("reference", reference), ("vaegui", vaegui)):
+            # Each vaegui run in a fresh folder: a run folder that holds a run is refused.
+            fresh = vaegui + ["--out", os.path.join(tmp, f"run-{i}")]
+            for name, cmd in (("reference", reference), ("vaegui", fresh)):
                 r = run(cmd)
                 runs[name].append(r)
                 print(f"  run {i + 1} {name:9s}: {r['wall']:6.1f} s, "
