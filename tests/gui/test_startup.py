@@ -4,14 +4,18 @@ scripted run) waits for it too."""
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
+
+import pytest
 
 import torch
 
 from vaegui.core.config import RunConfig
 from vaegui.gui import training_worker
 from vaegui.gui.main_window import MainWindow
-from vaegui.gui.threads import one_torch_thread_here
+from vaegui.gui.threads import TRAINING_NICE, one_torch_thread_here
 
 TIMEOUT = 60_000
 
@@ -65,3 +69,16 @@ def test_the_worker_trains_with_its_thread_s_own_count_not_the_gui_thread_s_one(
     window.show()  # the engine loads once the window is painted
     qtbot.waitUntil(lambda: window.engine_ready, timeout=TIMEOUT)
     assert window.worker.torch_threads == fresh[0] and torch.get_num_threads() == 1
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
+def test_training_runs_at_a_lower_priority_than_the_window(qtbot, settings, tiny_config):
+    window = MainWindow(settings, config=tiny_config(epochs=1))
+    qtbot.addWidget(window)
+    finished = []
+    window.runFinished.connect(finished.append)
+    window.start_training()
+    qtbot.waitUntil(lambda: bool(finished), timeout=TIMEOUT)
+    gui = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    worker = os.getpriority(os.PRIO_PROCESS, window.worker.native_thread_id)
+    assert worker == min(19, gui + TRAINING_NICE) and finished[0].done

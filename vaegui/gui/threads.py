@@ -8,7 +8,9 @@ work with one thread.
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
 
 from vaegui.core.threads import pin_threads
 
@@ -31,3 +33,23 @@ def one_torch_thread_here() -> int:
     count = torch.get_num_threads()
     pin_threads(1)
     return count
+
+
+# How much lower the training thread (and the OpenMP threads it starts, which inherit it) runs
+# than the window's threads: on a 2-core machine its threads fill both cores, and a decode or a
+# paint the user is waiting for should not wait for a time slice behind them.
+TRAINING_NICE = 5
+
+
+def yield_to_the_window() -> None:
+    """Lower the calling thread's scheduling priority by TRAINING_NICE (Linux: threads have their
+    own nice value); call it before the thread starts its torch thread pool. Once only; where the
+    system cannot, nothing changes."""
+    if not hasattr(os, "setpriority") or not sys.platform.startswith("linux"):
+        return
+    tid = threading.get_native_id()
+    try:
+        current = os.getpriority(os.PRIO_PROCESS, tid)
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, current + TRAINING_NICE))
+    except OSError:
+        pass

@@ -34,6 +34,7 @@ from vaegui.core.run_folder import METRICS_NAME, RunFolder, default_runs_dir, ne
 from vaegui.core.threads import pin_threads
 
 from .progress_throttle import ProgressThrottle
+from .threads import yield_to_the_window
 
 if TYPE_CHECKING:
     from vaegui.core.data import ImageData
@@ -118,6 +119,7 @@ class TrainingWorker(QObject):
         benchmarks/gui_responsiveness.py."""
         super().__init__()
         self.torch_threads = torch_threads
+        self.native_thread_id: int | None = None  # the worker thread's, once it has started
         self.report_interval = report_interval
         self.progress_interval = progress_interval
         self.decoder_interval = decoder_interval
@@ -206,6 +208,8 @@ class TrainingWorker(QObject):
     # ---- worker thread -------------------------------------------------------------------------
     @Slot()
     def _warm_up(self) -> None:
+        self.native_thread_id = threading.get_native_id()
+        yield_to_the_window()  # before this thread's first torch work starts its pool
         try:
             import torch
 
