@@ -12,7 +12,6 @@ import contextlib
 import io
 import os
 import random
-import signal
 import time
 
 import pytest
@@ -20,6 +19,8 @@ import torch
 from PIL import Image
 
 from vaegui.cli import main
+
+from fuzzing import invoke  # tests/fuzzing.py
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="uses SIGALRM for the deadline")
 
@@ -114,33 +115,6 @@ def eval_argv(rng, pools, places):
     return argv
 
 
-class Hang(Exception):
-    pass
-
-
-def invoke(argv):
-    """(exit code, stdout, stderr, exception or None) of one in-process invocation."""
-    out, err = io.StringIO(), io.StringIO()
-
-    def expired(*_):
-        raise Hang(f"no answer within {DEADLINE_S} s")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(DEADLINE_S)
-    code, failure = None, None
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(argv)
-    except SystemExit as exc:  # argparse's own exit: the console script turns it into the code
-        code = exc.code
-    except BaseException as exc:  # noqa: BLE001 - anything else is a traceback for a user
-        failure = exc
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
-    return code, out.getvalue(), err.getvalue(), failure
-
-
 def test_hundreds_of_hostile_invocations_end_in_0_or_one_line_and_2(places, monkeypatch):
     monkeypatch.chdir(places["root"])  # where a run without --out would go
     rng = random.Random(9)
@@ -149,7 +123,7 @@ def test_hundreds_of_hostile_invocations_end_in_0_or_one_line_and_2(places, monk
     started = time.monotonic()
     for i in range(INVOCATIONS):
         argv = eval_argv(rng, pools, places) if rng.random() < 0.2 else train_argv(rng, pools, places, i)
-        code, out, err, failure = invoke(argv)
+        code, out, err, failure = invoke(main, argv, DEADLINE_S)
         problem = None
         if failure is not None:
             problem = f"raised {type(failure).__name__}: {str(failure)[:200]}"

@@ -14,13 +14,14 @@ import contextlib
 import io
 import os
 import random
-import signal
 
 import pytest
 import torch
 
 from vaegui.cli import main as cli_main
 from vaegui.gui import app
+
+from fuzzing import invoke  # tests/fuzzing.py
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="uses SIGALRM for the deadline")
 
@@ -70,32 +71,6 @@ def pools(root):
     }
 
 
-class Hang(Exception):
-    pass
-
-
-def invoke(argv, opened):
-    out, err = io.StringIO(), io.StringIO()
-
-    def expired(*_):
-        raise Hang(f"no answer within {DEADLINE_S} s")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(DEADLINE_S)
-    code, failure = None, None
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = app.main(argv)
-    except SystemExit as exc:
-        code = exc.code
-    except BaseException as exc:  # noqa: BLE001 - anything else is a traceback for a user
-        failure = exc
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
-    return code, err.getvalue(), failure
-
-
 def test_hundreds_of_hostile_app_invocations_end_in_one_line_or_the_window(places, monkeypatch):
     opened = []
     monkeypatch.setattr(app, "_run_app", lambda args: opened.append(args) or 0)  # the window: not here
@@ -109,7 +84,7 @@ def test_hundreds_of_hostile_app_invocations_end_in_one_line_or_the_window(place
             argv.append("--autostart")
         if rng.random() < 0.1:
             argv.insert(rng.randint(0, len(argv)), rng.choice(["--bogus", "stray", "--epochs", "-"]))
-        code, err, failure = invoke(argv, opened)
+        code, _, err, failure = invoke(app.main, argv, DEADLINE_S)
         problem = None
         if failure is not None:
             problem = f"raised {type(failure).__name__}: {str(failure)[:200]}"
