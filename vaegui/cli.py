@@ -39,6 +39,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _main(sys.argv[1:] if argv is None else list(argv))
     except KeyboardInterrupt:  # Ctrl-C while starting, loading, evaluating, or a second one
+        if argv is None and threading.current_thread() is threading.main_thread():
+            # The process ends here: a further Ctrl-C now would escape this handler, and Python
+            # would end by SIGINT instead of saying so in one line.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
         if _rank() == 0:
             print("vaegui: interrupted", file=sys.stderr)
         if argv is None:
