@@ -62,7 +62,7 @@ class HistoryBar(QWidget):
         if why:
             self.label.setText("–")
         elif position is None:
-            self.label.setText(f"live · {len(epochs)} epochs")
+            self.label.setText(f"live · {len(epochs)} epoch{'s' * (len(epochs) != 1)}")
         else:
             self.label.setText(f"epoch {position:.1f}" if position % 1 else f"epoch {int(position)} of {epochs[-1]}")
 
