@@ -29,7 +29,7 @@ from .cli_options import (EXIT_USER_ERROR, OneLineParser, build_parser, config_f
 from .core.config import RunConfig
 from .core.errors import ConfigError, Reported, VaeguiError
 
-__all__ = ["EXIT_INTERRUPTED", "EXIT_USER_ERROR", "OneLineParser", "int_at_least", "main"]  # the app uses these
+__all__ = ["EXIT_INTERRUPTED", "EXIT_USER_ERROR", "OneLineParser", "fail", "int_at_least", "main"]  # the app uses these
 EXIT_INTERRUPTED = 130
 TENSORBOARD_DIR = "tensorboard"  # in the run folder
 TENSORBOARD_MISSING = "--tensorboard needs the tensorboard package: pip install 'vaegui[tensorboard]'"
@@ -80,7 +80,7 @@ def _main(argv: list[str]) -> int:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         except (OSError, ValueError):  # stdout is not a file (redirected in-process)
             pass
-        return _fail("the output was closed before the command finished")
+        return fail("the output was closed before the command finished")
     except Exception as exc:
         if isinstance(exc, RuntimeError) and not _out_of_memory(exc):
             from .core.checkpoint import interrupted
@@ -107,11 +107,11 @@ def _report(exc: BaseException) -> bool:
                    "--hidden or --image-size")
     else:
         return False
-    _fail(message)
+    fail(message)
     return True
 
 
-def _fail(message: str) -> int:
+def fail(message: str) -> int:
     """One line on stderr, whatever the message holds (naming the rank under torchrun)."""
     rank = f"rank {_rank()}: " if _rank() else ""
     print(f"vaegui: error: {rank}{' '.join(message.split())}", file=sys.stderr)

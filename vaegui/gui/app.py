@@ -22,7 +22,7 @@ from pathlib import Path
 from PySide6.QtCore import QEvent, QEventLoop, QObject, QSettings, QTimer, QtMsgType, qInstallMessageHandler
 from PySide6.QtWidgets import QApplication
 
-from vaegui.cli import OneLineParser, int_at_least
+from vaegui.cli import OneLineParser, fail, int_at_least
 from vaegui.core.config import RunConfig
 from vaegui.core.datasets import (DATASET_NAMES, FOLDER_PREFIX, dataset_available, download_problem,
                               resolve_data_dir)
@@ -117,17 +117,13 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # --help (0), or a bad argument already reported in one line (2)
         return int(exc.code or 0)
     except VaeguiError as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     except OSError as exc:  # a path the system refuses (too long, under /proc, ...)
-        return _fail(f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc))
+        return fail(f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc))
     if problem := _display_problem(args):
-        return _fail(problem)
+        return fail(problem)
     return _run_app(args)
 
-
-def _fail(message: str) -> int:
-    print(f"vaegui: error: {' '.join(message.split())}", file=sys.stderr)
-    return 2
 
 
 def _display_problem(args: argparse.Namespace) -> str:
