@@ -67,7 +67,9 @@ def measure(mode: str, args: argparse.Namespace, root: str) -> dict:
 def condition(name: str, args: argparse.Namespace, root: str) -> dict[str, float]:
     runs: dict[str, list[dict]] = {m: [] for m in MODES}
     for i in range(args.repeats):
-        for mode in MODES:
+        # Each repeat starts with another mode: the machine's speed drifts within a minute, and a
+        # fixed order would hand the same drift to the same mode every time.
+        for mode in MODES[i % len(MODES):] + MODES[:i % len(MODES)]:
             r = measure(mode, args, root)
             runs[mode].append(r)
             print(f"  {name:5s} run {i + 1} {mode:>7s}: {r['images_per_s']:8,.0f} images/s "
