@@ -192,7 +192,8 @@ class _StartupTimes(QObject):
         window.engineLoaded.connect(lambda: self._mark("loaded"))
 
     def eventFilter(self, watched, event) -> bool:
-        if event.type() == QEvent.Type.Paint and "painted" not in self.times:
+        if event.type() == QEvent.Type.Paint:
+            watched.removeEventFilter(self)
             QTimer.singleShot(0, lambda: self._mark("painted"))  # once this paint is done
         return False
 

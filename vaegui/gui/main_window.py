@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QSettings, Qt, QThread, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QThread, QTimer, Signal
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QFrame, QLabel, QMainWindow, QMessageBox,
                                QScrollArea, QSplitter, QStyle, QToolButton, QWidget)
 
@@ -116,6 +116,9 @@ class MainWindow(QMainWindow):
         self._fill_recent_menu(store.load_recent_runs(self._settings))
         self.worker_thread.start()
         self._warming_up = False  # see _warm_up: after the first paint, or at the first command
+        # torch loads once the window is on screen: loading it on the worker's thread meanwhile
+        # would take the GIL from building and painting the window.
+        self._first_paint = _AfterFirstPaint(self, self._warm_up)
         self.training_panel.set_ready(False)
         self._restore_window()
         self._sync_actions()
@@ -220,14 +223,6 @@ class MainWindow(QMainWindow):
         f.failed.connect(self._on_worker_failed)
         f.finished.connect(self._on_follower_finished)
         w.runFinished.connect(self._on_worker_runFinished)
-
-    def event(self, event: QEvent) -> bool:
-        handled = super().event(event)
-        if event.type() == QEvent.Type.Paint and not self._warming_up:
-            # torch loads once the window is on screen: loading it on the worker's thread
-            # meanwhile would take the GIL from building and painting the window.
-            QTimer.singleShot(0, self._warm_up)
-        return handled
 
     def _warm_up(self) -> None:
         """Have the worker load torch and the engine (once); calls queued after this wait for it."""
@@ -595,3 +590,19 @@ def _scrolled(view: QWidget) -> QScrollArea:
     area.setWidgetResizable(True)
     area.setFrameShape(QFrame.Shape.NoFrame)
     return area
+
+
+class _AfterFirstPaint(QObject):
+    """Calls ``then`` once, after ``widget``'s first paint, and stops watching its events (an
+    event filter, not an override of event(), so that no later event passes through Python)."""
+
+    def __init__(self, widget: QWidget, then):
+        super().__init__(widget)
+        self.widget, self.then = widget, then
+        widget.installEventFilter(self)
+
+    def eventFilter(self, watched, event) -> bool:
+        if event.type() == QEvent.Type.Paint:
+            self.widget.removeEventFilter(self)
+            QTimer.singleShot(0, self.then)
+        return False
