@@ -1,6 +1,7 @@
 """Training threads: the governor's choices on made-up step rates, pinning a thread's torch count,
 one OpenMP pool per process, and the count living in the training thread only."""
 
+import itertools
 import os
 import subprocess
 import sys
@@ -268,3 +269,23 @@ def test_only_the_training_thread_runs_an_openmp_pool(early, grown):
                          timeout=120, env={**os.environ, "OMP_NUM_THREADS": "4"})
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == grown
+
+
+def test_only_a_count_s_first_use_goes_unmeasured():
+    """The first step at a new count starts its pool and is not measured; a later probe of that
+    count is measured from its first step, so that beside a busy process a re-probe of a slow
+    count costs one slow step, not two."""
+    steps = []
+    governor = ThreadGovernor(2, lambda count: None, window_s=0.3)
+    rates = {1: 15_000, 2: 1_000}  # 2 threads fifteen times as slow as 1
+    clock = 0.0
+    while governor.probes < 3 and clock < 60:
+        count = governor.threads
+        step = BATCH / rates[count]
+        governor.record(BATCH, step)
+        steps.append(count)
+        clock += step
+    runs = [len(list(group)) for key, group in itertools.groupby(steps) if key == 2]
+    assert runs[0] == 2  # the first probe of 2 threads: one step to start the pool, one measured
+    assert all(n == 1 for n in runs[1:]) and len(runs) >= 2  # re-probes: cut after one step
+    assert governor.threads == 1

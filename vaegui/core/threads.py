@@ -26,7 +26,9 @@ from .config import THREADS_AUTO
 # A measurement window: this much training time (a few dozen steps of the reference MLP). Longer
 # windows are steadier under load but cost more while a slower count is tried.
 WINDOW_S = 0.3
-# Steps left unmeasured after a change: the first one starts pool threads and refills caches.
+# Steps left unmeasured after the first change to a count: its first step starts the pool's
+# threads. Later changes to it are measured at once: beside a busy process every unmeasured step
+# at a slow count is a step lost.
 SETTLE_STEPS = 1
 # A probe's window ends after one step when that step ran below this share of the best rate of
 # the probe so far: beside a busy process a 2-thread step can take 15 times a 1-thread one, and a
@@ -96,6 +98,7 @@ class ThreadGovernor:
         self._reprobe_after = min(FIRST_REPROBE_S, reprobe_s)  # doubles up to reprobe_s
         self._low = 0  # windows in a row below DROP times the recent rate
         self._settle = settle_steps
+        self._started = {self.threads}  # counts whose pool threads have been started
         self._images, self._seconds = 0, 0.0  # of the window being measured
         apply(self.threads)
 
@@ -159,7 +162,8 @@ class ThreadGovernor:
         if count != self.threads:
             self.threads = count
             self._apply(count)
-            self._settle = self.settle_steps
+            self._settle = 0 if count in self._started else self.settle_steps
+            self._started.add(count)
 
 
 class FixedThreads:
