@@ -53,21 +53,9 @@ def main() -> int:
     parser.add_argument("--pairs", type=int, default=6,
                         help="segments per mode (default 6: about 40 s of training each)")
     args = parser.parse_args()
-    data_dir = args.data_dir or os.environ.get("VAEGUI_DATA_DIR") or str(REPO.parent / "shared" / "data")
-    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    if not dataset_available("mnist", data_dir):
-        print(f"MNIST not found in {data_dir}: pass --data-dir", file=sys.stderr)
+    if (setup := set_up(args)) is None:
         return 2
-    init_threads()  # as the app does, before any torch work on this thread
-    torch_threads = one_torch_thread_here()
-    config = RunConfig(DataConfig(dataset="mnist", data_dir=data_dir),
-                       ModelConfig(family="mlp", latent_dim=2, likelihood="bernoulli"),
-                       TrainConfig(epochs=args.epochs, batch_size=128))
-    print(f"{os.cpu_count()} CPUs, torch threads for training: {torch_threads}; "
-          f"{args.pairs} segments of {args.epochs} MNIST epochs per mode, alternating")
-    data = load_dataset(config.data)
-    app = QApplication.instance() or QApplication([sys.argv[0]])  # noqa: F841 - needed alive
+    config, data, torch_threads, app = setup  # noqa: F841 - the app must stay alive
     bench = WindowBench(config, torch_threads)
     headless, pair_ratios = [], []
     for i in range(args.pairs):
@@ -80,6 +68,27 @@ def main() -> int:
         pair_ratios.append(_rate(bench.results[-1]) / _rate(headless[-1]))
     print("window / headless per pair: " + ", ".join(f"{r:.2f}" for r in pair_ratios))
     return report(_total(headless), bench.figures(), pair_ratios)
+
+
+def set_up(args: argparse.Namespace):
+    """What both GUI benchmarks start from, as the app starts: (config, data, training thread
+    count, QApplication), MNIST with L = 2; None (and a line on stderr) without MNIST."""
+    data_dir = args.data_dir or os.environ.get("VAEGUI_DATA_DIR") or str(REPO.parent / "shared" / "data")
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    if not dataset_available("mnist", data_dir):
+        print(f"MNIST not found in {data_dir}: pass --data-dir", file=sys.stderr)
+        return None
+    init_threads()  # as the app does, before any torch work on this thread
+    torch_threads = one_torch_thread_here()
+    config = RunConfig(DataConfig(dataset="mnist", data_dir=data_dir),
+                       ModelConfig(family="mlp", latent_dim=2, likelihood="bernoulli"),
+                       TrainConfig(epochs=args.epochs, batch_size=128))
+    print(f"{os.cpu_count()} CPUs, torch threads for training: {torch_threads}; "
+          f"{args.pairs} segments of {args.epochs} MNIST epochs per mode, alternating")
+    data = load_dataset(config.data)
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    return config, data, torch_threads, app
 
 
 def report(headless: dict, window: dict, pair_ratios: list[float]) -> int:
