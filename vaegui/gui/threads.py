@@ -42,14 +42,13 @@ TRAINING_NICE = 5
 
 
 def yield_to_the_window() -> None:
-    """Lower the calling thread's scheduling priority by TRAINING_NICE (Linux: threads have their
-    own nice value); call it before the thread starts its torch thread pool. Once only; where the
-    system cannot, nothing changes."""
+    """Run the calling thread TRAINING_NICE below the process's main thread (Linux: threads have
+    their own nice value); call it before the thread starts its torch thread pool. Calling it
+    again changes nothing; where the system cannot, nothing changes."""
     if not hasattr(os, "setpriority") or not sys.platform.startswith("linux"):
         return
-    tid = threading.get_native_id()
     try:
-        current = os.getpriority(os.PRIO_PROCESS, tid)
-        os.setpriority(os.PRIO_PROCESS, tid, min(19, current + TRAINING_NICE))
+        window = os.getpriority(os.PRIO_PROCESS, os.getpid())  # the main (GUI) thread's
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), min(19, window + TRAINING_NICE))
     except OSError:
         pass
