@@ -86,6 +86,11 @@ def test_real_mnist(mnist_dir):  # the fixture (tests/conftest.py) skips when MN
     assert set(data.train_labels.tolist()) == set(range(10)) == set(data.test_labels.tolist())
     assert data.class_names == tuple(torchvision.datasets.MNIST.classes)
     assert (data.image_shape, data.data_dim, data.name) == ((1, 28, 28), 784, "mnist")
+    # vaegui reads the IDX files itself: the same tensors as torchvision's reader.
+    for split, images, labels in ((True, data.train_images, data.train_labels),
+                                  (False, data.test_images, data.test_labels)):
+        tv = torchvision.datasets.MNIST(str(mnist_dir), train=split, download=False)
+        assert torch.equal(images[:, 0], tv.data) and torch.equal(labels, tv.targets)
 
     cfg = DataConfig(dataset="mnist", data_dir=str(mnist_dir), train_limit=1000, test_limit=10)
     small = D.load_dataset(cfg, download=False)

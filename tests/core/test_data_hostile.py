@@ -104,6 +104,22 @@ def test_an_mnist_file_with_a_bad_magic_number_is_named(tmp_path):
                                "0x00000803, expected 0x00000801); delete it to download again")
 
 
+def test_mnist_files_of_another_shape_or_count_are_named(tmp_path):
+    from test_data import write_idx
+
+    write_mnist_like(tmp_path, "KMNIST", np.random.default_rng(0))
+    raw = tmp_path / "KMNIST" / "raw"
+    write_idx(raw / "t10k-images-idx3-ubyte", np.zeros((3, 14, 14), np.uint8))  # valid IDX, wrong size
+    with pytest.raises(DataError) as info:
+        D.load_dataset(DataConfig(dataset="kmnist", data_dir=str(tmp_path)), download=False)
+    assert str(info.value) == (f"kmnist: {raw / 't10k-images-idx3-ubyte'}: 3 x 14 x 14 images with 3 "
+                               "labels, expected N x 28 x 28 with N labels; delete the files to "
+                               "download again")
+    write_idx(raw / "t10k-images-idx3-ubyte", np.zeros((4, 28, 28), np.uint8))  # one image too many
+    with pytest.raises(DataError, match="4 x 28 x 28 images with 3 labels"):
+        D.load_dataset(DataConfig(dataset="kmnist", data_dir=str(tmp_path)), download=False)
+
+
 def test_labels_outside_the_classes_are_refused(tmp_path):
     arrays = write_mnist_like(tmp_path, "KMNIST", np.random.default_rng(0))
     path = tmp_path / "KMNIST" / "raw" / "t10k-labels-idx1-ubyte"

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from vaegui.core.datasets import IMAGE_EXTENSIONS, TORCHVISION, TORCHVISION_FILES
+from vaegui.core.datasets import CLASS_NAMES, IMAGE_EXTENSIONS, TORCHVISION, TORCHVISION_FILES
 from vaegui.core.latent import tile
 
 REPO = Path(__file__).resolve().parents[2]
@@ -56,6 +56,15 @@ def test_help_and_argument_errors_answer_without_torch():
     assert modules_after(code) == set()
 
 
+def test_the_mnist_family_loads_without_torchvision(tmp_path):
+    from test_data import write_mnist_like
+
+    write_mnist_like(tmp_path, "KMNIST", np.random.default_rng(0))
+    code = ("from vaegui.core.config import DataConfig\nfrom vaegui.core.data import load_dataset\n"
+            f"load_dataset(DataConfig(dataset='kmnist', data_dir={str(tmp_path)!r}), download=False)\n")
+    assert modules_after(code) == {"torch"}
+
+
 def test_shapes_and_folder_datasets_load_without_torchvision(tmp_path):
     from PIL import Image
 
@@ -79,6 +88,13 @@ def test_the_file_table_is_torchvision_s(name):
     else:
         assert folder == f"{cls.__name__}/raw"
         assert list(files) == [os.path.splitext(os.path.basename(f))[0] for f, _ in cls.resources]
+
+
+@pytest.mark.parametrize("name", sorted(CLASS_NAMES))
+def test_the_class_names_are_torchvision_s(name):
+    import torchvision.datasets as tv
+
+    assert CLASS_NAMES[name] == tuple(getattr(tv, TORCHVISION[name]).classes)
 
 
 def test_image_extensions_are_torchvision_s():

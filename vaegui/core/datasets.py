@@ -34,6 +34,15 @@ TORCHVISION_FILES = {
     "cifar10": ("cifar-10-batches-py", ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4",
                                         "data_batch_5", "test_batch", "batches.meta")),
 }
+# The class names of the MNIST family, which vaegui reads itself (torchvision's ``classes``; a
+# test holds them equal). CIFAR-10's come from its own meta file.
+CLASS_NAMES = {
+    "mnist": ("0 - zero", "1 - one", "2 - two", "3 - three", "4 - four", "5 - five", "6 - six",
+              "7 - seven", "8 - eight", "9 - nine"),
+    "fashion-mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                      "Sneaker", "Bag", "Ankle boot"),
+    "kmnist": ("o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"),
+}
 # The file names a folder dataset reads (torchvision's IMG_EXTENSIONS; a test holds them equal).
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 
