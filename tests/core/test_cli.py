@@ -165,11 +165,10 @@ def test_a_new_run_never_overwrites_a_run(tmp_path, capsys):
 
 
 def test_weights_that_became_non_finite_are_not_saved(tmp_path, capsys, monkeypatch):
-    import torch
-
+    from vaegui.core.adam import Adam
     from vaegui.core.checkpoint import load_checkpoint
 
-    original, calls = torch.optim.Adam.step, []
+    original, calls = Adam.step, []
 
     def blows_up_at_step_10(self, *args, **kwargs):
         result = original(self, *args, **kwargs)
@@ -180,7 +179,7 @@ def test_weights_that_became_non_finite_are_not_saved(tmp_path, capsys, monkeypa
                     p.data.fill_(float("inf"))
         return result
 
-    monkeypatch.setattr(torch.optim.Adam, "step", blows_up_at_step_10)
+    monkeypatch.setattr(Adam, "step", blows_up_at_step_10)
     out = tmp_path / "run"
     assert main(["train", *TINY, "--epochs", "3", "--out", str(out)]) == 2
     err = capsys.readouterr().err

@@ -25,7 +25,6 @@ import torch
 torch.set_num_threads(1)
 from vaegui.cli import main
 import vaegui.core.data, vaegui.core.run_folder, vaegui.core.run_writer, vaegui.core.trainer  # once, before forking
-import torch._dynamo  # what torch.optim imports when the first optimiser is made (a second or more)
 from vaegui.core.checkpoint import load_checkpoint
 from vaegui.core.errors import CheckpointError
 

@@ -181,15 +181,14 @@ def _run_app(args: argparse.Namespace) -> int:
 
 
 class _StartupTimes(QObject):
-    """Writes, as JSON, the wall-clock times (time.time()) at which the window was first painted,
-    at which Start was enabled, and at which the rest of the engine had loaded."""
+    """Writes, as JSON, the wall-clock times (time.time()) at which the window was first painted
+    and at which Start was enabled."""
 
     def __init__(self, window: MainWindow, path: str):
         super().__init__(window)
         self.path, self.times = path, {}
         window.installEventFilter(self)
         window.engineReady.connect(lambda: self._mark("ready"))
-        window.engineLoaded.connect(lambda: self._mark("loaded"))
 
     def eventFilter(self, watched, event) -> bool:
         if event.type() == QEvent.Type.Paint:

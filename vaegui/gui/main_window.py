@@ -47,7 +47,6 @@ class MainWindow(QMainWindow):
     followFinished = Signal()
     closed = Signal()  # after closing has stopped the worker thread
     engineReady = Signal()  # torch and the engine are loaded: Start is enabled
-    engineLoaded = Signal()  # ...and torch._dynamo, which the first optimiser imports
 
     def __init__(self, settings: QSettings | None = None, *, config: RunConfig | None = None,
                  data_dir: str | None = None, torch_threads: int | None = None,
@@ -203,7 +202,6 @@ class MainWindow(QMainWindow):
         panel.mapSourceChanged.connect(self._on_training_mapSourceChanged)
         panel.mapRefreshRequested.connect(self.refresh_map)
         w.ready.connect(self._on_worker_ready)
-        w.loaded.connect(self.engineLoaded)
         w.runStarted.connect(self._on_worker_runStarted)
         w.progressed.connect(self._on_worker_progressed)
         w.snapshotTaken.connect(self._on_worker_snapshotTaken)

@@ -88,7 +88,6 @@ def describe_error(exc: BaseException) -> str:
 
 class TrainingWorker(QObject):
     ready = Signal(str)  # torch and the engine are loaded: the device "auto" trains on
-    loaded = Signal()  # after ready: what the first optimiser imports is loaded too
     runStarted = Signal(object)  # RunInfo
     progressed = Signal(object)  # Progress, with the rows of held-back snapshots merged in
     snapshotTaken = Signal(object)  # Snapshot: a CPU copy of the weights
@@ -228,17 +227,6 @@ class TrainingWorker(QObject):
             self._fail(exc)
             device = "unavailable"
         self.ready.emit(device)
-        # Then what torch.optim imports when the first optimiser is made (torch._dynamo, about
-        # 1.5 s here), while the user reaches for Start: a run started meanwhile waits for it
-        # on the import lock. On a thread of its own, so that closing the window never waits.
-        threading.Thread(target=self._import_optimiser_needs, name="vaegui-preload", daemon=True).start()
-
-    def _import_optimiser_needs(self) -> None:
-        try:
-            import torch._dynamo  # noqa: F401
-        except Exception:  # noqa: BLE001 - the first optimiser would import it again, and say why
-            pass
-        self.loaded.emit()
 
     def _use_threads(self) -> None:
         # torch's CPU thread count is per thread: set this thread's own (see core.threads). A
