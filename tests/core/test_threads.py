@@ -289,3 +289,17 @@ def test_only_a_count_s_first_use_goes_unmeasured():
     assert runs[0] == 2  # the first probe of 2 threads: one step to start the pool, one measured
     assert all(n == 1 for n in runs[1:]) and len(runs) >= 2  # re-probes: cut after one step
     assert governor.threads == 1
+
+
+def test_on_a_quiet_machine_a_re_probe_of_fewer_threads_costs_one_step():
+    """1 thread runs at about 0.7 of 2 on a quiet machine: below the cut, so each re-probe of it
+    ends after a step instead of spending a whole window slower."""
+    m = Machine()
+    steps = []
+    while m.clock < 30:
+        steps.append(m.governor.threads)
+        m.run(1e-9, QUIET)  # one step
+    runs = [len(list(group)) for key, group in itertools.groupby(steps) if key == 1]
+    assert runs[0] > 10  # the first probe: a whole window at 1 thread
+    assert len(runs) >= 4 and all(n == 1 for n in runs[1:])  # every re-probe: one step
+    assert m.governor.threads == 2

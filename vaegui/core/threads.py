@@ -30,10 +30,13 @@ WINDOW_S = 0.3
 # threads. Later changes to it are measured at once: beside a busy process every unmeasured step
 # at a slow count is a step lost.
 SETTLE_STEPS = 1
-# A probe's window ends after one step when that step ran below this share of the best rate of
+# A probe's window ends after a step that leaves its rate below this share of the best rate of
 # the probe so far: beside a busy process a 2-thread step can take 15 times a 1-thread one, and a
-# whole window of them would cost more than the probe could ever win back in a short run.
-CUT = 0.5
+# whole window of them would cost more than the probe could ever win back in a short run. On a
+# quiet machine 1 thread runs at about 0.65 of 2, so a cut at 0.5 let every re-probe spend a
+# whole window at 1 thread; at 0.8 it costs a step. A count cut by a burst of other work is
+# measured again at the next probe.
+CUT = 0.8
 # Probe again after this much training time at the chosen count (conditions change: a build
 # starts or ends), and at once when two windows in a row fall below DROP times the recent rate.
 REPROBE_S = 20.0
