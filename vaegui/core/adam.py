@@ -29,7 +29,7 @@ _FIXED = ("weight_decay", "amsgrad", "maximize")
 
 def make_adam(params: Iterable[torch.nn.Parameter], lr: float, device_type: str):
     """This module's :class:`Adam` where the fused kernel exists, else ``torch.optim.Adam``."""
-    if device_type in FUSED_DEVICES:
+    if device_type in FUSED_DEVICES and hasattr(torch, "_fused_adam_"):
         return Adam(params, lr=lr)
     return torch.optim.Adam(params, lr=lr)
 
