@@ -4,7 +4,8 @@ machine as it is and beside a busy process that this script starts, in one run.
 Each measurement is a fresh process training the reference MLP (784-400-20, Bernoulli, batch 128,
 Adam 1e-3) on MNIST on the CPU; the figure is the training loop's images/s (the trainer's own
 count: start-up and test passes excluded), probing included for auto. Modes alternate within each
-repeat so that machine noise hits all of them; the figures are medians over the repeats.
+repeat so that machine noise hits all of them; the figures are medians over the repeats, and the
+ratios medians of the ratios within each repeat.
 
     python benchmarks/threads.py [--repeats 3] [--epochs 2] [--train-limit 30000] [--data-dir DIR]
 
@@ -64,7 +65,8 @@ def measure(mode: str, args: argparse.Namespace, root: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def condition(name: str, args: argparse.Namespace, root: str) -> dict[str, float]:
+def condition(name: str, args: argparse.Namespace, root: str) -> dict[str, list[float]]:
+    """Each mode's images/s, a list in repeat order."""
     runs: dict[str, list[dict]] = {m: [] for m in MODES}
     for i in range(args.repeats):
         # Each repeat starts with another mode: the machine's speed drifts within a minute, and a
@@ -74,12 +76,21 @@ def condition(name: str, args: argparse.Namespace, root: str) -> dict[str, float
             runs[mode].append(r)
             print(f"  {name:5s} run {i + 1} {mode:>7s}: {r['images_per_s']:8,.0f} images/s "
                   f"({r['threads']} thread{'s' * (r['threads'] != 1)} at the end)", flush=True)
-    return {m: statistics.median(r["images_per_s"] for r in rs) for m, rs in runs.items()}
+    return {m: [r["images_per_s"] for r in rs] for m, rs in runs.items()}
 
 
-def ratios(med: dict[str, float]) -> dict[str, float]:
-    best = max(med["1"], med["2"])
-    return {"auto_over_best_fixed": med["auto"] / best, "auto_over_default": med["auto"] / med["default"]}
+def ratios(runs: dict[str, list[float]]) -> dict[str, float]:
+    """auto against the best fixed count (the one with the higher median) and against torch's
+    default, each the median of the repeats' own ratios: the modes of a repeat run minutes
+    apart at most, so a ratio within a repeat leaves out most of the machine's drift, which a
+    ratio of medians over the whole run keeps."""
+    med = {m: statistics.median(v) for m, v in runs.items()}
+    best = max(("1", "2"), key=med.get)
+
+    def paired(other: str) -> float:
+        return statistics.median(a / b for a, b in zip(runs["auto"], runs[other]))
+
+    return {"auto_over_best_fixed": paired(best), "auto_over_default": paired("default")}
 
 
 def main() -> None:
@@ -95,7 +106,7 @@ def main() -> None:
         return child(args.child, root, args.epochs, args.train_limit)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"{os.cpu_count()} CPUs, load average {load:.2f} before starting; MNIST, MLP 784-400-20, "
-          f"batch 128, {args.epochs} epochs of {args.train_limit:,} images; median of {args.repeats}")
+          f"batch 128, {args.epochs} epochs of {args.train_limit:,} images; median of {args.repeats}; ratios are medians of each repeat's own")
     results = {"quiet": condition("quiet", args, root)}
     busy = subprocess.Popen([sys.executable, "-c", BUSY])
     try:
@@ -104,8 +115,9 @@ def main() -> None:
         busy.kill()
         busy.wait()
     summary = {}
-    for name, med in results.items():
-        r = ratios(med)
+    for name, runs in results.items():
+        r = ratios(runs)
+        med = {m: statistics.median(v) for m, v in runs.items()}
         summary[name] = {**{f"{m}_images_per_s": round(v) for m, v in med.items()},
                          **{k: round(v, 3) for k, v in r.items()}}
         print(f"\n{name} ({'as the machine is' if name == 'quiet' else 'beside one busy process'}): "
