@@ -3,7 +3,7 @@
 Both run as whole processes (start-up, data loading, training and a test pass per epoch
 included), the same model (MLP 784-400-20, Bernoulli, batch 128, Adam 1e-3) on the CPU, for the
 same epochs. Runs alternate (reference, vaegui, reference, ...) so that machine noise hits both;
-the figures are medians over the repeats and the ratio is that of the medians.
+the figures are medians over the repeats, and the speed ratio the median of each repeat's own.
 
     python benchmarks/train_speed.py [--epochs 3] [--repeats 3] [--data-dir DIR]
 
@@ -78,7 +78,10 @@ def main() -> None:
     med = {n: {"wall": statistics.median(r["wall"] for r in rs),
                "rss": statistics.median(r["rss_mib"] for r in rs)} for n, rs in runs.items()}
     ips = {n: args.epochs * TRAIN_IMAGES / m["wall"] for n, m in med.items()}
-    speed_ratio = ips["vaegui"] / ips["reference"]
+    # The ratio is the median of each repeat's own (its two processes ran back to back, so the
+    # machine's drift over the whole run mostly cancels); the ratio of the medians is printed too.
+    speed_ratio = statistics.median(ref["wall"] / ours["wall"]
+                                    for ref, ours in zip(runs["reference"], runs["vaegui"]))
     rss_ratio = med["vaegui"]["rss"] / med["reference"]["rss"]
     loop_ips = statistics.median(r["result"]["images_per_s"] for r in runs["vaegui"])
     print(f"\nMNIST, MLP 784-400-20, {args.epochs} epochs, CPU ({os.cpu_count()} cores), "
@@ -87,8 +90,9 @@ def main() -> None:
           f"peak RSS {med['reference']['rss']:.0f} MiB")
     print(f"  vaegui train:                                     {ips['vaegui']:8,.0f} images/s, "
           f"peak RSS {med['vaegui']['rss']:.0f} MiB  (training loop alone {loop_ips:,.0f} images/s)")
-    print(f"  speed ratio vaegui/reference: {speed_ratio:.2f}x  (target >= 3.00x: "
-          f"{'met' if speed_ratio >= 3 else 'NOT met'})")
+    print(f"  speed ratio vaegui/reference, median of the repeats' own: {speed_ratio:.2f}x  (target "
+          f">= 3.00x: {'met' if speed_ratio >= 3 else 'NOT met'}); of the medians: "
+          f"{ips['vaegui'] / ips['reference']:.2f}x")
     print(f"  peak memory ratio vaegui/reference: {rss_ratio:.2f}  (target <= 1.00: "
           f"{'met' if rss_ratio <= 1 else 'NOT met'})")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
