@@ -3,7 +3,12 @@
 MNIST (mlp, L = 2, batch 128) trains in the real window while a simulated user works the map with
 real mouse events sent through Qt: clicks, drags (a move every 16 ms) and, all the while, an
 interpolation playing. Latency is from the mouse event going in to the point view's image being
-replaced with the image decoded for that event's point (the canvas then repaints). Window segments
+replaced with the image decoded for that event's point (the canvas then repaints). A click is any
+left press on the map, so the press that starts a drag is timed as a click too: it is the same
+path (press -> pick -> decode), and it gives a run about twice as many clicks, so their p99 is not
+simply the slowest of a few. Events that picked no new point (a press that grabbed end point A
+or B) are not timed: no image answers them. A press whose image is overtaken by the drag's first move before it
+shows is counted at the first image shown after it (a late answer, never a dropped one). Window segments
 alternate with headless ones (the trainer alone, as in gui_responsiveness.py) so the machine's
 drifting speed weighs on both alike.
 
@@ -51,6 +56,7 @@ class User(QObject):
         self.sent = {"click": 0, "drag": 0}
         self.frames: list[float] = []
         self._pending: tuple[str, float, np.ndarray] | None = None  # kind, time sent, point
+        self._press: float | None = None  # when a drag's press was sent, until an image shows
         self._drag_left = 0
         self._pause_ticks = 0
         self._drag_from = np.zeros(2)
@@ -96,10 +102,12 @@ class User(QObject):
             self._pause_ticks = 8
         else:  # a drag: press, then a move every tick
             self._drag_from, self._drag_to = self._random_point(), self._random_point()
-            self._send(None, QEvent.Type.MouseButtonPress, self._drag_from)
+            if self._send("click", QEvent.Type.MouseButtonPress, self._drag_from):
+                self._press = self._pending[1]
             self._drag_left = DRAG_MOVES
 
-    def _send(self, kind: str | None, event_type, xy: np.ndarray) -> None:
+    def _send(self, kind: str | None, event_type, xy: np.ndarray) -> bool:
+        """Send a mouse event at plane point xy; True when it is timed (it picked a new point)."""
         plot = self.window.latent_map.plot_widget()
         viewport = plot.viewport()
         scene = plot.getPlotItem().getViewBox().mapViewToScene(QPointF(float(xy[0]), float(xy[1])))
@@ -110,19 +118,32 @@ class User(QObject):
                             Qt.MouseButton.NoButton if move else Qt.MouseButton.LeftButton,
                             Qt.MouseButton.NoButton if release else Qt.MouseButton.LeftButton,
                             Qt.KeyboardModifier.NoModifier)
+        before = self.window.explorer.point
         sent = time.perf_counter()
         QApplication.sendEvent(viewport, event)
-        if kind is not None and self.window.explorer.point is not None:
+        after = self.window.explorer.point
+        # Only events that picked a new point ask for an image: not a press that grabbed end
+        # point A or B (it drags that instead), nor a move outside the plot.
+        if kind is not None and after is not None and (before is None or not np.array_equal(before, after)):
             self.sent[kind] += 1
             self._pending = (kind, sent, self.window.explorer.point.copy())
+            return True
+        return False
 
     def _on_image_shown(self) -> None:
         result = self.window.point_view.result
+        now = time.perf_counter()
+        if self._press is not None and result is not None:  # a drag's press: its first answer
+            self.latency["click"].append(1000 * (now - self._press))
+            self._press = None
+            if self._pending is not None and self._pending[0] == "click":
+                self._pending = None
+                return
         if self._pending is None or result is None:
             return
         kind, sent, z = self._pending
         if np.array_equal(result.z, z):
-            self.latency[kind].append(1000 * (time.perf_counter() - sent))
+            self.latency[kind].append(1000 * (now - sent))
             self._pending = None
 
 

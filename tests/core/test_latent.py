@@ -106,3 +106,21 @@ def test_an_encoded_set_from_given_means_matches_encoding_and_checks_the_count()
     assert given.factors.keys() == encoded.factors.keys() and given.step == 7
     with pytest.raises(ValueError, match="30 latent vectors for 40 test images"):
         encoded_set(data, encoded.latents, "test")
+
+
+@pytest.mark.parametrize("n", [1, 5, 7])
+def test_decoding_in_chunks_gives_the_images_of_one_decode(n):
+    torch.manual_seed(0)
+    config = ModelConfig(latent_dim=2, hidden=8)
+    decoder = Decoder(config, (1, 6, 6), VAE(config, (1, 6, 6)).state_dict())
+    z = np.random.default_rng(n).normal(size=(n, 2)).astype(np.float32)
+    chunks = decoder.decode_in_chunks(z, chunk=3)
+    pauses = 0
+    try:
+        while True:
+            next(chunks)
+            pauses += 1
+    except StopIteration as done:
+        images = done.value
+    assert pauses == (n - 1) // 3  # a chance for other work between chunks, none after the last
+    np.testing.assert_allclose(images, decoder.decode(z), atol=1e-6)

@@ -116,3 +116,75 @@ def test_weights_of_another_model_drop_the_old_requests(worker, qtbot):
     qtbot.waitUntil(worker.idle, timeout=5000)
     qtbot.wait(50)
     assert len(got) == 1
+
+
+def chunked(name: str, log: list, gates: list[threading.Event], z: np.ndarray | None = None):
+    """A job of len(gates) chunks (as views write big ones), each waiting for its gate; it logs
+    (name, chunk) as each chunk starts and returns name, or the images of z decoded chunk by chunk."""
+    def job(decoder):
+        parts = []
+        for k, gate in enumerate(gates):
+            log.append((name, k))
+            assert gate.wait(10)
+            if z is not None:
+                parts.append(decoder.decode(z[k:k + 1]))
+            if k < len(gates) - 1:
+                yield
+        return name if z is None else np.concatenate(parts)
+    return job
+
+
+def test_a_point_request_runs_between_the_chunks_of_a_big_job(worker, qtbot):
+    log, got = [], []
+    worker.register("point", got.append, priority=0)
+    worker.register("grid", got.append, priority=4)
+    worker.set_snapshot(snapshot(0))
+    gates = [threading.Event() for _ in range(3)]
+    worker.request("grid", chunked("grid", log, gates))
+    qtbot.waitUntil(lambda: log == [("grid", 0)], timeout=5000)
+    worker.request("point", lambda d: log.append("point") or "point")  # a click while the grid decodes
+    gates[0].set()
+    qtbot.waitUntil(lambda: got == ["point"], timeout=5000)  # before the grid's second chunk ends
+    assert not gates[1].is_set()
+    gates[1].set()
+    gates[2].set()
+    qtbot.waitUntil(lambda: got == ["point", "grid"], timeout=5000)
+    assert log == [("grid", 0), "point", ("grid", 1), ("grid", 2)]
+    assert worker.idle()
+
+
+def test_a_newer_request_drops_the_rest_of_a_chunked_job(worker, qtbot):
+    log, got = [], []
+    worker.register("grid", got.append)
+    worker.set_snapshot(snapshot(0))
+    gates = [threading.Event() for _ in range(3)]
+    worker.request("grid", chunked("old", log, gates))
+    qtbot.waitUntil(lambda: log == [("old", 0)], timeout=5000)
+    new_gates = [threading.Event() for _ in range(2)]
+    worker.request("grid", chunked("new", log, new_gates))
+    gates[0].set()
+    qtbot.waitUntil(lambda: ("new", 0) in log, timeout=5000)
+    open_gate = threading.Event()
+    open_gate.set()
+    worker.request("grid", chunked("newest", log, [open_gate, open_gate]))
+    new_gates[0].set()
+    qtbot.waitUntil(lambda: got == ["newest"], timeout=5000)
+    assert ("old", 1) not in log and ("new", 1) not in log  # the replaced jobs went no further
+    qtbot.waitUntil(worker.idle, timeout=5000)
+
+
+def test_new_weights_restart_a_chunked_job_so_no_image_mixes_two_snapshots(worker, qtbot):
+    log, got = [], []
+    worker.register("grid", got.append)
+    worker.set_snapshot(snapshot(0))
+    gate = threading.Event()
+    z = np.array([[0.5, -1.0], [-0.3, 0.8]], np.float32)
+    worker.request("grid", chunked("grid", log, [gate, gate], z))
+    qtbot.waitUntil(lambda: log == [("grid", 0)], timeout=5000)
+    worker.set_snapshot(snapshot(1))  # arrives while the first chunk runs on snapshot 0
+    gate.set()
+    qtbot.waitUntil(lambda: len(got) == 1, timeout=5000)
+    assert log == [("grid", 0), ("grid", 0), ("grid", 1)]  # started again from its first chunk
+    torch.manual_seed(1)
+    expected = torch.sigmoid(VAE(ModelConfig(latent_dim=2, hidden=8), (1, 6, 6)).decode(torch.from_numpy(z)))
+    np.testing.assert_allclose(got[0], expected.detach().numpy(), atol=1e-6)

@@ -56,3 +56,25 @@ def test_bounds_follow_the_shown_points(plot):
     assert x0 <= 2.0 <= x1 and y0 <= 4.0 <= y1
     with pytest.raises(ValueError, match="one length"):
         cloud.set_data(np.zeros(3), np.zeros(2), np.zeros(3, int), [QBrush(RED)])
+
+
+def test_bounding_rect_is_the_points_plus_half_a_point_at_the_current_zoom(plot, qtbot):
+    """boundingRect is kept between paints; it must still follow new data, hidden points and zoom."""
+    cloud = PointCloud(size=10)
+    plot.addItem(cloud)
+    cloud.set_data(np.array([0.0, 1.0]), np.array([0.0, 1.0]), np.array([0, 1]), [QBrush(RED), QBrush(BLUE)])
+    view = plot.getPlotItem().getViewBox()
+
+    def pad_ok() -> bool:
+        r, (px, py) = cloud.boundingRect(), view.viewPixelSize()
+        return abs(-r.left() - 6 * px) < 1e-9 and abs(r.right() - 1 - 6 * px) < 1e-9 \
+            and abs(-r.top() - 6 * py) < 1e-9 and abs(r.bottom() - 1 - 6 * py) < 1e-9
+    view.setRange(xRange=(-1, 2), yRange=(-1, 2), padding=0)
+    qtbot.waitUntil(pad_ok)
+    view.setRange(xRange=(-10, 20), yRange=(-10, 20), padding=0)  # zoomed out: more data per pixel
+    qtbot.waitUntil(pad_ok)
+    cloud.set_shown(np.array([True, False]))
+    r, (px, py) = cloud.boundingRect(), view.viewPixelSize()
+    assert r.right() == pytest.approx(6 * px) and r.bottom() == pytest.approx(6 * py)
+    cloud.set_data(np.array([5.0]), np.array([7.0]), np.array([0]), [QBrush(RED), QBrush(BLUE)])
+    assert cloud.boundingRect().contains(QPointF(5.0, 7.0)) and not cloud.boundingRect().contains(QPointF(0, 0))

@@ -39,6 +39,10 @@ class PointCloud(pg.GraphicsObject):
         self._sprites: QPixmap | None = None  # one per brush, side by side, at _sprite_dpr
         self._sprite_dpr = 0.0
         self._bounds: tuple[float, float, float, float] | None = None  # of the shown points
+        # boundingRect, kept until the data or the zoom change: Qt asks for it several times per
+        # paint of the map (every marker move, every animation frame), and each answer costs a
+        # pixel-size computation in Python.
+        self._rect: QRectF | None = None
 
     # ---- data --------------------------------------------------------------------------
     def set_data(self, x: np.ndarray, y: np.ndarray, colour: np.ndarray, brushes: list[QBrush],
@@ -90,6 +94,7 @@ class PointCloud(pg.GraphicsObject):
         finite = np.isfinite(x) & np.isfinite(y)
         x, y = x[finite], y[finite]
         self._bounds = (x.min(), x.max(), y.min(), y.max()) if len(x) else None
+        self._rect = None
         self.informViewBoundsChanged()
         self.update()
 
@@ -116,11 +121,16 @@ class PointCloud(pg.GraphicsObject):
         return self._size / 2 + 1
 
     def boundingRect(self) -> QRectF:
+        if self._rect is not None:
+            return QRectF(self._rect)
         if self._bounds is None:
             return QRectF()
         x0, x1, y0, y1 = self._bounds
-        pad_x, pad_y = self._padding()
-        return QRectF(x0 - pad_x, y0 - pad_y, x1 - x0 + 2 * pad_x, y1 - y0 + 2 * pad_y)
+        pad = self._padding()
+        rect = QRectF(x0 - pad[0], y0 - pad[1], x1 - x0 + 2 * pad[0], y1 - y0 + 2 * pad[1])
+        if pad != (0.0, 0.0):  # not before the item is in a view
+            self._rect = rect
+        return QRectF(rect)
 
     def _padding(self) -> tuple[float, float]:
         """Half a point, in data units along x and y at the current zoom."""
@@ -131,6 +141,7 @@ class PointCloud(pg.GraphicsObject):
 
     def viewTransformChanged(self) -> None:
         self.prepareGeometryChange()  # the padding, in data units, follows the zoom
+        self._rect = None  # (after: Qt asks for the old rect while preparing)
         super().viewTransformChanged()
 
     # ---- painting ----------------------------------------------------------------------------

@@ -7,13 +7,19 @@ request that is still waiting when a newer one of its channel comes is dropped, 
 arrives after a newer request was sent is not delivered, so a drag or an animation never queues up
 decodes and the GUI thread never decodes itself. New weights re-run the last request of every
 channel, so every view follows training.
+
+A big job (a grid of hundreds of images) is written as a generator function that yields between
+chunks and returns its result (``images = yield from decoder.decode_in_chunks(z)``). Between two
+chunks a request of a more urgent channel runs first, so a click never waits for a whole grid;
+a chunked job whose channel got a newer request, was cancelled or got new weights is dropped
+half-way instead of finishing work nobody will see.
 """
 
 from __future__ import annotations
 
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +48,7 @@ class _Channel:
     priority: int  # lower runs first when several channels wait
     latest: tuple[int, Job] | None = None  # (sequence, job) of the newest request
     pending: bool = False  # the newest request waits to run
+    started: tuple[int, Generator] | None = None  # (sequence, chunked job) part-way through
 
 
 class _Thread(QThread):
@@ -115,12 +122,13 @@ class DecodeWorker(QObject):
                 if other_model:
                     ch.latest = None  # requests for another model's latents: the views ask anew
                 ch.pending = ch.latest is not None
+                ch.started = None  # its chunks so far came from the old weights
             self._lock.notify()
 
     def idle(self) -> bool:
         """Nothing waits to run (a job may still be running)."""
         with self._lock:
-            return not any(ch.pending for ch in self._channels.values())
+            return not any(ch.pending or ch.started for ch in self._channels.values())
 
     def shutdown(self) -> None:
         with self._lock:
@@ -166,16 +174,25 @@ class DecodeWorker(QObject):
     def _work_waiting(self) -> bool:
         if self._snapshot_changed:
             return True
-        return self._snapshot is not None and any(ch.pending for ch in self._channels.values())
+        return self._snapshot is not None and any(ch.pending or ch.started for ch in self._channels.values())
 
-    def _next_job(self) -> tuple[str | None, int, Job | None]:
-        waiting = [(ch.priority, ch.latest[0], name) for name, ch in self._channels.items() if ch.pending]
+    def _next_job(self) -> tuple[str | None, int, Job | Generator | None]:
+        """The most urgent waiting work: a new request, or the rest of a chunked job."""
+        waiting = []
+        for name, ch in self._channels.items():
+            if ch.started is not None and (ch.pending or ch.latest is None or ch.latest[0] != ch.started[0]):
+                ch.started = None  # replaced or cancelled: its remaining chunks are not wanted
+            if ch.pending or ch.started is not None:
+                waiting.append((ch.priority, ch.latest[0], name))
         if not waiting:
             return None, 0, None
         _, _, name = min(waiting)
         ch = self._channels[name]
-        ch.pending = False
-        return name, ch.latest[0], ch.latest[1]
+        if ch.pending:
+            ch.pending = False
+            return name, ch.latest[0], ch.latest[1]
+        (sequence, chunks), ch.started = ch.started, None
+        return name, sequence, chunks
 
     def _load(self, snapshot: Snapshot | None) -> Decoder | None:
         if snapshot is None:
@@ -187,11 +204,21 @@ class DecodeWorker(QObject):
 
         return Decoder.from_snapshot(snapshot)
 
-    def _run(self, name: str, sequence: int, job: Job) -> None:
+    def _run(self, name: str, sequence: int, job: Job | Generator) -> None:
+        """Run a job, or one chunk of a chunked job (which then waits its turn for the next)."""
         try:
             if self._decoder is None:
                 raise ValueError("these weights cannot be loaded for decoding")
-            result = job(self._decoder)
+            result = job if isinstance(job, Generator) else job(self._decoder)
+            if isinstance(result, Generator):
+                try:
+                    next(result)
+                except StopIteration as stop:
+                    result = stop.value
+                else:
+                    with self._lock:
+                        self._channels[name].started = (sequence, result)  # _next_job checks it
+                    return
         except Exception as exc:  # noqa: BLE001 - a failed decode is shown in its view
             traceback.print_exception(exc)
             result = DecodeFailure(f"{type(exc).__name__}: {exc}")

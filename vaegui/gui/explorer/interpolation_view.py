@@ -172,7 +172,11 @@ class InterpolationView(DecodingView):
             self.decoder.cancel(STRIP)
             self.decoder.cancel(FRAME)
             return
-        self.decoder.request(STRIP, lambda d: tile(d.decode(path), nrow=len(path)))
+
+        def strip(decoder):  # in chunks: a click's decode may run between them
+            images = yield from decoder.decode_in_chunks(path)
+            return tile(images, nrow=len(path))
+        self.decoder.request(STRIP, strip)
         self._request_frame()
 
     def _request_frame(self) -> None:

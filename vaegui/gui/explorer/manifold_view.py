@@ -73,7 +73,11 @@ class ManifoldView(DecodingView):
         plane = "latent plane" if m.encoded.projection.is_exact else "PCA plane"
         self.caption.setText(f"{size} x {size} over the visible {plane}: x {x0:.2f} … {x1:.2f}, "
                              f"y {y0:.2f} … {y1:.2f}")
-        self.decoder.request(CHANNEL, lambda d: (tile(d.decode(latents), nrow=size, padding=0), region))
+
+        def job(decoder):  # in chunks: a click's decode may run between them
+            images = yield from decoder.decode_in_chunks(latents)
+            return tile(images, nrow=size, padding=0), region
+        self.decoder.request(CHANNEL, job)
 
     def _on_decoded(self, result) -> None:
         if isinstance(result, DecodeFailure):

@@ -58,7 +58,11 @@ class SamplesView(DecodingView):
             return
         z = m.sample_latents()
         nrow = math.ceil(math.sqrt(len(z)))
-        self.decoder.request(SAMPLES, lambda d: tile(d.decode(z), nrow=nrow, padding=1))
+
+        def samples(decoder):  # in chunks: a click's decode may run between them
+            images = yield from decoder.decode_in_chunks(z)
+            return tile(images, nrow=nrow, padding=1)
+        self.decoder.request(SAMPLES, samples)
         if m.examples is None or not len(m.examples):
             self.recon_canvas.set_image(None, "Reconstructions need the test images (load the data)")
             self.decoder.cancel(RECON)

@@ -77,8 +77,9 @@ class TraversalView(DecodingView):
             "rows in dimension order until the first evaluation gives their KL"
         self.caption.setText(f"Around {where}; {order}. Columns: offsets in prior SDs.")
 
-        def job(decoder):
-            return tile(decoder.decode(latents), nrow=columns, padding=1), dims, labels, header
+        def job(decoder):  # in chunks: a click's decode may run between them
+            images = yield from decoder.decode_in_chunks(latents)
+            return tile(images, nrow=columns, padding=1), dims, labels, header
         self.decoder.request(CHANNEL, job)
 
     def _on_decoded(self, result) -> None:
