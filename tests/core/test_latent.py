@@ -7,7 +7,7 @@ import torch
 from vaegui.core.config import DataConfig, ModelConfig, RunConfig
 from vaegui.core.data import load_dataset
 from vaegui.core.evaluate import evaluate
-from vaegui.core.latent import Projection, encoded_set, grid_points, lerp, slerp, traversal
+from vaegui.core.latent import Projection, encoded_set, grid_points, lerp, slerp, tile, traversal
 from vaegui.core.decoder import Decoder, encode_means, encode_set
 from vaegui.core.model import VAE, decoder_state
 
@@ -124,3 +124,20 @@ def test_decoding_in_chunks_gives_the_images_of_one_decode(n):
         images = done.value
     assert pauses == (n - 1) // 3  # a chance for other work between chunks, none after the last
     np.testing.assert_allclose(images, decoder.decode(z), atol=1e-6)
+
+
+def test_a_grid_decoded_in_chunks_is_the_tile_of_one_decode():
+    torch.manual_seed(0)
+    config = ModelConfig(latent_dim=2, hidden=8)
+    decoder = Decoder(config, (1, 6, 6), VAE(config, (1, 6, 6)).state_dict())
+    z = np.random.default_rng(1).normal(size=(70, 2)).astype(np.float32)  # three chunks of 32
+    chunks = decoder.tile_in_chunks(z, nrow=10, padding=1)
+    pauses = 0
+    try:
+        while True:
+            next(chunks)
+            pauses += 1
+    except StopIteration as done:
+        grid = done.value
+    assert pauses == 2
+    np.testing.assert_allclose(grid, tile(decoder.decode(z), 10, 1), atol=1e-6)

@@ -95,6 +95,12 @@ class Decoder:
                 yield
         return np.concatenate(parts) if parts else self.decode(z)
 
+    def tile_in_chunks(self, z: np.ndarray, nrow: int, padding: int = 2):
+        """:meth:`decode_in_chunks`, the images then tiled ``nrow`` to a row (:func:`.latent.tile`):
+        what every grid and strip of the explorer decodes."""
+        images = yield from self.decode_in_chunks(z)
+        return tile(images, nrow, padding)
+
     @torch.no_grad()
     def reconstruct(self, images: np.ndarray) -> np.ndarray:
         """uint8 images (n, C, H, W) -> decoded posterior means, float32 in [0, 1]."""

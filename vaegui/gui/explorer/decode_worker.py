@@ -9,7 +9,7 @@ decodes and the GUI thread never decodes itself. New weights re-run the last req
 channel, so every view follows training.
 
 A big job (a grid of hundreds of images) is written as a generator function that yields between
-chunks and returns its result (``images = yield from decoder.decode_in_chunks(z)``). Between two
+chunks and returns its result (``grid = yield from decoder.tile_in_chunks(z, nrow)``). Between two
 chunks a request of a more urgent channel runs first, so a click never waits for a whole grid;
 a chunked job whose channel got a newer request, was cancelled or got new weights is dropped
 half-way instead of finishing work nobody will see.

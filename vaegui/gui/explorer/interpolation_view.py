@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (QComboBox, QGridLayout, QHBoxLayout, QLabel, QPus
 
 from vaegui.core.errors import VaeguiError
 from vaegui.core.explorer import PLAYBACK_MODES, STEPS_RANGE, ExplorerModel
-from vaegui.core.latent import INTERPOLATIONS, tile
+from vaegui.core.latent import INTERPOLATIONS
 
 from .decode_worker import DecodeFailure, DecodeWorker
 from .decoding_view import DecodingView
@@ -172,11 +172,7 @@ class InterpolationView(DecodingView):
             self.decoder.cancel(STRIP)
             self.decoder.cancel(FRAME)
             return
-
-        def strip(decoder):  # in chunks: a click's decode may run between them
-            images = yield from decoder.decode_in_chunks(path)
-            return tile(images, nrow=len(path))
-        self.decoder.request(STRIP, strip)
+        self.decoder.request(STRIP, lambda d: d.tile_in_chunks(path, nrow=len(path)))
         self._request_frame()
 
     def _request_frame(self) -> None:

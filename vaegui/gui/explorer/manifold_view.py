@@ -8,7 +8,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSlider, QSpinBox, QVBoxLayout, QWidget
 
 from vaegui.core.explorer import GRID_RANGE, ExplorerModel
-from vaegui.core.latent import tile
 
 from .decode_worker import DecodeFailure, DecodeWorker
 from .decoding_view import DecodingView
@@ -75,8 +74,8 @@ class ManifoldView(DecodingView):
                              f"y {y0:.2f} … {y1:.2f}")
 
         def job(decoder):  # in chunks: a click's decode may run between them
-            images = yield from decoder.decode_in_chunks(latents)
-            return tile(images, nrow=size, padding=0), region
+            grid = yield from decoder.tile_in_chunks(latents, nrow=size, padding=0)
+            return grid, region
         self.decoder.request(CHANNEL, job)
 
     def _on_decoded(self, result) -> None:

@@ -10,7 +10,6 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxL
 
 from vaegui.core.explorer import ExplorerModel
 from vaegui.core.explorer_images import originals_and_reconstructions
-from vaegui.core.latent import tile
 
 from .decode_worker import DecodeFailure, DecodeWorker
 from .decoding_view import DecodingView
@@ -58,11 +57,7 @@ class SamplesView(DecodingView):
             return
         z = m.sample_latents()
         nrow = math.ceil(math.sqrt(len(z)))
-
-        def samples(decoder):  # in chunks: a click's decode may run between them
-            images = yield from decoder.decode_in_chunks(z)
-            return tile(images, nrow=nrow, padding=1)
-        self.decoder.request(SAMPLES, samples)
+        self.decoder.request(SAMPLES, lambda d: d.tile_in_chunks(z, nrow=nrow, padding=1))
         if m.examples is None or not len(m.examples):
             self.recon_canvas.set_image(None, "Reconstructions need the test images (load the data)")
             self.decoder.cancel(RECON)

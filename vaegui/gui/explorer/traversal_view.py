@@ -9,7 +9,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
 
 from vaegui.core.explorer import ExplorerModel
-from vaegui.core.latent import dimension_name, tile
+from vaegui.core.latent import dimension_name
 
 from .decode_worker import DecodeFailure, DecodeWorker
 from .decoding_view import DecodingView
@@ -78,8 +78,8 @@ class TraversalView(DecodingView):
         self.caption.setText(f"Around {where}; {order}. Columns: offsets in prior SDs.")
 
         def job(decoder):  # in chunks: a click's decode may run between them
-            images = yield from decoder.decode_in_chunks(latents)
-            return tile(images, nrow=columns, padding=1), dims, labels, header
+            grid = yield from decoder.tile_in_chunks(latents, nrow=columns, padding=1)
+            return grid, dims, labels, header
         self.decoder.request(CHANNEL, job)
 
     def _on_decoded(self, result) -> None:
