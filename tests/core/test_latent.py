@@ -108,36 +108,35 @@ def test_an_encoded_set_from_given_means_matches_encoding_and_checks_the_count()
         encoded_set(data, encoded.latents, "test")
 
 
-@pytest.mark.parametrize("n", [1, 5, 7])
-def test_decoding_in_chunks_gives_the_images_of_one_decode(n):
+def small_decoder() -> Decoder:
     torch.manual_seed(0)
     config = ModelConfig(latent_dim=2, hidden=8)
-    decoder = Decoder(config, (1, 6, 6), VAE(config, (1, 6, 6)).state_dict())
-    z = np.random.default_rng(n).normal(size=(n, 2)).astype(np.float32)
-    chunks = decoder.decode_in_chunks(z, chunk=3)
+    return Decoder(config, (1, 6, 6), VAE(config, (1, 6, 6)).state_dict())
+
+
+def run_chunks(job) -> tuple[int, np.ndarray]:
+    """Drive a chunked job to its end: (the pauses it made, its result)."""
     pauses = 0
     try:
         while True:
-            next(chunks)
+            next(job)
             pauses += 1
     except StopIteration as done:
-        images = done.value
+        return pauses, done.value
+
+
+@pytest.mark.parametrize("n", [1, 5, 7])
+def test_decoding_in_chunks_gives_the_images_of_one_decode(n):
+    decoder = small_decoder()
+    z = np.random.default_rng(n).normal(size=(n, 2)).astype(np.float32)
+    pauses, images = run_chunks(decoder.decode_in_chunks(z, chunk=3))
     assert pauses == (n - 1) // 3  # a chance for other work between chunks, none after the last
     np.testing.assert_allclose(images, decoder.decode(z), atol=1e-6)
 
 
 def test_a_grid_decoded_in_chunks_is_the_tile_of_one_decode():
-    torch.manual_seed(0)
-    config = ModelConfig(latent_dim=2, hidden=8)
-    decoder = Decoder(config, (1, 6, 6), VAE(config, (1, 6, 6)).state_dict())
+    decoder = small_decoder()
     z = np.random.default_rng(1).normal(size=(70, 2)).astype(np.float32)  # three chunks of 32
-    chunks = decoder.tile_in_chunks(z, nrow=10, padding=1)
-    pauses = 0
-    try:
-        while True:
-            next(chunks)
-            pauses += 1
-    except StopIteration as done:
-        grid = done.value
+    pauses, grid = run_chunks(decoder.tile_in_chunks(z, nrow=10, padding=1))
     assert pauses == 2
     np.testing.assert_allclose(grid, tile(decoder.decode(z), 10, 1), atol=1e-6)
