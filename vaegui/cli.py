@@ -37,7 +37,27 @@ TENSORBOARD_MISSING = "--tensorboard needs the tensorboard package: pip install 
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        code = _main(sys.argv[1:] if argv is None else list(argv))
+        code = _run(argv)
+    except KeyboardInterrupt:
+        if argv is None:
+            # A second Ctrl-C that landed while _run ended after the first (before it could
+            # ignore SIGINT), which has printed its line: end as a Ctrl-C ends, without a
+            # traceback and without Python killing itself by SIGINT.
+            _exit_now(EXIT_INTERRUPTED)
+        raise
+    if argv is None and sys.argv[1:2] and sys.argv[1] in COMMANDS:
+        # The command is done, its files closed and its output written: skip Python's
+        # finalisation, which in a process that has imported torch takes 0.55-0.7 s here (a
+        # twentieth of a 3-epoch `vaegui train`) tearing down torch's modules. The app's
+        # process ends normally (Qt and its settings are finalised on the way out).
+        _exit_now(code)
+    return code
+
+
+def _run(argv: list[str] | None) -> int:
+    """The command of ``argv`` (None: this process's arguments), and what a Ctrl-C during it means."""
+    try:
+        return _main(sys.argv[1:] if argv is None else list(argv))
     except KeyboardInterrupt:  # Ctrl-C while starting, loading, evaluating, or a second one
         if argv is None and threading.current_thread() is threading.main_thread():
             # The process ends here: a further Ctrl-C now would escape this handler, and Python
@@ -55,13 +75,6 @@ def main(argv: list[str] | None = None) -> int:
         if argv is None and threading.current_thread() is threading.main_thread():
             # The process is about to exit: a late Ctrl-C must not print a traceback now.
             signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if argv is None and sys.argv[1:2] and sys.argv[1] in COMMANDS:
-        # The command is done, its files closed and its output written: skip Python's
-        # finalisation, which in a process that has imported torch takes 0.55-0.7 s here (a
-        # twentieth of a 3-epoch `vaegui train`) tearing down torch's modules. The app's
-        # process ends normally (Qt and its settings are finalised on the way out).
-        _exit_now(code)
-    return code
 
 
 COMMANDS = ("train", "eval", "export", "-h", "--help")  # anything else opens the app
