@@ -188,7 +188,8 @@ def _gui(argv: list[str]) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
-
+    if pressed:  # the import went on: a library's own import fallback caught the interrupt
+        raise KeyboardInterrupt
     return gui_main(argv)
 
 
