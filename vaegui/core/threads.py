@@ -26,6 +26,11 @@ from .config import THREADS_AUTO
 # A measurement window: this much training time (a few dozen steps of the reference MLP). Longer
 # windows are steadier under load but cost more while a slower count is tried.
 WINDOW_S = 0.3
+# The first probe's windows are shorter: it starts at 1 thread, which on a quiet machine runs at
+# about 0.7 of 2, so a whole window there cost 3-4% of a 3 s run (about 1% at 0.1 s). Its 1 and
+# 2 threads differ by a third or more whichever way the machine is, which a dozen steps tell
+# apart; the re-probes that follow (FIRST_REPROBE_S) measure with whole windows.
+FIRST_WINDOW_S = 0.1
 # Steps left unmeasured after the first change to a count: its first step starts the pool's
 # threads. Later changes to it are measured at once: beside a busy process every unmeasured step
 # at a slow count is a step lost.
@@ -86,10 +91,11 @@ class ThreadGovernor:
     count in use and its neighbours on the ladder."""
 
     def __init__(self, top: int, apply: Callable[[int], None], *, window_s: float = WINDOW_S,
-                 settle_steps: int = SETTLE_STEPS, reprobe_s: float = REPROBE_S,
+                 first_window_s: float = FIRST_WINDOW_S, settle_steps: int = SETTLE_STEPS, reprobe_s: float = REPROBE_S,
                  drop: float = DROP, margin: float = MARGIN, cut: float = CUT):
         self.ladder = ladder(max(1, top))
         self._apply, self.window_s, self.settle_steps = apply, window_s, settle_steps
+        self.first_window_s = min(first_window_s, window_s)
         self.reprobe_s, self.drop, self.margin, self.cut = reprobe_s, drop, margin, cut
         self.threads = self.ladder[0]
         self.probes = 1  # probes started, the first one included
@@ -118,7 +124,8 @@ class ThreadGovernor:
             return
         self._images += images
         self._seconds += seconds
-        if self._seconds < self.window_s and not self._hopeless():
+        window_s = self.first_window_s if self.probes == 1 and self._queue else self.window_s
+        if self._seconds < window_s and not self._hopeless():
             return
         rate, window = self._images / self._seconds, self._seconds
         self._images, self._seconds = 0, 0.0
