@@ -1,13 +1,16 @@
 """Training images/s with 1 thread, 2 threads, torch's default count and ``--threads auto``, on the
 machine as it is and beside a busy process that this script starts, in one run.
 
-Each measurement is a fresh process training the reference MLP (784-400-20, Bernoulli, batch 128,
-Adam 1e-3) on MNIST on the CPU; the figure is the training loop's images/s (the trainer's own
-count: start-up and test passes excluded), probing included for auto. Modes alternate within each
-repeat so that machine noise hits all of them; the figures are medians over the repeats, and the
-ratios medians of the ratios within each repeat.
+Each condition runs in one process, which loads MNIST once and then trains the reference MLP
+(784-400-20, Bernoulli, batch 128, Adam 1e-3) on the CPU again and again, a fresh trainer for
+every run (so auto starts from scratch each time, its probes included), in rounds: each round
+runs every mode once, in an order shuffled anew (with a fixed seed). The figure is the training
+loop's images/s (the trainer's own count: test passes excluded). Runs of one process follow each
+other within a second, where fresh processes had 2-3 s of start-up between them: this machine's
+speed drifts from one second to the next, and pairs taken closer together share more of it. The
+figures are medians over the rounds, the ratios medians of the ratios within each round.
 
-    python benchmarks/threads.py [--repeats 3] [--epochs 2] [--train-limit 30000] [--data-dir DIR]
+    python benchmarks/threads.py [--repeats 7] [--epochs 2] [--train-limit 30000] [--data-dir DIR]
 
 Targets (issue 11): auto >= 0.95 x the best fixed count, quiet and busy; beside a busy process
 auto >= 1.5 x torch's default. The last line is JSON.
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -37,46 +41,48 @@ def data_dir(explicit: str | None) -> str:
     sys.exit("MNIST not found: pass --data-dir or set VAEGUI_DATA_DIR")
 
 
-def child(mode: str, root: str, epochs: int, train_limit: int) -> None:
-    """Train once in this process and print one JSON line: images/s and the last thread count."""
+def child(root: str, epochs: int, train_limit: int, repeats: int) -> None:
+    """Train every mode once a round, ``repeats`` rounds; one JSON line a run."""
     import torch
 
     from vaegui.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
     from vaegui.core.data import load_dataset
     from vaegui.core.trainer import Trainer
 
-    threads = torch.get_num_threads() if mode == "default" else mode if mode == "auto" else int(mode)
-    config = RunConfig(
-        data=DataConfig(dataset="mnist", data_dir=root, train_limit=train_limit, test_limit=1000),
-        model=ModelConfig(family="mlp", latent_dim=20, hidden=400, likelihood="bernoulli"),
-        train=TrainConfig(epochs=epochs, batch_size=128, lr=1e-3, seed=1, device="cpu", threads=threads))
-    last = None
-    for last in Trainer(config, load_dataset(config.data, download=False)).run():
-        pass
-    print(json.dumps({"images_per_s": last.images_seen / last.train_seconds, "threads": last.threads}))
-
-
-def measure(mode: str, args: argparse.Namespace, root: str) -> dict:
-    cmd = [sys.executable, __file__, "--child", mode, "--data-dir", root, "--epochs", str(args.epochs),
-           "--train-limit", str(args.train_limit)]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if out.returncode:
-        sys.exit(f"{' '.join(cmd)} failed:\n{out.stderr}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    default = torch.get_num_threads()  # before anything sets a count
+    data_config = DataConfig(dataset="mnist", data_dir=root, train_limit=train_limit, test_limit=1000)
+    data = load_dataset(data_config, download=False)
+    order = random.Random(1)
+    for i in range(repeats):
+        for mode in order.sample(MODES, len(MODES)):
+            threads = default if mode == "default" else mode if mode == "auto" else int(mode)
+            config = RunConfig(
+                data=data_config,
+                model=ModelConfig(family="mlp", latent_dim=20, hidden=400, likelihood="bernoulli"),
+                train=TrainConfig(epochs=epochs, batch_size=128, lr=1e-3, seed=1, device="cpu",
+                                  threads=threads))
+            last = None
+            for last in Trainer(config, data).run():
+                pass
+            print(json.dumps({"round": i, "mode": mode, "threads": last.threads,
+                              "images_per_s": last.images_seen / last.train_seconds}), flush=True)
 
 
 def condition(name: str, args: argparse.Namespace, root: str) -> dict[str, list[float]]:
-    """Each mode's images/s, a list in repeat order."""
-    runs: dict[str, list[dict]] = {m: [] for m in MODES}
-    for i in range(args.repeats):
-        # Each repeat starts with another mode: the machine's speed drifts within a minute, and a
-        # fixed order would hand the same drift to the same mode every time.
-        for mode in MODES[i % len(MODES):] + MODES[:i % len(MODES)]:
-            r = measure(mode, args, root)
-            runs[mode].append(r)
-            print(f"  {name:5s} run {i + 1} {mode:>7s}: {r['images_per_s']:8,.0f} images/s "
-                  f"({r['threads']} thread{'s' * (r['threads'] != 1)} at the end)", flush=True)
-    return {m: [r["images_per_s"] for r in rs] for m, rs in runs.items()}
+    """Each mode's images/s, a list in round order."""
+    cmd = [sys.executable, __file__, "--child", "--data-dir", root, "--epochs", str(args.epochs),
+           "--train-limit", str(args.train_limit), "--repeats", str(args.repeats)]
+    runs: dict[str, list[float]] = {m: [] for m in MODES}
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        for line in proc.stdout:
+            r = json.loads(line)
+            runs[r["mode"]].append(r["images_per_s"])
+            print(f"  {name:5s} round {r['round'] + 1} {r['mode']:>7s}: {r['images_per_s']:8,.0f} "
+                  f"images/s ({r['threads']} thread{'s' * (r['threads'] != 1)} at the end)", flush=True)
+        stderr = proc.stderr.read()
+    if proc.returncode:
+        sys.exit(f"{' '.join(cmd)} failed:\n{stderr}")
+    return runs
 
 
 def ratios(runs: dict[str, list[float]]) -> dict[str, float]:
@@ -95,18 +101,19 @@ def ratios(runs: dict[str, list[float]]) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--train-limit", type=int, default=30000)
     parser.add_argument("--data-dir")
-    parser.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     root = data_dir(args.data_dir)
     if args.child:
-        return child(args.child, root, args.epochs, args.train_limit)
+        return child(root, args.epochs, args.train_limit, args.repeats)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"{os.cpu_count()} CPUs, load average {load:.2f} before starting; MNIST, MLP 784-400-20, "
-          f"batch 128, {args.epochs} epochs of {args.train_limit:,} images; median of {args.repeats}; ratios are medians of each repeat's own")
+          f"batch 128, {args.epochs} epochs of {args.train_limit:,} images; median of {args.repeats} "
+          "rounds; ratios are medians of each round's own")
     results = {"quiet": condition("quiet", args, root)}
     busy = subprocess.Popen([sys.executable, "-c", BUSY])
     try:
