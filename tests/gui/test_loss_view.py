@@ -312,3 +312,47 @@ def test_render_kl_view_screenshot(show_widget):
     image = w.grab().toImage()
     image.save("/tmp/kl_view.png")
     assert colour_pixels(image, "#0072B2", tol=10) > 200
+
+
+def test_the_view_holds_every_visible_curve_as_a_run_grows_and_moves_seldom(view):
+    """The axes keep their drawing while the range stays (see stepped_view_box.py)."""
+    box = view.plot_widget.getPlotItem().getViewBox()
+    changes = []
+    box.sigRangeChanged.connect(lambda *_: changes.append(1))
+    t, recon, kl = fake_run(2000, 500)
+    for a in range(0, 2000, 20):  # 100 redraws
+        view.add_progress(make_progress(t[a:a + 20], recon[a:a + 20], kl[a:a + 20], spe=500))
+        view.flush()
+        (x0, x1), (y0, y1) = box.viewRange()
+        for name in ("recon", "kl", "neg_elbo"):
+            x, y = view._series[name].x, view._series[name].raw  # the faint raw curve is widest
+            assert x0 <= x.min() and x.max() <= x1 and y0 <= y.min() and y.max() <= y1, name
+    assert len(changes) < 30
+    view.log_check.setChecked(True)  # in log mode the view holds the logs
+    view.flush()
+    (_, _), (y0, y1) = box.viewRange()
+    raw = view._series["recon"].raw
+    assert y0 <= np.log10(view._series["kl"].raw.min()) and np.log10(raw.max()) <= y1
+
+
+def test_a_new_run_of_smaller_values_is_fitted_again(view):
+    t, recon, kl = fake_run(1000, 500)
+    view.add_progress(make_progress(t, recon, kl, spe=500))
+    view.clear()
+    view.add_progress(make_progress(t[:50], np.full(50, 3.0), np.full(50, 1.0), spe=500))
+    view.flush()
+    (x0, x1), (y0, y1) = view.plot_widget.getPlotItem().getViewBox().viewRange()
+    assert x1 < 100 and y1 < 10  # not the old run's 1000 steps and 500 nats
+
+
+def test_kl_view_keeps_its_y_range_for_a_small_change_and_holds_every_bar(qtbot):
+    w = KLDimView()
+    qtbot.addWidget(w)
+    box = w.plot_widget.getPlotItem().getViewBox()
+    w.set_eval(make_eval(1, 10, 90.0, 7.0, kl_per_dim=[3.0, 4.0]))
+    first = box.viewRange()[1]
+    assert first[0] <= 0 and first[1] >= 4.0
+    w.set_eval(make_eval(2, 20, 90.0, 7.2, kl_per_dim=[3.0, 4.2]))
+    assert box.viewRange()[1] == first
+    w.set_eval(make_eval(3, 30, 90.0, 9.0, kl_per_dim=[3.0, 6.0]))
+    assert box.viewRange()[1][1] >= 6.0

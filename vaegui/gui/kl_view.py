@@ -8,10 +8,14 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from vaegui.core.progress import EvalResult
 from vaegui.core.latent import dimension_name
-from vaegui.gui.palette import style_axes
+from vaegui.gui.palette import cache_axes, style_axes
+from vaegui.gui.stepped_view_box import stepped_range
 
 _ACTIVE = "#0072B2"  # Okabe-Ito blue, as the reconstruction curve
 _INACTIVE = "#AAAAAA"
+# Room above the tallest bar (a share of its height): the y axis then stays put, and keeps its
+# cached drawing, while the KL changes a little from one epoch to the next.
+Y_ROOM = (0.05, 0.15)
 
 
 class _IndexAxis(pg.AxisItem):
@@ -37,8 +41,10 @@ class KLDimView(QWidget):
         self.plot_widget.setObjectName("kl_per_dimension")  # its name as an export target
         plot = self.plot_widget.getPlotItem()
         style_axes(plot, {"left": "KL (nats)", "bottom": "latent dimension"})
+        cache_axes(plot)
         plot.showGrid(y=True, alpha=0.15)
         plot.setMouseEnabled(x=True, y=False)
+        plot.disableAutoRange()  # set_eval sets both ranges
         # Pre-made pens and brushes, shared by all bars of a kind. The 1-px cosmetic outline keeps
         # bars visible when 512 of them share a few hundred pixels.
         self._brushes = (pg.mkBrush(_INACTIVE), pg.mkBrush(_ACTIVE))
@@ -73,7 +79,9 @@ class KLDimView(QWidget):
                            pens=[self._pens[a] for a in active])
         plot = self.plot_widget.getPlotItem()
         plot.setXRange(-0.6, dims - 0.4, padding=0)
-        plot.setYRange(0, max(float(kl.max(initial=0.0)), 1e-3), padding=0.05)
+        top = max(float(kl.max(initial=0.0)), 1e-3)
+        y_range = tuple(plot.getViewBox().viewRange()[1])
+        plot.setYRange(*stepped_range(y_range, 0.0, top, *Y_ROOM), padding=0)
         self._set_title(f"<b>active units: {result.active_units} / {dims}</b> · epoch "
                         f"{result.epoch} · total KL {kl.sum():.2f} nats")
 

@@ -13,7 +13,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout
 
 from vaegui.core.history import History
 from vaegui.core.progress import LOSS_COLUMNS, EvalResult, Progress
-from vaegui.gui.palette import style_axes
+from vaegui.gui.palette import cache_axes, style_axes
+from vaegui.gui.stepped_view_box import SteppedViewBox
 
 # Okabe-Ito colours (colour-blind safe); the marker shapes differ too, so colour is not the only cue.
 _COLOURS = {"recon": "#0072B2", "kl": "#D55E00", "beta_kl": "#E69F00", "neg_elbo": "#222222"}
@@ -21,10 +22,15 @@ _LABELS = {"recon": "recon", "kl": "KL", "beta_kl": "β·KL", "neg_elbo": "−EL
 _SYMBOLS = {"recon": "o", "kl": "t", "neg_elbo": "s"}
 _TRAIN = ("recon", "kl", "beta_kl", "neg_elbo")
 _TEST = ("recon", "kl", "neg_elbo")
-# Progress arrives up to ~10 times a second, and redrawing 8 long curves with their axes costs the
-# GUI thread ~12 ms; on a 2-core machine that time is taken from training (see
+# Progress arrives up to ~10 times a second, and redrawing 8 long curves costs the GUI thread
+# several ms; on a 2-core machine that time is taken from training (see
 # benchmarks/gui_responsiveness.py). Two redraws a second still look live.
 REDRAW_INTERVAL_S = 0.5
+# Room the view leaves beyond the data (shares of the data's span, below and above), so that the
+# axes stay put while the curves grow (see stepped_view_box.py): steps run on to the right, and
+# a quarter more of them fit before the x axis steps; losses mostly fall, KL may rise.
+X_ROOM = (0.02, 0.25)
+Y_ROOM = (0.1, 0.1)
 
 
 def _ema(y: np.ndarray, factor: float, start: float | None = None) -> np.ndarray:
@@ -141,10 +147,11 @@ class LossView(QWidget):
         self.readout_label.setWordWrap(True)
 
     def _build_plot(self) -> None:
-        self.plot_widget = pg.PlotWidget(background="w")
+        self.plot_widget = pg.PlotWidget(background="w", viewBox=SteppedViewBox(X_ROOM, Y_ROOM))
         self.plot_widget.setObjectName("losses")  # its name as an export target
         plot = self.plot_widget.getPlotItem()
         style_axes(plot, {"left": "nats / image", "bottom": "step"})
+        cache_axes(plot)
         plot.showGrid(x=True, y=True, alpha=0.15)
         plot.setDownsampling(auto=True, mode="peak")
         plot.setClipToView(True)
@@ -273,9 +280,11 @@ class LossView(QWidget):
         for name, series in self._series.items():
             self._items[name].setData(series.x, series.smooth)
             self._raw_items[name].setData(series.x, series.raw)
-        # Fit the axes now rather than in the paint: pyqtgraph auto-ranges while painting, and the
+        # Fit the axes now rather than in the paint: pyqtgraph auto-ranges while painting, and a
         # new range re-downsamples the curves, which asks for a second full repaint (two paints
-        # per update, measured). That re-downsampling moves the bounds a little, so fit twice.
+        # per update, measured). The curves are clipped to the view, so the bounds seen before
+        # a new range are those of the old one: fit twice (the second costs little when the
+        # first changed nothing).
         view = self.plot_widget.getPlotItem().getViewBox()
         view.updateAutoRange()
         view.updateAutoRange()
