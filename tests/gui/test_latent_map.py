@@ -85,6 +85,34 @@ def test_pca_map_labels_explained_variance(latent_map, enc5):
     assert "PCA" in item.titleLabel.text and "L = 5" in item.titleLabel.text
 
 
+def moved(enc: EncodedSet, xy: np.ndarray, step: int) -> EncodedSet:
+    """The next epoch's map of the same images: the points at ``xy``."""
+    return EncodedSet(xy, xy, Projection.fit(xy), enc.labels, enc.class_names, enc.images, step=step)
+
+
+def test_each_epochs_map_keeps_the_range_and_axes_while_its_points_fit(latent_map, enc2):
+    """A new map repaints the points, not the axes, unless the points outgrow the view."""
+    view = latent_map.plot_widget().getPlotItem().getViewBox()
+    bottom = latent_map.plot_widget().getPlotItem().getAxis("bottom")
+    latent_map.model.set_encoded(enc2)
+    settle(latent_map)
+    changes = []
+    view.sigRangeChanged.connect(lambda *_: changes.append(1))
+    rng = np.random.default_rng(0)
+    xy = enc2.xy.astype(np.float32)
+    drawing = bottom.picture  # pyqtgraph's cached drawing of the axis, dropped to lay it out again
+    assert drawing is not None
+    for step in range(1, 6):
+        latent_map.model.set_encoded(moved(enc2, xy + 0.005 * rng.standard_normal(xy.shape).astype(np.float32), step))
+        settle(latent_map)
+    assert not changes and bottom.picture is drawing
+    latent_map.model.set_encoded(moved(enc2, 3 * xy, 6))  # points spread out: the view follows
+    settle(latent_map)
+    (x0, x1), (y0, y1) = view.viewRange()
+    assert x0 <= (3 * xy[:, 0]).min() and (3 * xy[:, 0]).max() <= x1
+    assert y0 <= (3 * xy[:, 1]).min() and (3 * xy[:, 1]).max() <= y1
+
+
 def mouse(widget: LatentMap, kind, pos: QPoint, buttons=Qt.MouseButton.LeftButton,
           modifiers=Qt.KeyboardModifier.NoModifier) -> None:
     """A real mouse event delivered to the map's viewport through Qt. (QTest.mouseMove sends

@@ -9,6 +9,8 @@ stays put while the data fits it well, so the axes are laid out again only when 
 
 from __future__ import annotations
 
+import math
+
 import pyqtgraph as pg
 
 # A range is kept while the data fill at least this share of it: emptier, it fits them again.
@@ -35,27 +37,34 @@ class SteppedViewBox(pg.ViewBox):
     """Auto-range (while the user has not zoomed or panned, as pyqtgraph decides) by
     :func:`stepped_range`, with room given per axis as ``(below, above)``.
 
-    pyqtgraph's partial auto-range (a percentage of the data, "visible data only") is not
-    offered by this policy: the whole data always fit."""
+    The rule applies to the range this view asked for, not to the one shown: with a locked
+    aspect ratio pyqtgraph widens one axis beyond it. pyqtgraph's partial auto-range (a
+    percentage of the data, "visible data only") is not offered: the whole data always fit."""
 
     def __init__(self, x_room: tuple[float, float], y_room: tuple[float, float], **kwargs):
+        self._targets: list[tuple[float, float] | None] = [None, None]  # (ViewBox.__init__ uses it)
         super().__init__(**kwargs)
         self._room = (x_room, y_room)
+
+    def enableAutoRange(self, *args, **kwargs) -> None:
+        self._targets = [None, None]  # a user's zoom, or auto-range asked for again: fit afresh
+        super().enableAutoRange(*args, **kwargs)
 
     def updateAutoRange(self) -> None:
         auto = self.autoRangeEnabled()
         try:
             if not any(auto):
                 return
-            bounds, current = self.childrenBounds(), self.viewRange()
-            target = {}
+            bounds = self.childrenBounds()
+            changed = {}
             for ax, key in ((0, "xRange"), (1, "yRange")):
                 if auto[ax] is False or bounds[ax] is None:
                     continue
-                new = stepped_range(tuple(current[ax]), *bounds[ax], *self._room[ax])
-                if new != tuple(current[ax]):
-                    target[key] = new
-            if target:
-                self.setRange(padding=0.0, disableAutoRange=False, **target)
+                current = self._targets[ax] or (math.inf, -math.inf)  # none yet: holds nothing
+                new = stepped_range(current, *bounds[ax], *self._room[ax])
+                if new != current:
+                    self._targets[ax] = changed[key] = new
+            if changed:
+                self.setRange(padding=0.0, disableAutoRange=False, **changed)
         finally:
             self._autoRangeNeedsUpdate = False  # what pyqtgraph's own updateAutoRange clears
