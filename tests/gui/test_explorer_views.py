@@ -5,7 +5,7 @@ overlay), reconstructions and samples show what the model and the weights say.""
 import numpy as np
 import pytest
 import torch
-from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
+from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication, QHBoxLayout, QVBoxLayout, QWidget
 
@@ -95,6 +95,35 @@ def plane_at(ex, pos: QPoint) -> np.ndarray:
     view = ex.map.plot_widget().getPlotItem().getViewBox()
     p = view.mapSceneToView(QPointF(ex.map.plot_widget().mapToScene(pos)))
     return np.array([p.x(), p.y()], np.float32)
+
+
+class _LayoutRequests(QObject):
+    """Counts the LayoutRequest events a widget receives."""
+
+    def __init__(self, widget):
+        super().__init__()
+        self.count = 0
+        widget.installEventFilter(self)
+
+    def eventFilter(self, watched, event) -> bool:
+        self.count += event.type() == QEvent.Type.LayoutRequest
+        return False
+
+
+def test_a_drag_lays_out_neither_the_point_view_nor_the_interpolation_view(ex, qtbot):
+    """Their texts and buttons follow every move (60 a second); their layouts stay."""
+    start = ex.map.plot_widget().viewport().rect().center()
+    send_mouse(ex, QEvent.Type.MouseButtonPress, start)
+    qtbot.waitUntil(lambda: ex.point.result is not None, timeout=5000)
+    QApplication.processEvents()
+    requests = [_LayoutRequests(ex.point), _LayoutRequests(ex.interpolation)]
+    for step in range(1, 5):
+        send_mouse(ex, QEvent.Type.MouseMove, start + QPoint(25 * step, -15 * step))
+        qtbot.waitUntil(lambda: np.allclose(ex.point.result.z, ex.model.point), timeout=5000)
+    send_mouse(ex, QEvent.Type.MouseButtonRelease, start + QPoint(100, -60))
+    QApplication.processEvents()
+    assert "distance" in ex.point.nearest_label.text() and ex.interpolation.a_from_point.isEnabled()
+    assert [r.count for r in requests] == [0, 0]
 
 
 def test_a_drag_decodes_the_latent_under_the_cursor_on_every_move(ex, qtbot):

@@ -31,6 +31,9 @@ class ImageCanvas(QWidget):
         self._column_labels: list[str] = []
         self.setMinimumSize(minimum, minimum)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        # paintEvent fills every pixel: Qt need not paint the views behind it first (a drag or an
+        # animation repaints a canvas up to 60 times a second).
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
 
     def set_image(self, image: np.ndarray | None, hint: str = "",
                   row_labels: list[str] | None = None, column_labels: list[str] | None = None) -> None:

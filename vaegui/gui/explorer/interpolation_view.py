@@ -48,8 +48,9 @@ class InterpolationView(DecodingView):
         m = model.events
         for event in (m.snapshot, m.interpolation):
             event.connect(self.refresh)
-        for event in (m.snapshot, m.encoded, m.point, m.interpolation, m.click_target):
+        for event in (m.snapshot, m.encoded, m.interpolation, m.click_target):
             event.connect(self._sync_controls)
+        m.point.connect(self._sync_point_buttons)  # at every move of a drag: only what it changes
         m.playback.connect(self._on_model_playback)
         self._sync_controls()
         self._on_model_playback()
@@ -135,11 +136,11 @@ class InterpolationView(DecodingView):
         self.pick_button.setChecked(m.click_target != "point")
         self.pick_button.setText({"a": "Click A on map…", "b": "Click B on map…"}.get(
             m.click_target, "Pick on map"))
-        self.a_from_point.setEnabled(m.point is not None)
-        self.b_from_point.setEnabled(m.point is not None)
+        self._sync_point_buttons()
         self.b_from_prior.setEnabled(has_model)
         for spin, button in ((self.a_index, self.a_index_button), (self.b_index, self.b_index_button)):
-            spin.setMaximum(max(0, n - 1))
+            if spin.maximum() != max(0, n - 1):  # setting it, even unchanged, lays the view out again
+                spin.setMaximum(max(0, n - 1))
             spin.setEnabled(n > 0)
             button.setEnabled(n > 0)
         self.play_button.setEnabled(m.interpolation.ready)
@@ -147,6 +148,10 @@ class InterpolationView(DecodingView):
             self.message.setText(HINT_NO_ENDS)
         else:
             self.message.setText("Drag A or B on the map: the strip follows")
+
+    def _sync_point_buttons(self) -> None:
+        self.a_from_point.setEnabled(self.model.point is not None)
+        self.b_from_point.setEnabled(self.model.point is not None)
 
     def _on_model_playback(self) -> None:
         p = self.model.playback

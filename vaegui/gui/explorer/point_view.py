@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGridLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from vaegui.core.explorer import ExplorerModel
 from vaegui.core.latent import EncodedSet, nearest_index
@@ -52,6 +52,23 @@ def decode_point(decoder: Decoder, z: np.ndarray, encoded: EncodedSet | None) ->
     return PointResult(z, image, encoded, index, distance)
 
 
+class _LineBox(QWidget):
+    """A label in a box of fixed height that places it itself, for text that changes at every
+    move of a drag. Qt asks the layout holding a widget to lay out again at each setText of a
+    label whose size is not fixed, and here that was the whole view with the scroll area around
+    it, 60 times a second."""
+
+    def __init__(self, label: QLabel, lines: int = 1):
+        super().__init__()
+        label.setParent(self)
+        self._label = label
+        self.setFixedHeight(lines * label.fontMetrics().height() + 4)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+
+    def resizeEvent(self, event) -> None:
+        self._label.setGeometry(self.rect())
+
+
 class PointView(DecodingView):
     imageShown = Signal()  # a decoded image has just been put on screen (benchmarks time it)
 
@@ -62,21 +79,16 @@ class PointView(DecodingView):
         self.nearest_canvas = ImageCanvas(minimum=56)
         self.canvas.setObjectName("point")  # names as export targets
         self.nearest_canvas.setObjectName("nearest_image")
-        # Labels of fixed height that do not wrap: their text changes on every move of a drag,
-        # and a label that resizes would lay the whole view out again each time.
         self.nearest_label = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
         self.note_label = QLabel(wordWrap=True)
         self.note_label.setStyleSheet("color: #555;")
         self.latent_label = QLabel()
         self.latent_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.latent_label.setStyleSheet("font-family: monospace;")
-        line = self.latent_label.fontMetrics().height()
-        self.latent_label.setFixedHeight(line + 4)
-        self.nearest_label.setFixedHeight(2 * line + 4)
         nearest = QGridLayout()
         nearest.addWidget(QLabel("Nearest real image", alignment=Qt.AlignmentFlag.AlignCenter), 0, 0)
         nearest.addWidget(self.nearest_canvas, 1, 0)
-        nearest.addWidget(self.nearest_label, 2, 0)
+        nearest.addWidget(_LineBox(self.nearest_label, lines=2), 2, 0)
         nearest.setRowStretch(1, 1)
         row = QGridLayout()
         row.addWidget(self.canvas, 0, 0)
@@ -86,7 +98,7 @@ class PointView(DecodingView):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(row, 1)
-        layout.addWidget(self.latent_label)
+        layout.addWidget(_LineBox(self.latent_label))
         layout.addWidget(self.note_label)
         decoder.register(CHANNEL, self._on_decoded, priority=0)  # what the user drags comes first
         for event in (model.events.point, model.events.snapshot, model.events.encoded):
