@@ -126,6 +126,9 @@ class LatentMap(QWidget):
             item.getAxis(name).setPen("#444")
             item.getAxis(name).setTextPen("#222")
         palette.cache_axes(item)
+        # Tick labels that get shorter keep their space: narrowing the axis lays the plot out
+        # again, and each epoch's map would then be painted twice (20 ms each beside training).
+        item.getAxis("left").setStyle(autoReduceTextSpace=False)
         self.scatter = PointCloud()
         self.scatter.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         item.addItem(self.scatter)
@@ -180,6 +183,9 @@ class LatentMap(QWidget):
         self.scatter.set_data(self._x, self._y, *self._colours(), size=point_size(len(xy)))
         self._update_colour_key()
         self._label_axes(encoded)
+        # Fit the range now, not in the paint: a range changed while painting has the whole map
+        # painted again at once (two 20 ms paints beside training, where one does).
+        self._plot.getPlotItem().getViewBox().updateAutoRange()
         split = "test images" if encoded.split == "test" else "training images"
         self.readout.setText(f"{len(xy):,} {split} · weights of step {encoded.step:,}")
 
