@@ -49,10 +49,8 @@ def fake_run(n_steps, spe, seed=0):
 
 
 @pytest.fixture
-def view(qtbot):
-    w = LossView()
-    qtbot.addWidget(w)
-    return w
+def view(show_widget):
+    return show_widget(LossView(), 700, 400)  # shown: a hidden view does not redraw
 
 
 def test_chunks_are_appended_in_order(view):
@@ -356,3 +354,20 @@ def test_kl_view_keeps_its_y_range_for_a_small_change_and_holds_every_bar(qtbot)
     assert box.viewRange()[1] == first
     w.set_eval(make_eval(3, 30, 90.0, 9.0, kl_per_dim=[3.0, 6.0]))
     assert box.viewRange()[1][1] >= 6.0
+
+
+def test_a_hidden_view_does_not_redraw_and_catches_up_when_shown(qtbot, show_widget):
+    view = LossView()
+    qtbot.addWidget(view)
+
+    def plotted():
+        x, _ = view._items["recon"].getOriginalDataset()
+        return 0 if x is None else len(x)
+
+    t, recon, kl = fake_run(300, 100)
+    view.add_progress(make_progress(t[:100], recon[:100], kl[:100], eval=make_eval(1, 100, 120.0, 15.0)))
+    view.add_progress(dataclasses.replace(make_progress(t[100:], recon[100:], kl[100:]), done=True))
+    assert plotted() == 0 and not view._redraw_timer.isActive()  # taken, not drawn
+    assert len(view.curve_data("recon")[0]) == 300
+    show_widget(view, 700, 400)
+    assert plotted() == 300 and len(view._items["test_recon"].getOriginalDataset()[0]) == 1

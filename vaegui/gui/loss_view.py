@@ -195,7 +195,8 @@ class LossView(QWidget):
 
     def add_progress(self, progress: Progress) -> None:
         """Take new rows at once; the plot is redrawn at most every REDRAW_INTERVAL_S, always for
-        the final snapshot of a run."""
+        the final snapshot of a run, and not at all while hidden (a closed dock or a tab behind
+        another): showing it draws what it has taken meanwhile."""
         self._steps_per_epoch = max(1, progress.steps_per_epoch)
         # Markers, legend or visibility changes are rare: most updates only move curves.
         changed = self._append(progress.new_steps, progress.new_losses, progress.new_kl_weights)
@@ -206,6 +207,8 @@ class LossView(QWidget):
             self._evals.sort(key=lambda e: e.step)  # nearest-point look-up needs sorted x
             changed = True
         self._pending = "all" if changed else self._pending or "curves"
+        if not self.isVisible():
+            return
         wait = REDRAW_INTERVAL_S - (time.monotonic() - self._drawn_at)
         if progress.done or wait <= 0:
             self.flush()
@@ -222,6 +225,11 @@ class LossView(QWidget):
         elif pending == "curves":
             self._refresh_curves()
             self._sync_raw_visibility()  # a legend click may have hidden a curve since
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._pending is not None:
+            self.flush()
 
     def set_history(self, history: History, steps_per_epoch: int) -> None:
         """Replace everything (beta*KL only for the steps whose KL weight the history kept)."""
