@@ -105,4 +105,3 @@ def test_a_plane_point_of_a_high_dimensional_model_says_it_went_through_the_pca_
 
 def test_long_latents_are_elided():
     assert format_latent(np.arange(12, dtype=np.float32)).endswith("(L = 12)")
-
