@@ -59,6 +59,9 @@ class MapOverlay:
         self.tiles.setZValue(-5)  # under the points
         self.path = pg.PlotCurveItem(pen=pg.mkPen("#222", width=2, style=pg.QtCore.Qt.PenStyle.DashLine))
         self.path.setZValue(8)
+        # The moving point travels along the path, so every animation frame repaints the part of
+        # it underneath: kept as a pixmap, that is a blit, not a dashed line stroked in Python.
+        self.path.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         # The picked point: a red ring with a cross, on a white halo that shows on any colour.
         self.marker = _symbol(_circle(15), QPen(QColor("white"), 4))
         _symbol(_circle(15), QPen(QColor("#d00"), 2), parent=self.marker)
