@@ -90,6 +90,17 @@ def moved(enc: EncodedSet, xy: np.ndarray, step: int) -> EncodedSet:
     return EncodedSet(xy, xy, Projection.fit(xy), enc.labels, enc.class_names, enc.images, step=step)
 
 
+@pytest.mark.parametrize("fixture", ["enc2", "enc5"])
+def test_the_first_map_finds_room_made_for_its_axis_labels(latent_map, request, fixture):
+    """A wider axis would lay the plot out again: the first map would be painted twice."""
+    axis = latent_map.plot_widget().getPlotItem().getAxis("left")
+    settle(latent_map)
+    width = axis.width()
+    latent_map.model.set_encoded(request.getfixturevalue(fixture))
+    settle(latent_map)
+    assert axis.width() == width and axis.labelText.startswith(("z2", "PC2"))
+
+
 def test_each_epochs_map_keeps_the_range_and_axes_while_its_points_fit(latent_map, enc2):
     """A new map repaints the points, not the axes, unless the points outgrow the view."""
     view = latent_map.plot_widget().getPlotItem().getViewBox()

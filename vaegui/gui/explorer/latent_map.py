@@ -199,8 +199,9 @@ class LatentMap(QWidget):
         self._legend_classes = None
         self._show_colour_bar(False)
         self.hover_card.hide()
-        self._plot.getPlotItem().setTitle("Latent map")
-        self._axis_texts = None
+        # Labelled even without a map: the first map then finds the axes' room for their labels
+        # made, rather than laying the plot out again and painting it twice.
+        self._set_axis_texts(dimension_name(0), dimension_name(1), "Latent map")
         self._plot.getPlotItem().enableAutoRange()
         self.readout.setText("No latent map yet: train or load a model")
 
@@ -303,21 +304,23 @@ class LatentMap(QWidget):
     def _label_axes(self, enc: EncodedSet) -> None:
         proj, latent = enc.projection, enc.latents.shape[1]
         if proj.is_exact:
-            texts = (dimension_name(0), dimension_name(1) if latent >= 2 else "(none: L = 1)",
-                     f"Latent means, L = {latent}")
+            self._set_axis_texts(dimension_name(0), dimension_name(1) if latent >= 2 else "(none: L = 1)",
+                                 f"Latent means, L = {latent}")
         else:
             share = 100 * np.asarray(proj.explained)
-            texts = (f"PC1 ({share[0]:.0f}% var)", f"PC2 ({share[1]:.0f}% var)",
-                     f"PCA of the latent means, L = {latent}")
+            self._set_axis_texts(f"PC1 ({share[0]:.0f}% var)", f"PC2 ({share[1]:.0f}% var)",
+                                 f"PCA of the latent means, L = {latent}")
+
+    def _set_axis_texts(self, bottom: str, left: str, title: str) -> None:
         # Only when they change: setting an axis label, even the same, drops the axis's drawing,
         # and each epoch's map would then lay out both axes again.
-        if texts == self._axis_texts:
+        if (bottom, left, title) == self._axis_texts:
             return
-        self._axis_texts = texts
+        self._axis_texts = (bottom, left, title)
         item = self._plot.getPlotItem()
-        item.setLabel("bottom", texts[0])
-        item.setLabel("left", texts[1])
-        item.setTitle(texts[2], color="#222", size="10pt")
+        item.setLabel("bottom", bottom)
+        item.setLabel("left", left)
+        item.setTitle(title, color="#222", size="10pt")
 
     # ---- mouse and keys ----------------------------------------------------------------------
     def _plane_point(self, viewport_pos: QPointF) -> np.ndarray | None:
