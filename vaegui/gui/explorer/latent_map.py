@@ -135,6 +135,9 @@ class LatentMap(QWidget):
         self.legend = pg.LegendItem(offset=(-8, 8), labelTextColor="#222", brush=(255, 255, 255, 200),
                                     pen="#aaa")
         self.legend.setParentItem(item.getViewBox())
+        # Its entries lie inside it: clipping them to it lets Qt skip them (two Python
+        # boundingRect calls each) in the paints of a moving marker that do not touch it.
+        self.legend.setFlag(QGraphicsItem.GraphicsItemFlag.ItemClipsChildrenToShape)
         self.colour_bar = pg.ColorBarItem(colorMap=palette.factor_colormap(), interactive=False,
                                           colorMapMenu=False, width=14)
         self.colour_bar.axis.setTextPen("#222")
