@@ -16,8 +16,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, Qt, QTimer
 from PySide6.QtGui import QKeyEvent, QPixmap
-from PySide6.QtWidgets import (QComboBox, QFrame, QGraphicsItem, QHBoxLayout, QLabel, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QComboBox, QFrame, QGraphicsItem, QGraphicsScene, QHBoxLayout,
+                               QLabel, QVBoxLayout, QWidget)
 
 from vaegui.core.explorer import ExplorerModel
 from vaegui.core.latent import EncodedSet, dimension_name
@@ -116,6 +116,9 @@ class LatentMap(QWidget):
 
         self._plot = pg.PlotWidget(background=palette.BACKGROUND, viewBox=SteppedViewBox(MAP_ROOM, MAP_ROOM))
         self._plot.setObjectName("latent_map")  # its name as an export target
+        # The marker and the interpolation's moving point change place up to 100 times a
+        # second; Qt's default BSP index re-files every moved item in a queued update.
+        self._plot.scene().setItemIndexMethod(QGraphicsScene.ItemIndexMethod.NoIndex)
         item = self._plot.getPlotItem()
         item.setAspectLocked(True)  # the prior is isotropic: equal units on both axes
         item.showGrid(x=True, y=True, alpha=0.15)
