@@ -50,6 +50,10 @@ class _Channel:
     pending: bool = False  # the newest request waits to run
     started: tuple[int, Generator] | None = None  # (sequence, chunked job) part-way through
 
+    def has_work(self) -> bool:
+        """A request waits to run, or a chunked job to go on."""
+        return self.pending or self.started is not None
+
 
 class _Thread(QThread):
     def __init__(self, target: Callable[[], None]):
@@ -128,7 +132,7 @@ class DecodeWorker(QObject):
     def idle(self) -> bool:
         """Nothing waits to run (a job may still be running)."""
         with self._lock:
-            return not any(ch.pending or ch.started for ch in self._channels.values())
+            return not any(ch.has_work() for ch in self._channels.values())
 
     def shutdown(self) -> None:
         with self._lock:
@@ -174,15 +178,16 @@ class DecodeWorker(QObject):
     def _work_waiting(self) -> bool:
         if self._snapshot_changed:
             return True
-        return self._snapshot is not None and any(ch.pending or ch.started for ch in self._channels.values())
+        return self._snapshot is not None and any(ch.has_work() for ch in self._channels.values())
 
     def _next_job(self) -> tuple[str | None, int, Job | Generator | None]:
         """The most urgent waiting work: a new request, or the rest of a chunked job."""
         waiting = []
         for name, ch in self._channels.items():
-            if ch.started is not None and (ch.pending or ch.latest is None or ch.latest[0] != ch.started[0]):
+            if ch.started is not None and (ch.pending or ch.latest is None
+                                           or ch.latest[0] != ch.started[0]):
                 ch.started = None  # replaced or cancelled: its remaining chunks are not wanted
-            if ch.pending or ch.started is not None:
+            if ch.has_work():
                 waiting.append((ch.priority, ch.latest[0], name))
         if not waiting:
             return None, 0, None

@@ -114,7 +114,8 @@ class LatentMap(QWidget):
         header.addStretch(1)
         header.addWidget(self.readout)
 
-        self._plot = pg.PlotWidget(background=palette.BACKGROUND, viewBox=SteppedViewBox(MAP_ROOM, MAP_ROOM))
+        self._plot = pg.PlotWidget(background=palette.BACKGROUND,
+                                   viewBox=SteppedViewBox(MAP_ROOM, MAP_ROOM))
         self._plot.setObjectName("latent_map")  # its name as an export target
         # The marker and the interpolation's moving point change place up to 100 times a
         # second; Qt's default BSP index re-files every moved item in a queued update.
@@ -310,7 +311,8 @@ class LatentMap(QWidget):
     def _label_axes(self, enc: EncodedSet) -> None:
         proj, latent = enc.projection, enc.latents.shape[1]
         if proj.is_exact:
-            self._set_axis_texts(dimension_name(0), dimension_name(1) if latent >= 2 else "(none: L = 1)",
+            left = dimension_name(1) if latent >= 2 else "(none: L = 1)"
+            self._set_axis_texts(dimension_name(0), left,
                                  f"Latent means, L = {latent}")
         else:
             share = 100 * np.asarray(proj.explained)
