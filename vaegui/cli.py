@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run(argv: list[str] | None) -> int:
     """The command of ``argv`` (None: this process's arguments), and what a Ctrl-C during it means."""
     try:
-        return _main(sys.argv[1:] if argv is None else list(argv))
+        return _main(sys.argv[1:] if argv is None else list(argv), ends_process=argv is None)
     except KeyboardInterrupt:  # Ctrl-C while starting, loading, evaluating, or a second one
         if argv is None and threading.current_thread() is threading.main_thread():
             # The process ends here: a further Ctrl-C now would escape this handler, and Python
@@ -88,7 +88,7 @@ def _exit_now(code: int) -> None:
     os._exit(code)
 
 
-def _main(argv: list[str]) -> int:
+def _main(argv: list[str], ends_process: bool = False) -> int:
     if not argv or argv[0] not in COMMANDS:
         # "gui" is dropped here: argparse's REMAINDER would refuse options after the command.
         return _gui(argv[1:] if argv and argv[0] == "gui" else argv)
@@ -99,7 +99,9 @@ def _main(argv: list[str]) -> int:
             from .export_cli import run as export
 
             return export(args)
-        return train(args) if args.command == "train" else evaluate_checkpoint(args)
+        if args.command == "train":
+            return train(args, ends_process=ends_process)
+        return evaluate_checkpoint(args)
     except Reported:  # a multi-process run whose error one of its ranks has printed
         return EXIT_USER_ERROR
     except BrokenPipeError:  # the reader of our output went away (`vaegui train ... | head`)
@@ -194,7 +196,9 @@ def _gui(argv: list[str]) -> int:
 
 
 # ---- train -----------------------------------------------------------------------------------
-def train(args: argparse.Namespace, out: TextIO | None = None) -> int:
+def train(args: argparse.Namespace, out: TextIO | None = None, ends_process: bool = False) -> int:
+    """The `train` command; ``ends_process``: the process exits when it returns (a Ctrl-C after
+    the save is then ignored rather than reported)."""
     # Imported here so that `vaegui --help` and argument errors answer without loading torch.
     from .core.distributed import (Distributed, PeerFailed, all_or_none, peer_lost, process_group,
                                    wait_for_all)
@@ -209,7 +213,7 @@ def train(args: argparse.Namespace, out: TextIO | None = None) -> int:
         # Once every rank has started: a run that could not start leaves no files behind. A
         # resumed run's files are made to match its checkpoint.
         writer = RunWriter(folder, trainer) if folder is not None else None
-        with _StopOnCtrlC(trainer) as ctrl_c:
+        with _StopOnCtrlC(trainer, ends_process) as ctrl_c:
             try:
                 last = _train_epochs(trainer, writer, out, tensorboard,
                                      progress=not args.no_progress and dist.is_main)
@@ -285,10 +289,14 @@ def _start(args: argparse.Namespace, dist, stack: contextlib.ExitStack):
 
 class _StopOnCtrlC:
     """While active, Ctrl-C asks the trainer to stop (within one step, and it still saves); a
-    second Ctrl-C raises KeyboardInterrupt, for a user who will not wait for the save."""
+    second Ctrl-C raises KeyboardInterrupt, for a user who will not wait for the save. After
+    finished() a Ctrl-C changes nothing; if ``ends_process``, that lasts to the exit, since
+    restoring Python's handler would let a late second press (a busy machine can deliver it
+    after the save) report the finished run as interrupted in a second line."""
 
-    def __init__(self, trainer):
+    def __init__(self, trainer, ends_process: bool = False):
         self.trainer, self.pressed, self._previous = trainer, 0, None
+        self._ends_process, self._finished = ends_process, False
 
     def _on_sigint(self, *_: Any) -> None:
         self.pressed += 1
@@ -304,11 +312,12 @@ class _StopOnCtrlC:
         return self
 
     def finished(self) -> None:
+        self._finished = True
         if self._previous is not None:
-            signal.signal(signal.SIGINT, lambda *_: None)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def __exit__(self, *exc: Any) -> None:
-        if self._previous is not None:
+        if self._previous is not None and not (self._finished and self._ends_process):
             signal.signal(signal.SIGINT, self._previous)
 
 

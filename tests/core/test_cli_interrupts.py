@@ -102,3 +102,53 @@ def test_a_reader_that_goes_away_is_one_line_and_the_run_is_kept(tmp_path):
     assert proc.wait(timeout=30) == 2
     assert err == "vaegui: error: the output was closed before the command finished\n"
     assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["step"] >= 2
+
+
+def test_a_second_ctrl_c_after_the_save_adds_no_line(tmp_path):
+    # What a busy machine does to the test above: the second press arrives once the run is
+    # saved and its summary printed, while the process is on its way out.
+    proc = start("train", *SMALL, "--test-limit", "64", "--epochs", "100000", "--out", str(tmp_path / "run"))
+    wait_for_line(proc, "epoch   2")
+    proc.send_signal(signal.SIGINT)
+    wait_for_line(proc, "{")  # the summary: saved, and the process is ending
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert err.count("\n") == 1 and err.startswith("vaegui: interrupted: stopped at step"), err
+
+
+class _Trainer:
+    stopped = 0
+
+    def stop(self):
+        self.stopped += 1
+
+
+@pytest.mark.parametrize("ends_process", [False, True])
+def test_after_the_save_ctrl_c_is_ignored_until_the_process_ends(ends_process):
+    from vaegui.cli import _StopOnCtrlC
+
+    before = signal.getsignal(signal.SIGINT)
+    trainer = _Trainer()
+    try:
+        with _StopOnCtrlC(trainer, ends_process) as ctrl_c:
+            signal.raise_signal(signal.SIGINT)
+            assert (ctrl_c.pressed, trainer.stopped) == (1, 1)
+            ctrl_c.finished()
+            signal.raise_signal(signal.SIGINT)  # ignored: the run is saved
+            assert ctrl_c.pressed == 1
+        # An in-process caller (a test, the app) gets its handler back; a process that ends
+        # now keeps ignoring Ctrl-C, rather than report a finished run as interrupted.
+        assert signal.getsignal(signal.SIGINT) is (signal.SIG_IGN if ends_process else before)
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+def test_a_second_ctrl_c_before_the_save_interrupts():
+    from vaegui.cli import _StopOnCtrlC
+
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt), _StopOnCtrlC(_Trainer(), ends_process=True) as ctrl_c:
+        signal.raise_signal(signal.SIGINT)
+        signal.raise_signal(signal.SIGINT)
+    assert ctrl_c.pressed == 2 and signal.getsignal(signal.SIGINT) is before
