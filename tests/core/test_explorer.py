@@ -10,7 +10,7 @@ import torch
 from vaegui.core.config import ModelConfig
 from vaegui.core.errors import ConfigError
 from vaegui.core.events import Event
-from vaegui.core.explorer import PASS_SECONDS, ExplorerModel
+from vaegui.core.explorer import MAX_ANIMATION_FRAMES, PASS_SECONDS, ExplorerModel
 from vaegui.core.latent import EncodedSet, Projection, Snapshot, example_indices, interpolate, nearest_index, traversal_order
 from vaegui.core.decoder import Decoder
 from vaegui.core.model import VAE, model_state
@@ -158,6 +158,25 @@ def test_playback_loops_and_bounces():
     m.toggle_playing()
     m.advance(10.0)
     assert m.playback.position == pytest.approx(0.8)  # paused: nothing moves
+
+
+def test_animation_frames_are_one_per_frame_of_a_pass_at_the_speed():
+    m = explorer(2)
+    assert m.animation_frames(0.025) is None  # no path yet
+    m.set_endpoint("a", [0, 0])
+    m.set_endpoint("b", [1, 0])
+    m.set_playback(speed=1.0)
+    frames = m.animation_frames(0.025)  # a pass of 3 s at 40 frames a second
+    assert frames.shape == (121, 2)
+    np.testing.assert_allclose(frames[:, 0], np.linspace(0, 1, 121), atol=1e-6)
+    m.set_playback(speed=4.0)
+    assert len(m.animation_frames(0.025)) == 31
+    m.set_playback(speed=0.01)  # 12,000 frames a pass: bounded
+    assert len(m.animation_frames(0.025)) == MAX_ANIMATION_FRAMES
+    m.set_playback(position=0.3)
+    assert m.frame_index(121) == 36 and m.frame_index(2) == 0
+    m.set_playback(position=0.7)
+    assert m.frame_index(2) == 1
 
 
 def test_traversal_rows_are_sorted_by_kl_active_first_and_vary_one_dimension():

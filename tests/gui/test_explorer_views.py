@@ -17,7 +17,7 @@ from vaegui.core.decoder import Decoder, encode_set
 from vaegui.core.model import VAE, model_state
 from vaegui.core.progress import EvalResult
 from vaegui.gui.explorer.decode_worker import DecodeWorker
-from vaegui.gui.explorer.interpolation_view import InterpolationView
+from vaegui.gui.explorer.interpolation_view import FRAME_INTERVAL_MS, InterpolationView
 from vaegui.gui.explorer.latent_map import LatentMap
 from vaegui.gui.explorer.manifold_view import ManifoldView
 from vaegui.gui.explorer.point_view import PointView
@@ -185,6 +185,42 @@ def test_playback_animates_frames_and_space_plays_and_pauses(ex, qtbot):
     assert (moving.pos().x(), moving.pos().y()) == pytest.approx(tuple(m.to_plane(m.animation_latent())), abs=1e-5)
     qtbot.wait(100)
     assert m.playback.position == position  # paused
+
+
+def test_playing_shows_frames_decoded_ahead_and_follows_new_weights(ex, qtbot, shapes):
+    m, enc, view = ex.model, ex.model.encoded, ex.interpolation
+    m.set_endpoint("a", enc.latents[0])
+    m.set_endpoint("b", enc.latents[5])
+    m.set_interpolation(method="spherical")
+    shown = []  # (position, frame) as each frame goes on screen
+    view.frameShown.connect(lambda: shown.append((m.playback.position, view.frame_canvas.array().copy())))
+    m.set_playback(playing=True, mode="loop", speed=2.0)
+    qtbot.waitUntil(lambda: view._frames is not None, timeout=5000)
+    latents = m.animation_frames(FRAME_INTERVAL_MS / 1000)
+    # One pass at speed 2 is 1.5 s: 60 frames of 25 ms, end points included.
+    assert latents.shape == (61, m.latent_dim)
+    np.testing.assert_allclose(latents[[0, -1]], [enc.latents[0], enc.latents[5]], atol=1e-5)
+    decodes = ex.worker.executed
+    del shown[:]
+    qtbot.waitUntil(lambda: len(shown) >= 10, timeout=5000)
+    # Each frame is the decoded latent nearest the playback position, and playing decoded nothing.
+    expected = decoder_of(ex).decode(latents)
+    for position, frame in shown:
+        np.testing.assert_allclose(frame, expected[round(position * 60)], atol=1e-6)
+    assert len({p for p, _ in shown}) >= 5 and ex.worker.executed == decodes
+    # New weights: the frames are decoded again with them.
+    snapshot, _ = trained_like(shapes, seed=1)
+    m.set_snapshot(snapshot)
+    expected = Decoder.from_snapshot(snapshot).decode(latents)
+    del shown[:]
+    qtbot.waitUntil(lambda: len(shown) >= 3 and np.allclose(
+        shown[-1][1], expected[round(shown[-1][0] * 60)], atol=1e-6), timeout=5000)
+    # A new path: frames are decoded one by one (exact) until its batch is there.
+    m.set_endpoint("b", enc.latents[7])
+    qtbot.waitUntil(lambda: view._frames[0][0] is m.interpolation, timeout=5000)
+    m.set_playback(playing=False)
+    qtbot.waitUntil(lambda: np.allclose(view.frame_canvas.array(), Decoder.from_snapshot(snapshot).decode(
+        m.animation_latent()[None])[0], atol=1e-6), timeout=5000)
 
 
 def test_traversal_grid_shape_and_row_order_by_kl(ex, qtbot):

@@ -26,6 +26,9 @@ PLAYBACK_MODES = ("loop", "bounce")
 STEPS_RANGE = (2, 64)
 GRID_RANGE = (2, 30)
 PASS_SECONDS = 3.0  # one pass along the path at speed 1
+# Frames of one pass decoded ahead for playback (at speed 0.25 and 40 frames a second, one pass
+# has 480): a bound on that batch's memory and decoding time.
+MAX_ANIMATION_FRAMES = 481
 
 
 @dataclass(frozen=True, eq=False)  # holds arrays: compare fields, not objects
@@ -328,6 +331,22 @@ class ExplorerModel:
     def animation_latent(self) -> np.ndarray | None:
         i = self.interpolation
         return interpolate(i.a, i.b, self.playback.position, i.method) if i.ready else None
+
+    def animation_frames(self, frame_seconds: float) -> np.ndarray | None:
+        """The latents a playing animation shows, one per frame of ``frame_seconds`` along one
+        pass at the playback's speed, end points included: (K, L). Decoded once, they make the
+        frames of every pass (the path and the weights permitting); see :meth:`frame_index`."""
+        i = self.interpolation
+        if not i.ready:
+            return None
+        frames = PASS_SECONDS / self.playback.speed / frame_seconds
+        count = int(min(max(round(frames), 1), MAX_ANIMATION_FRAMES - 1)) + 1
+        return interpolate(i.a, i.b, np.linspace(0.0, 1.0, count), i.method)
+
+    def frame_index(self, count: int) -> int:
+        """Which of ``count`` animation frames (:meth:`animation_frames`) is the nearest to the
+        playback position."""
+        return int(round(self.playback.position * (count - 1)))
 
     def set_playback(self, **changes) -> None:
         if changes.get("playing") and not self.interpolation.ready:

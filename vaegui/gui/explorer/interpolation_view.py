@@ -19,11 +19,13 @@ from .decode_worker import DecodeFailure, DecodeWorker
 from .decoding_view import DecodingView
 from .image_canvas import ImageCanvas
 
-STRIP, FRAME = "strip", "frame"
+STRIP, FRAME, FRAMES = "strip", "frame", "frames"
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0)
 # The animation asks for a frame this often (40 a second): smooth, and on 2 cores every frame's
 # decoding and painting is taken from training. The decoder keeps up or drops frames.
 FRAME_INTERVAL_MS = 25
+# A path held this long is worth decoding frame by frame ahead: not while an end point is dragged.
+FRAMES_SETTLE_MS = 150
 SLIDER_STEPS = 1000
 HINT_NO_ENDS = "Set end points A and B: 'Pick on map' and click twice, or use the buttons"
 
@@ -32,7 +34,7 @@ class InterpolationView(DecodingView):
     frameShown = Signal()  # an animation frame has just been put on screen
 
     def __init__(self, model: ExplorerModel, decoder: DecodeWorker, parent: QWidget | None = None):
-        super().__init__(model, decoder, [STRIP, FRAME], parent)
+        super().__init__(model, decoder, [STRIP, FRAME, FRAMES], parent)
         self.strip_canvas = ImageCanvas(minimum=40)
         self.frame_canvas = ImageCanvas(minimum=72)
         self.strip_canvas.setObjectName("interpolation")  # names as export targets
@@ -43,8 +45,19 @@ class InterpolationView(DecodingView):
         self._timer = QTimer(self, interval=FRAME_INTERVAL_MS)
         self._timer.timeout.connect(self._on_timer_timeout)
         self._last_tick = 0.0
+        # Playing shows the frames of one pass decoded ahead in one batch (ExplorerModel.
+        # animation_frames), rather than decoding each frame as it comes: each of those decodes
+        # took 0.6 ms of CPU (the weights fall out of the cache between frames) and a round trip
+        # to the decoding thread, 40 times a second, all taken from training. Until the batch
+        # is there (a new path, another model) frames are decoded one by one, as when paused.
+        self._frames: tuple[tuple, np.ndarray] | None = None  # (key, images), see _show_ahead
+        self._frames_asked: tuple | None = None  # the key of the batch asked for
+        self._single_asked = False  # a one-frame decode may be on its way
+        self._frames_timer = QTimer(self, singleShot=True, interval=FRAMES_SETTLE_MS)
+        self._frames_timer.timeout.connect(self._request_frames)
         decoder.register(FRAME, self._on_frame_decoded, priority=1)
         decoder.register(STRIP, self._on_strip_decoded, priority=2)
+        decoder.register(FRAMES, self._on_frames_decoded, priority=3)
         m = model.events
         for event in (m.snapshot, m.interpolation):
             event.connect(self.refresh)
@@ -182,8 +195,50 @@ class InterpolationView(DecodingView):
 
     def _request_frame(self) -> None:
         z = self.model.animation_latent()
-        if z is not None and self.model.snapshot is not None:
-            self.decoder.request(FRAME, lambda d: d.decode(z[None])[0])
+        if z is None or self.model.snapshot is None:
+            return
+        if self.model.playback.playing and self._show_ahead():
+            return
+        self._single_asked = True
+        self.decoder.request(FRAME, lambda d: d.decode(z[None])[0])
+
+    def _show_ahead(self) -> bool:
+        """Show the frame decoded ahead for the playback position; False if there is none for
+        this path (then it is asked for, once the path has settled)."""
+        m = self.model
+        # The model replaces its Interpolation at every change: identity tells a new path. New
+        # weights of another architecture are not decoded again by the worker: part of the key.
+        s = m.snapshot
+        key = (m.interpolation, m.playback.speed, s.config, tuple(s.image_shape))
+        if self._frames is not None and self._frames[0] == key:
+            if self._single_asked:  # a late one-frame decode would show an older position
+                self._single_asked = False
+                self.decoder.cancel(FRAME)
+            images = self._frames[1]
+            self.frame_canvas.set_image(images[m.frame_index(len(images))])
+            self.frameShown.emit()
+            return True
+        if self._frames_asked != key:
+            self._frames_asked = key
+            self._frames_timer.start()  # restarted by every change of the path meanwhile
+        return False
+
+    def _request_frames(self) -> None:
+        key, latents = self._frames_asked, self.model.animation_frames(FRAME_INTERVAL_MS / 1000)
+        if key is None or latents is None or self.model.snapshot is None or not self.wanted():
+            return
+        self.decoder.request(FRAMES, lambda d: (key, (yield from d.decode_in_chunks(latents))))
+
+    def _on_frames_decoded(self, result) -> None:
+        # New weights of the same model run the request again, so the frames follow training;
+        # meanwhile playing shows the previous weights' frames, a snapshot (a second) behind.
+        if not isinstance(result, DecodeFailure):
+            self._frames = result
+
+    def hideEvent(self, event) -> None:
+        super().hideEvent(event)
+        if not self.wanted():  # its channels were cancelled: the frames would not follow
+            self._frames = self._frames_asked = None
 
     def _on_strip_decoded(self, result) -> None:
         if isinstance(result, DecodeFailure):
