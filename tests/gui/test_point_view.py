@@ -1,6 +1,8 @@
 """PointView: decodes the picked point through the decode worker, shows the nearest real image,
 says when a point came through the PCA inverse, and follows new weights."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -75,6 +77,23 @@ def test_shows_exactly_the_decoded_image_and_the_nearest_real_one(view, explorer
     assert encoded.class_names[encoded.labels[index]] in view.nearest_label.text()
     assert view.latent_label.text() == "z = [0.50, -1.25]"
     assert view.note_label.text() == ""  # L = 2: the plane is the latent space
+
+
+def test_the_nearest_image_follows_the_point_and_a_new_map(view, explorer, qtbot):
+    model, _ = explorer
+    encoded = make_encoded()
+    model.set_snapshot(make_snapshot())
+    model.set_encoded(encoded)
+    for index in (7, 7, 12, 7):  # the same nearest image twice in a row, as along a drag
+        with qtbot.waitSignal(view.imageShown, timeout=5000):
+            model.pick(encoded.latents[index] + 1e-4)
+        np.testing.assert_array_equal(view.nearest_canvas.array(), encoded.images[index])
+    # A new map whose image 7 differs: the same index shows the new set's image.
+    other = dataclasses.replace(encoded, images=255 - encoded.images)
+    model.set_encoded(other)
+    with qtbot.waitSignal(view.imageShown, timeout=5000):
+        model.pick(encoded.latents[7] + 2e-4)
+    np.testing.assert_array_equal(view.nearest_canvas.array(), other.images[7])
 
 
 def test_new_weights_redecode_the_current_point(view, explorer, qtbot):

@@ -334,13 +334,22 @@ class LatentMap(QWidget):
     def _plane_point(self, viewport_pos: QPointF) -> np.ndarray | None:
         """The plane point under a viewport position, if it is inside the plot area and not on
         the legend."""
-        view = self._plot.getPlotItem().getViewBox()
         scene_pos = self._plot.mapToScene(viewport_pos.toPoint())
-        if not view.sceneBoundingRect().contains(scene_pos) or (
-                self.legend.isVisible() and self.legend.sceneBoundingRect().contains(scene_pos)):
+        p = self._view_point(scene_pos)
+        legend = self.legend
+        if p is None or (legend.isVisible() and legend.mapRectToScene(legend.rect()).contains(scene_pos)):
             return None
-        p = view.mapSceneToView(QPointF(scene_pos))
         return np.array([p.x(), p.y()])
+
+    def _view_point(self, scene_pos: QPointF) -> QPointF | None:
+        """The plane point at a scene position inside the plot area. Qt's own geometry only, at
+        every move of a drag: pyqtgraph's boundingRect and mapSceneToView came to some fifteen
+        calls into Python an event."""
+        view = self._plot.getPlotItem().getViewBox()
+        if not view.mapRectToScene(view.rect()).contains(scene_pos):
+            return None
+        view.updateMatrix()  # a range change not yet applied to the points' transform
+        return view.childGroup.mapFromScene(scene_pos)
 
     def _on_left_press(self, event) -> bool:
         """Start a pick or drag; False leaves the press to pyqtgraph (a pan, the legend)."""
@@ -427,10 +436,9 @@ class LatentMap(QWidget):
         if self._encoded is None or not len(self._x):
             return None
         view = self._plot.getPlotItem().getViewBox()
-        scene_pos = self._plot.mapToScene(viewport_pos)
-        if not view.sceneBoundingRect().contains(scene_pos):
+        p = self._view_point(self._plot.mapToScene(viewport_pos))
+        if p is None:
             return None
-        p = view.mapSceneToView(scene_pos)
         px, py = view.viewPixelSize()
         d2 = ((self._x - p.x()) / px) ** 2 + ((self._y - p.y()) / py) ** 2
         d2[~self._shown] = np.inf

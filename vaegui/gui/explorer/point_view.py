@@ -75,6 +75,7 @@ class PointView(DecodingView):
     def __init__(self, model: ExplorerModel, decoder: DecodeWorker, parent: QWidget | None = None):
         super().__init__(model, decoder, [CHANNEL], parent)
         self.result: PointResult | None = None
+        self._nearest_shown: tuple[EncodedSet, int] | None = None  # the set and index shown
         self.canvas = ImageCanvas()
         self.nearest_canvas = ImageCanvas(minimum=56)
         self.canvas.setObjectName("point")  # names as export targets
@@ -124,6 +125,7 @@ class PointView(DecodingView):
         hint = HINT_NO_DECODER if self.model.snapshot is None else HINT_NO_POINT
         self.canvas.set_image(None, hint)
         self.nearest_canvas.set_image(None, "")
+        self._nearest_shown = None
         self.nearest_label.setText("")
 
     def _update_note(self) -> None:
@@ -146,10 +148,15 @@ class PointView(DecodingView):
         enc = result.encoded
         if enc is None:
             self.nearest_canvas.set_image(None, "no map yet")
+            self._nearest_shown = None
             self.nearest_label.setText("")
         else:
             label = int(enc.labels[result.nearest])
             name = enc.class_names[label] if 0 <= label < len(enc.class_names) else str(label)
-            self.nearest_canvas.set_image(enc.images[result.nearest])
+            # Along a drag the nearest image often stays the same: repainting it is then waste.
+            shown = self._nearest_shown
+            if shown is None or shown[0] is not enc or shown[1] != result.nearest:
+                self._nearest_shown = (enc, result.nearest)
+                self.nearest_canvas.set_image(enc.images[result.nearest])
             self.nearest_label.setText(f"{name}  (#{result.nearest})\ndistance {result.distance:.2f}")
         self.imageShown.emit()
