@@ -136,6 +136,52 @@ def test_a_close_does_not_wait_for_a_long_training_step(qtbot, window, monkeypat
     qtbot.waitUntil(lambda: not window.worker_thread.isRunning(), timeout=TIMEOUT)  # the step ends
 
 
+CLOSED_MID_STEP = """
+import gc, sys, time
+from PySide6.QtCore import QEventLoop, QSettings, QTimer
+from PySide6.QtWidgets import QApplication
+from vaegui.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from vaegui.core.trainer import Trainer
+from vaegui.gui.main_window import MainWindow
+
+def wait(seconds, until=lambda: False):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not until():
+        loop = QEventLoop(); QTimer.singleShot(20, loop.quit); loop.exec()
+
+real_step = Trainer._train_step
+def slow_step(self, *args):
+    if self.step >= 3:
+        time.sleep(3.0)
+    return real_step(self, *args)
+Trainer._train_step = slow_step
+app = QApplication([])
+config = RunConfig(DataConfig(dataset="shapes", image_size=16, train_limit=2048, test_limit=128),
+                   ModelConfig(hidden=32, latent_dim=2), TrainConfig(epochs=1000, batch_size=64, device="cpu"))
+window = MainWindow(QSettings(sys.argv[1], QSettings.Format.IniFormat), config=config)
+window.show()
+window.start_training()
+wait(60, lambda: getattr(window.worker, "_trainer", None) is not None and window.worker._trainer.step >= 3)
+window.close()
+window.close()  # leaves without waiting for the step
+window.deleteLater()  # as pytest-qt does with a test's windows
+wait(0.2)
+del window
+gc.collect()  # the window goes; its worker thread is still in the step
+wait(5)
+print("ok")
+"""
+
+
+def test_a_window_closed_mid_step_can_be_collected(tmp_path):
+    # Qt aborts the process when a running QThread is destroyed: collecting a window whose
+    # close left its worker thread in a long step must not do that.
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "VAEGUI_RUNS_DIR": str(tmp_path / "runs")}
+    proc = subprocess.run([sys.executable, "-c", CLOSED_MID_STEP, str(tmp_path / "settings.ini")],
+                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert (proc.returncode, proc.stdout.strip()) == (0, "ok"), proc.stderr[-2000:]
+
+
 def _app(tmp_path, *args) -> subprocess.Popen:
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "VAEGUI_RUNS_DIR": str(tmp_path / "runs"),
            "XDG_CONFIG_HOME": str(tmp_path / "config"), "PYTHONUNBUFFERED": "1"}

@@ -546,7 +546,10 @@ class MainWindow(QMainWindow):
         if self.worker_thread.isRunning():
             self.worker.shutdown()
             self.worker_thread.quit()
-            return self.worker_thread.wait() if wait_ms is None else self.worker_thread.wait(wait_ms)
+            if self.worker_thread.wait() if wait_ms is None else self.worker_thread.wait(wait_ms):
+                return True
+            _keep_until_finished(self.worker_thread, self.worker)
+            return False
         return True
 
     def closeEvent(self, event) -> None:
@@ -565,6 +568,16 @@ class MainWindow(QMainWindow):
         self.shutdown(wait_ms=CLOSE_WAIT_MS)
         super().closeEvent(event)
         self.closed.emit()
+
+
+# Worker threads a close left running (a long training step): Qt aborts the process when a
+# running QThread is destroyed, which the window's garbage collection would do.
+_LEFT_RUNNING: list[tuple[QThread, QObject]] = []
+
+
+def _keep_until_finished(thread: QThread, worker: QObject) -> None:
+    _LEFT_RUNNING[:] = [(t, w) for t, w in _LEFT_RUNNING if t.isRunning()]  # the ended ones go
+    _LEFT_RUNNING.append((thread, worker))
 
 
 def _history_of(run_dir: str | None) -> MapHistory | None:
