@@ -227,7 +227,11 @@ class InterpolationView(DecodingView):
         key, latents = self._frames_asked, self.model.animation_frames(FRAME_INTERVAL_MS / 1000)
         if key is None or latents is None or self.model.snapshot is None or not self.wanted():
             return
-        self.decoder.request(FRAMES, lambda d: (key, (yield from d.decode_in_chunks(latents))))
+
+        def job(d):  # chunked (see decode_worker): a click or a frame may run between chunks
+            images = yield from d.decode_in_chunks(latents)
+            return key, images
+        self.decoder.request(FRAMES, job)
 
     def _on_frames_decoded(self, result) -> None:
         # New weights of the same model run the request again, so the frames follow training;
