@@ -60,7 +60,7 @@ class Decoder:
 
     def fits(self, snapshot: Snapshot) -> bool:
         """Whether ``snapshot`` has this decoder's architecture (so load_state can take it)."""
-        return snapshot.config == self.config and tuple(snapshot.image_shape) == self.image_shape
+        return snapshot.architecture == (self.config, self.image_shape)
 
     def load_state(self, state: dict[str, torch.Tensor]) -> None:
         """Swap in a newer snapshot of the weights (same architecture)."""

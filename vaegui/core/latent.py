@@ -204,6 +204,12 @@ class Snapshot:
     def has_encoder(self) -> bool:
         return any(k.startswith("encoder.") for k in self.state)
 
+    @property
+    def architecture(self) -> tuple[ModelConfig, tuple[int, ...]]:
+        """What weights must share to load into one model: snapshots of one run share it, and
+        so do checkpoints of runs with the same model settings and image size."""
+        return self.config, tuple(self.image_shape)
+
 
 def tile(images: np.ndarray, nrow: int, padding: int = 2, pad_value: float = 1.0) -> np.ndarray:
     """(n, C, H, W) images -> one (C, H', W') image, ``nrow`` per row: torchvision's make_grid

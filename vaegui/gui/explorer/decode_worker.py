@@ -120,7 +120,7 @@ class DecodeWorker(QObject):
         with self._lock:
             old = self._snapshot
             other_model = old is not None and snapshot is not None and \
-                (old.config, tuple(old.image_shape)) != (snapshot.config, tuple(snapshot.image_shape))
+                old.architecture != snapshot.architecture
             self._snapshot, self._snapshot_changed = snapshot, True
             for ch in self._channels.values():
                 if other_model:

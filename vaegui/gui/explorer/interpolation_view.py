@@ -21,8 +21,9 @@ from .image_canvas import ImageCanvas
 
 STRIP, FRAME, FRAMES = "strip", "frame", "frames"
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0)
-# The animation asks for a frame this often (40 a second): smooth, and on 2 cores every frame's
-# decoding and painting is taken from training. The decoder keeps up or drops frames.
+# The animation shows a frame this often (40 a second): smooth, and on 2 cores every frame's
+# painting is taken from training. Frames come decoded ahead (see _show_ahead); one-frame
+# decodes meanwhile are dropped when the decoder falls behind.
 FRAME_INTERVAL_MS = 25
 # A path held this long is worth decoding frame by frame ahead: not while an end point is dragged.
 FRAMES_SETTLE_MS = 150
@@ -51,7 +52,7 @@ class InterpolationView(DecodingView):
         # to the decoding thread, 40 times a second, all taken from training. Until the batch
         # is there (a new path, another model) frames are decoded one by one, as when paused.
         self._frames: tuple[tuple, np.ndarray] | None = None  # (key, images), see _show_ahead
-        self._frames_asked: tuple | None = None  # the key of the batch asked for
+        self._frames_asked: tuple | None = None  # the key whose batch is asked for, once settled
         self._single_asked = False  # a one-frame decode may be on its way
         self._frames_timer = QTimer(self, singleShot=True, interval=FRAMES_SETTLE_MS)
         self._frames_timer.timeout.connect(self._request_frames)
@@ -206,10 +207,7 @@ class InterpolationView(DecodingView):
         """Show the frame decoded ahead for the playback position; False if there is none for
         this path (then it is asked for, once the path has settled)."""
         m = self.model
-        # The model replaces its Interpolation at every change: identity tells a new path. New
-        # weights of another architecture are not decoded again by the worker: part of the key.
-        s = m.snapshot
-        key = (m.interpolation, m.playback.speed, s.config, tuple(s.image_shape))
+        key = self._frames_key()
         if self._frames is not None and self._frames[0] == key:
             if self._single_asked:  # a late one-frame decode would show an older position
                 self._single_asked = False
@@ -223,10 +221,18 @@ class InterpolationView(DecodingView):
             self._frames_timer.start()  # restarted by every change of the path meanwhile
         return False
 
+    def _frames_key(self) -> tuple:
+        """What the frames decoded ahead depend on. The model replaces its Interpolation at
+        every change, so identity tells a new path; the worker decodes them again for new
+        weights of the same architecture, but not of another one."""
+        m = self.model
+        return m.interpolation, m.playback.speed, m.snapshot.architecture
+
     def _request_frames(self) -> None:
-        key, latents = self._frames_asked, self.model.animation_frames(FRAME_INTERVAL_MS / 1000)
-        if key is None or latents is None or self.model.snapshot is None or not self.wanted():
+        latents = self.model.animation_frames(FRAME_INTERVAL_MS / 1000)
+        if latents is None or self.model.snapshot is None or not self.wanted():
             return
+        key = self._frames_key()
 
         def job(d):  # chunked (see decode_worker): a click or a frame may run between chunks
             images = yield from d.decode_in_chunks(latents)
