@@ -9,7 +9,7 @@ path (press -> pick -> decode), and it gives a run about twice as many clicks, s
 simply the slowest of a few. Events that picked no new point (a press that grabbed end point A
 or B) are not timed: no image answers them. A press whose image is overtaken by the drag's first move before it
 shows is counted at the first image shown after it (a late answer, never a dropped one). Window segments
-alternate with headless ones (the trainer alone, as in gui_responsiveness.py) so the machine's
+alternate with headless ones (the trainer writing its run folder, as in gui_responsiveness.py) so the machine's
 drifting speed weighs on both alike.
 
 Prints the figures, then as its last line one JSON object: click_median_ms, click_p99_ms,
@@ -35,7 +35,7 @@ from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gui_responsiveness import _figures, _rate, _total, run_headless, set_up  # noqa: E402
+from gui_responsiveness import _figures, _rate, _total, run_headless, set_up, writes_line  # noqa: E402
 
 from vaegui.core.config import RunConfig  # noqa: E402
 from vaegui.gui.main_window import MainWindow  # noqa: E402
@@ -231,6 +231,7 @@ def report(bench: ExplorerBench, headless: dict, pair_ratios: list[float]) -> in
     figures["decodes"], figures["dropped_requests"] = bench.decodes, bench.dropped
     print(f"animation: {figures['animation_fps']} frames/s (median over segments: "
           + ", ".join(f"{f:.1f}" for f in bench.fps) + ")")
+    print(writes_line(headless))
     print(f"throughput: headless {headless['rate']:,.0f} img/s, window {window['rate']:,.0f} img/s, "
           f"ratio {ratio:.3f}; per pair " + ", ".join(f"{r:.2f}" for r in pair_ratios))
     met = (figures["click_median_ms"] < TARGETS["median_ms"] and figures["drag_median_ms"] < TARGETS["median_ms"]
