@@ -227,11 +227,12 @@ def test_samples_are_fixed_until_the_noise_changes():
     assert m.sample_latents().shape == (16, 2)
 
 
-def test_nearest_index_is_the_true_nearest_neighbour():
-    rng = np.random.default_rng(1)
-    latents = rng.normal(size=(5000, 6)).astype(np.float32)
+@pytest.mark.parametrize("dim", [2, 6, 16])  # column by column up to 8, a whole-row sum beyond
+def test_nearest_index_is_the_true_nearest_neighbour(dim):
+    rng = np.random.default_rng(dim)
+    latents = rng.normal(size=(5000, dim)).astype(np.float32)
     for _ in range(20):
-        z = rng.normal(size=6).astype(np.float32)
+        z = rng.normal(size=dim).astype(np.float32)
         brute = min(range(len(latents)), key=lambda i: float(np.sum((latents[i] - z) ** 2)))
         index, distance = nearest_index(latents, z)
         assert index == brute

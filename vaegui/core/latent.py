@@ -169,7 +169,19 @@ def grid_points(x_range: tuple[float, float], y_range: tuple[float, float], size
 
 def nearest_index(latents: np.ndarray, z: np.ndarray) -> tuple[int, float]:
     """Index of the row of ``latents`` (N, L) nearest to z (Euclidean), and that distance."""
-    d2 = ((np.asarray(latents, np.float32) - np.asarray(z, np.float32)) ** 2).sum(1)
+    latents, z = np.asarray(latents, np.float32), np.asarray(z, np.float32).reshape(-1)
+    if latents.shape[1] <= 8:
+        # Column by column: numpy's sum along a short last axis costs far more than the
+        # arithmetic (10,000 points, L = 2: 16 us against 190 us), and every move of a drag
+        # asks for it.
+        d2, t = np.zeros(len(latents), np.float32), np.empty(len(latents), np.float32)
+        for j in range(latents.shape[1]):
+            np.subtract(latents[:, j], z[j], out=t)
+            t *= t
+            d2 += t
+    else:
+        d = latents - z
+        d2 = np.einsum("ij,ij->i", d, d)
     index = int(np.argmin(d2))
     return index, float(np.sqrt(d2[index]))
 
