@@ -16,7 +16,7 @@ Prints the figures, then as its last line one JSON object: click_median_ms, clic
 drag_median_ms, drag_p99_ms, animation_fps, throughput_ratio (window / headless, pooled) and
 counts. Targets: click and drag medians < 5 ms, p99 < 16 ms; animation >= 30 fps; ratio >= 0.85.
 
-    python benchmarks/explorer_latency.py [--data-dir DIR] [--epochs 2] [--pairs 3]
+    python benchmarks/explorer_latency.py [--data-dir DIR] [--epochs 2] [--pairs 6]
 """
 
 from __future__ import annotations
@@ -195,7 +195,7 @@ def main() -> int:
     parser.add_argument("--data-dir", help="folder holding MNIST/raw (default $VAEGUI_DATA_DIR, "
                                            "else ../shared/data)")
     parser.add_argument("--epochs", type=int, default=2, help="MNIST epochs per segment (default 2)")
-    parser.add_argument("--pairs", type=int, default=3, help="segments per mode (default 3)")
+    parser.add_argument("--pairs", type=int, default=6, help="segments per mode (default 6)")
     args = parser.parse_args()
     if (setup := set_up(args)) is None:
         return 2

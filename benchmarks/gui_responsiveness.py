@@ -7,7 +7,7 @@ so that the machine's changing speed (other programs, clocks) weighs on both mod
             writing its run folder as the worker and `vaegui train` do;
   window:   the real MainWindow (offscreen unless a display is set) trains on its worker thread while
             a 10 ms QTimer measures how late the GUI event loop serves it, and a simulated user
-            picks a point on the map every 250 ms (decoding on the GUI thread).
+            picks a point on the map every 250 ms (decoded on the explorer's decoding thread).
 Prints timer lateness (median, 99th percentile, max), the throughput of both modes (images per
 second of wall time from the trainer's start to the run's end, its last checkpoint saved, so the
 window's map refresh at each epoch end counts against it), their ratio, and whether the targets
@@ -109,7 +109,7 @@ def report(headless: dict, window: dict, pair_ratios: list[float]) -> int:
     late = window["lateness_ms"]
     p50, p99, worst = np.percentile(late, 50), np.percentile(late, 99), late.max()
     ratio = window["rate"] / headless["rate"]
-    print(f"window: {window['picks']} map points picked and decoded on the GUI thread; GUI thread "
+    print(f"window: {window['picks']} map points picked (decoded on the decoding thread); GUI thread "
           f"busy {100 * window['gui_cpu'] / window['wall']:.0f}% of the time (CPU)")
     print(f"GUI timer ({TIMER_MS} ms, {len(late)} ticks) lateness: median {p50:.1f} ms, "
           f"p99 {p99:.1f} ms, max {worst:.1f} ms")
