@@ -9,8 +9,8 @@ path (press -> pick -> decode), and it gives a run about twice as many clicks, s
 simply the slowest of a few. Events that picked no new point (a press that grabbed end point A
 or B) are not timed: no image answers them. A press whose image is overtaken by the drag's first move before it
 shows is counted at the first image shown after it (a late answer, never a dropped one). Window segments
-alternate with headless ones (the trainer writing its run folder, as in gui_responsiveness.py) so the machine's
-drifting speed weighs on both alike.
+alternate with headless ones (the trainer writing its run folder, as in gui_responsiveness.py) so
+the machine's drifting speed weighs on both alike.
 
 Prints the figures, then as its last line one JSON object: click_median_ms, click_p99_ms,
 drag_median_ms, drag_p99_ms, animation_fps, throughput_ratio (window / headless, pooled) and
