@@ -13,8 +13,9 @@ alternate with headless ones (the trainer writing its run folder, as in gui_resp
 the machine's drifting speed weighs on both alike.
 
 Prints the figures, then as its last line one JSON object: click_median_ms, click_p99_ms,
-drag_median_ms, drag_p99_ms, animation_fps, throughput_ratio (window / headless, pooled) and
-counts. Targets: click and drag medians < 5 ms, p99 < 16 ms; animation >= 30 fps; ratio >= 0.85.
+drag_median_ms, drag_p99_ms, animation_fps, throughput_ratio (window / headless, pooled), counts,
+and the explorer's CPU while the user acted, in cores (gui_cores, decode_cores: the decoding
+thread's read from /proc, so Linux only). Targets: click and drag medians < 5 ms, p99 < 16 ms; animation >= 30 fps; ratio >= 0.85.
 
     python benchmarks/explorer_latency.py [--data-dir DIR] [--epochs 2] [--pairs 6]
 """
@@ -55,12 +56,14 @@ class User(QObject):
         self.latency = {"click": [], "drag": []}
         self.sent = {"click": 0, "drag": 0}
         self.frames: list[float] = []
+        self.cpu: dict[str, float] = {}  # wall, GUI thread and decoding thread seconds while acting
         self._pending: tuple[str, float, np.ndarray] | None = None  # kind, time sent, point
         self._press: float | None = None  # when a drag's press was sent, until an image shows
         self._drag_left = 0
         self._pause_ticks = 0
         self._drag_from = np.zeros(2)
         self._drag_to = np.zeros(2)
+        self._cpu_start: tuple[float, float, float | None] | None = None
         window.point_view.imageShown.connect(self._on_image_shown)
         window.interpolation_view.frameShown.connect(lambda: self.frames.append(time.perf_counter()))
         self.timer = QTimer(interval=TICK_MS, timerType=Qt.TimerType.PreciseTimer)
@@ -73,10 +76,17 @@ class User(QObject):
         m.set_endpoint("b", enc.latents[1])
         m.set_playback(playing=True, mode="loop")
         self.timer.start()
+        self._cpu_start = (time.perf_counter(), time.thread_time(), decode_thread_cpu())
 
     def stop(self) -> None:
         self.timer.stop()
         self.window.explorer.set_playback(playing=False)
+        if self._cpu_start is not None:
+            wall, gui, decode = self._cpu_start
+            end = decode_thread_cpu()
+            self.cpu = {"wall": time.perf_counter() - wall, "gui": time.thread_time() - gui,
+                        "decode": end - decode if end is not None and decode is not None else float("nan")}
+            self._cpu_start = None
 
     # ---- acting -----------------------------------------------------------------------------
     def _random_point(self) -> np.ndarray:
@@ -147,6 +157,21 @@ class User(QObject):
             self._pending = None
 
 
+def decode_thread_cpu() -> float | None:
+    """CPU seconds of the explorer's decoding thread so far (Linux); None where unknown."""
+    tasks = Path("/proc/self/task")
+    if not tasks.is_dir():
+        return None
+    for task in tasks.iterdir():
+        try:
+            if (task / "comm").read_text().strip() == "vaegui-decode":
+                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+                return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+        except OSError:
+            continue
+    return None
+
+
 class ExplorerBench(QObject):
     """Window segments: a fresh window trains once while a User works its explorer."""
 
@@ -158,6 +183,7 @@ class ExplorerBench(QObject):
         self.latency = {"click": [], "drag": []}
         self.sent = {"click": 0, "drag": 0}
         self.fps: list[float] = []
+        self.cpu = {"wall": 0.0, "gui": 0.0, "decode": 0.0}
         self.dropped = self.decodes = 0
 
     def run_once(self, seed: int) -> None:
@@ -184,6 +210,8 @@ class ExplorerBench(QObject):
             self.sent[kind] += user.sent[kind]
         if len(user.frames) > 1:
             self.fps.append((len(user.frames) - 1) / (user.frames[-1] - user.frames[0]))
+        for key, seconds in user.cpu.items():
+            self.cpu[key] += seconds
         self.dropped += window.decode_worker.dropped
         self.decodes += window.decode_worker.executed
         window.close()
@@ -229,6 +257,13 @@ def report(bench: ExplorerBench, headless: dict, pair_ratios: list[float]) -> in
     figures["throughput_ratio"] = round(ratio, 3)
     figures["throughput_ratio_median_of_pairs"] = round(float(np.median(pair_ratios)), 3)
     figures["decodes"], figures["dropped_requests"] = bench.decodes, bench.dropped
+    cpu = bench.cpu
+    if cpu["wall"] > 0:
+        figures["gui_cores"] = round(cpu["gui"] / cpu["wall"], 3)
+        figures["decode_cores"] = round(cpu["decode"] / cpu["wall"], 3)
+        print(f"the window's CPU while the user acted: GUI thread {figures['gui_cores']:.2f} of a core, "
+              f"decoding thread {figures['decode_cores']:.2f} (what that costs training on this "
+              "machine: benchmarks/cpu_contention.py)")
     print(f"animation: {figures['animation_fps']} frames/s (median over segments: "
           + ", ".join(f"{f:.1f}" for f in bench.fps) + ")")
     print(writes_line(headless))
