@@ -7,7 +7,7 @@ import torch
 from vaegui.core.config import DataConfig, ModelConfig, RunConfig
 from vaegui.core.data import load_dataset
 from vaegui.core.evaluate import evaluate
-from vaegui.core.latent import Projection, encoded_set, grid_points, lerp, slerp, tile, traversal
+from vaegui.core.latent import Projection, encoded_set, grid_points, letterbox_tiles, lerp, slerp, tile, traversal
 from vaegui.core.decoder import Decoder, encode_means, encode_set
 from vaegui.core.model import VAE, decoder_state
 
@@ -57,6 +57,37 @@ def test_traversal_and_grid():
     np.testing.assert_allclose(g[0], [-0.5, 2])  # centre of the top-left cell
     np.testing.assert_allclose(g[-1], [1.5, -2])  # bottom right
 
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("cell_aspect", [2.5, 0.4, 1.0])
+def test_letterboxed_tiles_keep_their_shape_in_cells_of_another(channels, cell_aspect):
+    rng = np.random.default_rng(0)
+    h, w, rows, cols = 4, 6, 2, 3
+    images = rng.random((rows * cols, channels, h, w)).astype(np.float32)
+    out = letterbox_tiles(tile(images, nrow=cols, padding=0), (h, w), cell_aspect)
+    ch, cw = out.shape[1] // rows, out.shape[2] // cols
+    assert out.shape == (4, rows * ch, cols * cw)
+    # Each cell has the asked shape (to a pixel) and holds its tile whole, unscaled, centred.
+    assert cw / ch == pytest.approx(cell_aspect, abs=1 / min(ch, cw) + 1e-9) or (cw, ch) == (w, h)
+    assert (ch == h) if cell_aspect >= w / h else (cw == w)
+    top, left = (ch - h) // 2, (cw - w) // 2
+    for k, image in enumerate(images):
+        r, c = divmod(k, cols)
+        cell = out[:, r * ch:(r + 1) * ch, c * cw:(c + 1) * cw]
+        rgb = image if channels == 3 else np.repeat(image, 3, axis=0)
+        np.testing.assert_array_equal(cell[:3, top:top + h, left:left + w], rgb)
+        assert (cell[3, top:top + h, left:left + w] == 1).all()
+        assert cell[3].sum() == h * w  # the rest is transparent
+
+
+def test_letterboxing_says_what_does_not_fit():
+    with pytest.raises(ValueError, match="not made of 4 x 4 tiles"):
+        letterbox_tiles(np.zeros((1, 10, 8)), (4, 4), 1.0)
+    with pytest.raises(ValueError, match="cell aspect"):
+        letterbox_tiles(np.zeros((1, 8, 8)), (4, 4), 0.0)
+    wide = letterbox_tiles(np.zeros((1, 4, 4)), (4, 4), 1e6)  # an extreme region stays bounded
+    assert wide.shape[2] <= 8 * 4
 
 def test_decoder_snapshot_is_independent_of_the_live_model():
     torch.manual_seed(0)

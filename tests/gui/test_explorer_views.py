@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QApplication, QHBoxLayout, QVBoxLayout, QWidget
 from vaegui.core.config import ModelConfig
 from vaegui.core.data import make_shapes
 from vaegui.core.explorer import ExplorerModel
-from vaegui.core.latent import Snapshot, tile
+from vaegui.core.latent import Snapshot, letterbox_tiles, tile
 from vaegui.core.decoder import Decoder, encode_set
 from vaegui.core.model import VAE, model_state
 from vaegui.core.progress import EvalResult
@@ -261,12 +261,22 @@ def test_manifold_grid_follows_the_view_and_overlays_the_map(ex, qtbot):
     assert not ex.map.overlay.tiles.isVisible()
     ex.manifold.overlay.setChecked(True)
     tiles = ex.map.overlay.tiles
-    assert tiles.isVisible() and tiles.image.shape[:2] == (6 * h, 6 * w)
+    x0, x1, y0, y1 = region
+    assert abs((x1 - x0) / (y1 - y0) - 1) > 0.1  # the view is not square: nor are the grid's cells
+    expected = letterbox_tiles(m.grid_image, (h, w), (x1 - x0) / (y1 - y0))
+    assert tiles.isVisible() and tiles.image.shape == (expected.shape[1], expected.shape[2], 4)
     rect = tiles.mapRectToParent(tiles.boundingRect())
     assert (rect.left(), rect.right(), rect.top(), rect.bottom()) == pytest.approx(
-        (region[0], region[1], region[2], region[3]), abs=1e-6)
+        (x0, x1, y0, y1), abs=1e-6)
     # Row 0 of the grid (the top of the region) is drawn at the top: the image is flipped for y-up.
-    np.testing.assert_array_equal(tiles.image[-1], np.round(255 * m.grid_image[0, 0]).astype(np.uint8))
+    np.testing.assert_array_equal(
+        tiles.image, np.round(255 * expected.transpose(1, 2, 0)[::-1]).astype(np.uint8))
+    # Each tile keeps its shape on the map (whose axes have equal units), not the cell's.
+    rows, cols = tiles.image.shape[0] // 6, tiles.image.shape[1] // 6
+    first_cell = tiles.image[:rows, :cols, 3] > 0
+    tile_width = first_cell.any(0).sum() * (x1 - x0) / tiles.image.shape[1]
+    tile_height = first_cell.any(1).sum() * (y1 - y0) / tiles.image.shape[0]
+    assert tile_width / tile_height == pytest.approx(w / h, rel=0.05)
 
 
 def test_reconstructions_and_fixed_samples_refresh_with_new_weights(ex, shapes, qtbot):

@@ -239,3 +239,35 @@ def tile(images: np.ndarray, nrow: int, padding: int = 2, pad_value: float = 1.0
         top, left = y * (h + padding) + padding, x * (w + padding) + padding
         grid[:, top:top + h, left:left + w] = images[k]
     return grid
+
+
+MAX_LETTERBOX = 8  # a cell at most this many tiles wide or tall (a region of extreme shape)
+
+
+def letterbox_tiles(grid: np.ndarray, tile_hw: tuple[int, int], cell_aspect: float) -> np.ndarray:
+    """A grid of tiles without padding, (C, rows * h, cols * w) -> (4, rows * H, cols * W) RGBA
+    in [0, 1], each tile centred in a cell of ``cell_aspect`` (width / height) at its own shape,
+    the rest of the cell transparent.
+
+    The manifold grid decodes G x G points over the map's visible region, so its cells take the
+    view's shape: drawn over the map as one image stretched to the region, a wide view squashed
+    every digit. Letterboxed, each tile keeps its shape on the map (its axes are locked to equal
+    units) and still sits on the point it was decoded at."""
+    grid = np.asarray(grid, np.float32)
+    c, gh, gw = grid.shape
+    h, w = (int(v) for v in tile_hw)
+    if h < 1 or w < 1 or gh % h or gw % w:
+        raise ValueError(f"a {gh} x {gw} grid is not made of {h} x {w} tiles")
+    if not (np.isfinite(cell_aspect) and cell_aspect > 0):
+        raise ValueError(f"cell aspect {cell_aspect} is not a positive number")
+    rows, cols = gh // h, gw // w
+    if cell_aspect >= w / h:  # a wide cell: the tile fills its height
+        ch, cw = h, min(max(w, round(h * cell_aspect)), MAX_LETTERBOX * w)
+    else:
+        cw, ch = w, min(max(h, round(w / cell_aspect)), MAX_LETTERBOX * h)
+    top, left = (ch - h) // 2, (cw - w) // 2
+    out = np.zeros((4, rows, ch, cols, cw), np.float32)
+    rgb = grid[:3] if c >= 3 else np.repeat(grid[:1], 3, axis=0)
+    out[:3, :, top:top + h, :, left:left + w] = rgb.reshape(3, rows, h, cols, w)
+    out[3, :, top:top + h, :, left:left + w] = 1.0
+    return out.reshape(4, rows * ch, cols * cw)

@@ -11,6 +11,7 @@ from PySide6.QtGui import QBrush, QColor, QFont, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QGraphicsSimpleTextItem
 
 from vaegui.core.explorer import ExplorerModel
+from vaegui.core.latent import letterbox_tiles
 
 HANDLE_RADIUS_PX = 9  # a press this close to A or B drags it
 
@@ -126,14 +127,16 @@ class MapOverlay:
 
     def update_tiles(self) -> None:
         m = self.model
-        show = m.grid.overlay and m.grid_image is not None and m.grid_image_region is not None
+        show = (m.grid.overlay and m.grid_image is not None and m.grid_image_region is not None
+                and m.snapshot is not None)
         self.tiles.setVisible(show)
         if not show:
             return
-        image = m.grid_image  # (C, H, W), row 0 at the top (high y)
-        rgb = np.ascontiguousarray(np.round(255 * image.transpose(1, 2, 0)[::-1]).astype(np.uint8))
-        self.tiles.setImage(rgb[..., 0] if rgb.shape[2] == 1 else rgb, levels=(0, 255))
         x0, x1, y0, y1 = m.grid_image_region
+        # (4, H, W), row 0 at the top (high y); each tile keeps its shape in its cell
+        image = letterbox_tiles(m.grid_image, m.snapshot.image_shape[1:], (x1 - x0) / (y1 - y0))
+        rgba = np.ascontiguousarray(np.round(255 * image.transpose(1, 2, 0)[::-1]).astype(np.uint8))
+        self.tiles.setImage(rgba, levels=(0, 255))
         self.tiles.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
         self.tiles.setOpacity(m.grid.opacity)
 
