@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QObject, QSettings, QThread
@@ -58,6 +59,45 @@ def show_widget(qtbot):
         qtbot.waitExposed(widget)
         return widget
     return show
+
+
+OPEN_TIMEOUT_MS = 30_000
+
+
+def _train_shapes(out: Path, *args: str) -> Path:
+    from vaegui import cli
+
+    assert cli.main(["train", "--dataset", "shapes", "--epochs", "1", "--image-size", "16", "--hidden", "16",
+                     "--train-limit", "512", "--test-limit", "128", "--device", "cpu", "--no-progress",
+                     *args, "--out", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="session")
+def train_shapes():
+    """train_shapes(out, *args) -> out: ``vaegui train`` on shapes at 16x16 with 16 hidden units,
+    one epoch of 512 images and 128 test images unless ``args`` say otherwise (a later option
+    wins), into the run folder ``out``."""
+    return _train_shapes
+
+
+@pytest.fixture
+def open_in_window(qtbot, settings):
+    """open_in_window(path, size=None) -> a shown MainWindow that has opened ``path`` (a run
+    folder or a checkpoint) and drawn its map."""
+    from vaegui.gui.main_window import MainWindow
+
+    def open_(path: Path, size: tuple[int, int] | None = None):
+        window = MainWindow(settings)
+        qtbot.addWidget(window)
+        if size is not None:
+            window.resize(*size)
+        window.show()
+        qtbot.waitExposed(window)
+        with qtbot.waitSignal(window.mapUpdated, timeout=OPEN_TIMEOUT_MS):
+            window.open_checkpoint(str(path))
+        return window
+    return open_
 
 
 def _tiny_config(epochs: int = 2, train: int = 256, test: int = 128, **train_changes) -> RunConfig:

@@ -7,33 +7,22 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from vaegui import cli
 from vaegui.core.checkpoint import load_checkpoint
 from vaegui.core.latent import Snapshot, nearest_index, tile, traversal_order
 from vaegui.core.decoder import Decoder
-from vaegui.gui.main_window import MainWindow
 
 TIMEOUT = 30_000
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    out = tmp_path_factory.mktemp("run") / "shapes-run"
-    code = cli.main(["train", "--dataset", "shapes", "--epochs", "1", "--train-limit", "256",
-                     "--test-limit", "128", "--image-size", "16", "--hidden", "16", "--latent-dim", "3",
-                     "--batch-size", "64", "--device", "cpu", "--no-progress", "--out", str(out)])
-    assert code == 0
+def trained(tmp_path_factory, train_shapes):
+    out = train_shapes(tmp_path_factory.mktemp("run") / "shapes-run", "--train-limit", "256",
+                       "--latent-dim", "3", "--batch-size", "64")
     return out / "checkpoint.pt"
 
 
-def test_every_view_works_on_a_checkpoint_from_vaegui_train(qtbot, settings, trained):
-    window = MainWindow(settings)
-    qtbot.addWidget(window)
-    window.resize(1600, 1000)
-    window.show()
-    qtbot.waitExposed(window)
-    with qtbot.waitSignal(window.mapUpdated, timeout=TIMEOUT):
-        window.open_checkpoint(str(trained))
+def test_every_view_works_on_a_checkpoint_from_vaegui_train(qtbot, open_in_window, trained):
+    window = open_in_window(trained, (1600, 1000))
     state = load_checkpoint(trained)
     m = window.explorer
     decoder = Decoder.from_snapshot(Snapshot(m.snapshot.config, m.snapshot.image_shape, state["model"]))

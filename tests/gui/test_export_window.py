@@ -20,7 +20,6 @@ import pytest
 from PIL import Image
 from PySide6.QtWidgets import QFileDialog, QInputDialog
 
-from vaegui import cli
 from vaegui.core import explorer_images, export
 from vaegui.core.errors import CheckpointError
 from vaegui.core.run_reader import RunReader
@@ -34,23 +33,13 @@ SVG = "{http://www.w3.org/2000/svg}"
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("run") / "shapes"
-    assert cli.main(["train", "--dataset", "shapes", "--epochs", "1", "--image-size", "16", "--hidden", "16",
-                     "--train-limit", "512", "--test-limit", "128", "--device", "cpu", "--no-progress",
-                     "--out", str(out)]) == 0
-    return out
+def run_dir(tmp_path_factory, train_shapes):
+    return train_shapes(tmp_path_factory.mktemp("run") / "shapes")
 
 
 @pytest.fixture
-def window(qtbot, settings, run_dir):
-    window = MainWindow(settings)
-    qtbot.addWidget(window)
-    window.resize(1400, 900)
-    window.show()
-    qtbot.waitExposed(window)
-    with qtbot.waitSignal(window.mapUpdated, timeout=TIMEOUT):
-        window.open_checkpoint(str(run_dir))
+def window(open_in_window, run_dir):
+    window = open_in_window(run_dir, (1400, 900))
     m = window.explorer
     m.pick_plane(m.encoded.xy[3])
     m.set_endpoint("a", m.encoded.latents[0])

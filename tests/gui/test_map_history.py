@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from vaegui import cli
 from vaegui.core.run_reader import RunReader
 from vaegui.gui.main_window import MainWindow
 
@@ -15,22 +14,14 @@ EPOCHS = 3
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("hist") / "run"
-    assert cli.main(["train", "--dataset", "shapes", "--epochs", str(EPOCHS), "--train-limit", "512",
-                     "--test-limit", "128", "--image-size", "16", "--hidden", "16", "--latent-dim", "2",
-                     "--batch-size", "64", "--device", "cpu", "--no-progress", "--out", str(out)]) == 0
-    return out
+def run(tmp_path_factory, train_shapes):
+    return train_shapes(tmp_path_factory.mktemp("hist") / "run", "--epochs", str(EPOCHS),
+                        "--latent-dim", "2", "--batch-size", "64")
 
 
 @pytest.fixture
-def window(qtbot, settings, run):
-    w = MainWindow(settings)
-    qtbot.addWidget(w)
-    w.show()
-    with qtbot.waitSignal(w.mapUpdated, timeout=TIMEOUT):
-        w.open_checkpoint(str(run))
-    return w
+def window(open_in_window, run):
+    return open_in_window(run)
 
 
 def test_the_scrubber_shows_epoch_ks_stored_means_and_weights(qtbot, window, run):
