@@ -14,8 +14,9 @@ the machine's drifting speed weighs on both alike.
 
 Prints the figures, then as its last line one JSON object: click_median_ms, click_p99_ms,
 drag_median_ms, drag_p99_ms, animation_fps, throughput_ratio (window / headless, pooled), counts,
-and the explorer's CPU while the user acted, in cores (gui_cores, decode_cores: the decoding
-thread's read from /proc, so Linux only). Targets: click and drag medians < 5 ms, p99 < 16 ms; animation >= 30 fps; ratio >= 0.85.
+and the window's CPU while the user acted, in cores (gui_cores, decode_cores: the decoding
+thread's read from /proc, so Linux only). Targets: click and drag medians < 5 ms, p99 < 16 ms;
+animation >= 30 fps; ratio >= 0.85.
 
     python benchmarks/explorer_latency.py [--data-dir DIR] [--epochs 2] [--pairs 6]
 """

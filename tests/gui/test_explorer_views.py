@@ -279,6 +279,16 @@ def test_manifold_grid_follows_the_view_and_overlays_the_map(ex, qtbot):
     assert tile_width / tile_height == pytest.approx(w / h, rel=0.05)
 
 
+
+def test_the_overlay_hides_a_grid_of_another_models_images(ex):
+    m = ex.model
+    h, w = m.snapshot.image_shape[1:]
+    m.set_grid(overlay=True)
+    m.set_grid_image(np.zeros((1, 3 * (h + 1), 3 * w), np.float32), (-1.0, 1.0, -1.0, 1.0))
+    assert not ex.map.overlay.tiles.isVisible()  # not tiles of this model's images: not drawn
+    m.set_grid_image(np.zeros((1, 3 * h, 3 * w), np.float32), (-1.0, 1.0, -1.0, 1.0))
+    assert ex.map.overlay.tiles.isVisible()
+
 def test_reconstructions_and_fixed_samples_refresh_with_new_weights(ex, shapes, qtbot):
     m = ex.model
     m.set_samples(count=4)

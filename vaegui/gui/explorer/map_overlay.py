@@ -128,9 +128,9 @@ class MapOverlay:
     def update_tiles(self) -> None:
         m = self.model
         show = (m.grid.overlay and m.grid_image is not None and m.grid_image_region is not None
-                and m.snapshot is not None)
+                and m.snapshot is not None and _is_square_grid(m.grid_image, m.snapshot.image_shape[1:]))
         self.tiles.setVisible(show)
-        if not show:
+        if not show:  # (a grid of another model's images hides until the new one is decoded)
             return
         x0, x1, y0, y1 = m.grid_image_region
         # (4, H, W), row 0 at the top (high y); each tile keeps its shape in its cell
@@ -150,6 +150,12 @@ class MapOverlay:
             if d2 <= best_d2:
                 best, best_d2 = key, d2
         return best
+
+
+def _is_square_grid(grid: np.ndarray, tile_hw: tuple[int, int]) -> bool:
+    """Whether ``grid`` (C, H, W) is G x G tiles of ``tile_hw``, as the manifold grid decodes."""
+    (gh, gw), (h, w) = grid.shape[1:], tile_hw
+    return gh % h == 0 and gw % w == 0 and gh // h == gw // w
 
 
 def _place(item: QGraphicsItem, xy: np.ndarray | None) -> None:
