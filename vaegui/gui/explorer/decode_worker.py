@@ -64,6 +64,10 @@ class _Thread(QThread):
     def run(self) -> None:
         self._target()
 
+    def release_target(self) -> None:
+        """Forget the target once the thread has finished."""
+        self._target = None
+
 
 class DecodeWorker(QObject):
     # Emitted from the decoding thread; the worker lives in the GUI thread, so Qt queues it there.
@@ -139,6 +143,11 @@ class DecodeWorker(QObject):
             self._stopping = True
             self._lock.notify()
         self._thread.wait()
+        # The thread holds its target, a method of this worker: without that cycle the worker
+        # and its thread are freed when their owner lets go, not by a garbage collection at
+        # some later moment (CI once crashed inside such a collection, in a later test's event
+        # loop while that test's decoding thread ran).
+        self._thread.release_target()
 
     @Slot(str, int, object)
     def _on_finished(self, channel: str, sequence: int, result: Any) -> None:
