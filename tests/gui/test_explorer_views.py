@@ -277,6 +277,10 @@ def test_manifold_grid_follows_the_view_and_overlays_the_map(ex, qtbot):
     tile_width = first_cell.any(0).sum() * (x1 - x0) / tiles.image.shape[1]
     tile_height = first_cell.any(1).sum() * (y1 - y0) / tiles.image.shape[0]
     assert tile_width / tile_height == pytest.approx(w / h, rel=0.05)
+    # A new opacity changes the opacity, not the tiles.
+    built = tiles.image
+    m.set_grid(opacity=0.3)
+    assert tiles.image is built and tiles.opacity() == pytest.approx(0.3)
 
 
 

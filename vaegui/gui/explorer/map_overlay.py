@@ -58,6 +58,7 @@ class MapOverlay:
         self.plot = plot
         self.tiles = pg.ImageItem(axisOrder="row-major")
         self.tiles.setZValue(-5)  # under the points
+        self._tiles_of: tuple | None = None  # (grid image, region, tile shape) the tiles show
         self.path = pg.PlotCurveItem(pen=pg.mkPen("#222", width=2, style=pg.QtCore.Qt.PenStyle.DashLine))
         self.path.setZValue(8)
         # The moving point travels along the path, so every animation frame repaints the part of
@@ -132,12 +133,18 @@ class MapOverlay:
         self.tiles.setVisible(show)
         if not show:  # (a grid of another model's images hides until the new one is decoded)
             return
-        x0, x1, y0, y1 = m.grid_image_region
-        # (4, H, W), row 0 at the top (high y); each tile keeps its shape in its cell
-        image = letterbox_tiles(m.grid_image, m.snapshot.image_shape[1:], (x1 - x0) / (y1 - y0))
-        rgba = np.ascontiguousarray(np.round(255 * image.transpose(1, 2, 0)[::-1]).astype(np.uint8))
-        self.tiles.setImage(rgba, levels=(0, 255))
-        self.tiles.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
+        # Every grid setting (the opacity slider, each pan or zoom) comes here: the tiles are
+        # built again only for a new grid image.
+        source = (m.grid_image, m.grid_image_region, tuple(m.snapshot.image_shape[1:]))
+        shown = self._tiles_of
+        if shown is None or shown[0] is not source[0] or shown[1:] != source[1:]:
+            x0, x1, y0, y1 = m.grid_image_region
+            # (4, H, W), row 0 at the top (high y); each tile keeps its shape in its cell
+            image = letterbox_tiles(m.grid_image, source[2], (x1 - x0) / (y1 - y0))
+            rgba = np.ascontiguousarray(np.round(255 * image.transpose(1, 2, 0)[::-1]).astype(np.uint8))
+            self.tiles.setImage(rgba, levels=(0, 255))
+            self.tiles.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
+            self._tiles_of = source
         self.tiles.setOpacity(m.grid.opacity)
 
     # ---- hit test -----------------------------------------------------------------------------
