@@ -60,7 +60,7 @@ def main() -> None:
     root = data_dir(args.data_dir)
     reference = [sys.executable, str(HERE / "reference_vae_example.py"), root, str(args.epochs)]
     with tempfile.TemporaryDirectory() as tmp:
-        vaegui = [sys.executable, "-m", "vaegui.cli", "train", "--dataset", "mnist",
+        vaegui = [sys.executable, "-m", "vaegui", "train", "--dataset", "mnist",
                   "--data-dir", root, "--model", "mlp", "--latent-dim", "20", "--likelihood",
                   "bernoulli", "--epochs", str(args.epochs), "--batch-size", "128", "--lr", "1e-3",
                   "--seed", "1", "--device", "cpu", "--no-progress", "--offline"]

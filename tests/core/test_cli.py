@@ -85,7 +85,7 @@ def test_bad_checkpoint_names_the_file(tmp_path, capsys):
 
 
 def test_console_error_has_no_traceback(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "vaegui.cli", "eval", str(tmp_path / "nope.pt")],
+    result = subprocess.run([sys.executable, "-m", "vaegui", "eval", str(tmp_path / "nope.pt")],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr

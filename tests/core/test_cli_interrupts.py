@@ -21,7 +21,7 @@ SMALL = ["--dataset", "shapes", "--train-limit", "128", "--hidden", "32", "--bat
 
 
 def start(*args):
-    return subprocess.Popen([sys.executable, "-m", "vaegui.cli", *args], stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-m", "vaegui", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
 
@@ -126,7 +126,7 @@ class _Trainer:
 
 @pytest.mark.parametrize("ends_process", [False, True])
 def test_after_the_save_ctrl_c_is_ignored_until_the_process_ends(ends_process):
-    from vaegui.cli import _StopOnCtrlC
+    from vaegui.cli.train import _StopOnCtrlC
 
     before = signal.getsignal(signal.SIGINT)
     trainer = _Trainer()
@@ -145,7 +145,7 @@ def test_after_the_save_ctrl_c_is_ignored_until_the_process_ends(ends_process):
 
 
 def test_a_second_ctrl_c_before_the_save_interrupts():
-    from vaegui.cli import _StopOnCtrlC
+    from vaegui.cli.train import _StopOnCtrlC
 
     before = signal.getsignal(signal.SIGINT)
     with pytest.raises(KeyboardInterrupt), _StopOnCtrlC(_Trainer(), ends_process=True) as ctrl_c:

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from .core.export import PLOT_FORMATS, PLOT_SCALE, PLOT_SCALES, SCREEN_DPI
+from ..core.export import PLOT_FORMATS, PLOT_SCALE, PLOT_SCALES, SCREEN_DPI
 
 # Sizes, in logical pixels, of the figures `vaegui export` makes (the app exports its own sizes).
 FIGURE_SIZES = {"latent_map": (760, 680), "losses": (900, 480), "kl_per_dimension": (640, 420)}
@@ -25,7 +25,7 @@ DISPLAYLESS_PLATFORMS = ("offscreen", "minimal", "minimalegl", "vnc", "eglfs", "
 
 def add_parser(sub) -> None:
     """The `export` command's options (sub: the parser's subparsers)."""
-    from .cli_options import file_name, int_at_least
+    from .options import file_name, int_at_least
 
     x = sub.add_parser("export", help="write figures and data of a checkpoint to a folder, headless")
     x.add_argument("checkpoint", metavar="CKPT", type=file_name,
@@ -65,7 +65,7 @@ def use_offscreen_qt(environ=os.environ, platform: str = sys.platform) -> None:
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
-    from .core.export import check_folder
+    from ..core.export import check_folder
 
     check_folder(args.out)
     use_offscreen_qt()
@@ -73,9 +73,9 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
     from PySide6.QtWidgets import QApplication, QWidget
 
-    from .core.export import copy_file
-    from .gui.export.bundle import CHECKPOINT, Sources, finish, write_bundle
-    from .gui.export.plot_export import lay_out
+    from ..core.export import copy_file
+    from ..gui.export.bundle import CHECKPOINT, Sources, finish, write_bundle
+    from ..gui.export.plot_export import lay_out
 
     app = QApplication.instance() or QApplication(["vaegui"])  # noqa: F841 - widgets need it
     holder = QWidget()  # never shown: the panels are laid out off screen
@@ -101,14 +101,14 @@ def _open(args: argparse.Namespace):
     test images of different classes."""
     import numpy as np
 
-    from .core.checkpoint import load_checkpoint, model_from_checkpoint
-    from .core.data import load_dataset
-    from .core.errors import CheckpointError
-    from .core.explorer import ExplorerModel
-    from .core.history import History
-    from .core.decoder import encode_set
-    from .core.latent import Snapshot, example_indices
-    from .core.run_reader import RunReader
+    from ..core.checkpoint import load_checkpoint, model_from_checkpoint
+    from ..core.data import load_dataset
+    from ..core.errors import CheckpointError
+    from ..core.explorer import ExplorerModel
+    from ..core.history import History
+    from ..core.decoder import encode_set
+    from ..core.latent import Snapshot, example_indices
+    from ..core.run_reader import RunReader
 
     checkpoint = Path(args.checkpoint)
     if checkpoint.is_dir():
@@ -140,10 +140,10 @@ def _open(args: argparse.Namespace):
 
 def _figures(parent, explorer, history, steps_per_epoch):
     """The window's plot panels, made off screen under ``parent``: their export targets."""
-    from .gui.explorer.latent_map import LatentMap
-    from .gui.export.targets import find_targets
-    from .gui.kl_view import KLDimView
-    from .gui.loss_view import LossView
+    from ..gui.explorer.latent_map import LatentMap
+    from ..gui.export.targets import find_targets
+    from ..gui.kl_view import KLDimView
+    from ..gui.loss_view import LossView
 
     LatentMap(explorer, parent)
     losses = LossView(parent)

@@ -11,9 +11,9 @@ import argparse
 import dataclasses
 from typing import Any
 
-from .core.config import (DEVICES, KL_FORMS, LIKELIHOODS, MAX_IW_SAMPLES, MODEL_FAMILIES, THREADS_AUTO,
+from ..core.config import (DEVICES, KL_FORMS, LIKELIHOODS, MAX_IW_SAMPLES, MODEL_FAMILIES, THREADS_AUTO,
                           DataConfig, ModelConfig, RunConfig, TrainConfig)
-from .core.errors import ConfigError
+from ..core.errors import ConfigError
 
 EXIT_USER_ERROR = 2
 
@@ -139,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--data-dir")
     e.add_argument("--device", choices=DEVICES, default="auto")
     e.add_argument("--offline", action="store_true", help="never download a missing dataset")
-    from .export_cli import add_parser as add_export  # its own module: the export's options
+    from .export import add_parser as add_export  # its own module: the export's options
 
     add_export(sub)
     g = sub.add_parser("gui", help="open the desktop app (the default)", add_help=False)
@@ -175,7 +175,7 @@ def resumed_config(args: argparse.Namespace, saved: RunConfig) -> RunConfig:
     """The checkpoint's settings with the options given on the command line, under the one
     resume rule (core.resume): an option that would change the model or the data, given with
     another value, is a ConfigError naming the option."""
-    from .core.resume import resumed
+    from ..core.resume import resumed
 
     wanted = config_from_args(args, saved)
     try:

@@ -24,10 +24,10 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from .cli_options import (EXIT_USER_ERROR, OneLineParser, build_parser, config_from_args,
+from .options import (EXIT_USER_ERROR, OneLineParser, build_parser, config_from_args,
                           int_at_least, name_the_option, resumed_config)
-from .core.config import RunConfig
-from .core.errors import ConfigError, Reported, VaeguiError
+from ..core.config import RunConfig
+from ..core.errors import ConfigError, Reported, VaeguiError
 
 __all__ = ["EXIT_INTERRUPTED", "EXIT_USER_ERROR", "OneLineParser", "fail", "int_at_least", "main"]  # the app uses these
 EXIT_INTERRUPTED = 130
@@ -96,7 +96,7 @@ def _main(argv: list[str], ends_process: bool = False) -> int:
         args = build_parser().parse_args(argv)
     try:
         if args.command == "export":
-            from .export_cli import run as export
+            from .export import run as export
 
             return export(args)
         if args.command == "train":
@@ -112,7 +112,7 @@ def _main(argv: list[str], ends_process: bool = False) -> int:
         return fail("the output was closed before the command finished")
     except Exception as exc:
         if isinstance(exc, RuntimeError) and not _out_of_memory(exc):
-            from .core.checkpoint import interrupted
+            from ..core.checkpoint import interrupted
 
             if interrupted(exc):  # a library turned a Ctrl-C into its own error
                 raise KeyboardInterrupt from None
@@ -182,7 +182,7 @@ def _gui(argv: list[str]) -> int:
     # it is.
     previous = signal.signal(signal.SIGINT, on_sigint) if threading.current_thread() is threading.main_thread() else None
     try:
-        from .gui.app import main as gui_main  # Qt is imported only when the app is wanted
+        from ..gui.app import main as gui_main  # Qt is imported only when the app is wanted
     except ImportError:
         if pressed:
             raise KeyboardInterrupt from None
@@ -200,10 +200,10 @@ def train(args: argparse.Namespace, out: TextIO | None = None, ends_process: boo
     """The `train` command; ``ends_process``: the process exits when it returns (a Ctrl-C after
     the save is then ignored rather than reported)."""
     # Imported here so that `vaegui --help` and argument errors answer without loading torch.
-    from .core.distributed import (Distributed, PeerFailed, all_or_none, peer_lost, process_group,
+    from ..core.distributed import (Distributed, PeerFailed, all_or_none, peer_lost, process_group,
                                    wait_for_all)
-    from .core.errors import TrainingError
-    from .core.run_writer import RunWriter
+    from ..core.errors import TrainingError
+    from ..core.run_writer import RunWriter
 
     started = time.perf_counter()
     with process_group(Distributed.from_env()) as dist, contextlib.ExitStack() as stack:
@@ -249,11 +249,11 @@ def train(args: argparse.Namespace, out: TextIO | None = None, ends_process: boo
 def _start(args: argparse.Namespace, dist, stack: contextlib.ExitStack):
     """Settings, run folder (rank 0's), data and trainer, resumed if asked; the TensorBoard log
     if asked. Returns (run folder or None, trainer, TensorBoard log or None)."""
-    from .core import tensorboard_log
-    from .core.checkpoint import load_checkpoint
-    from .core.data import image_shape_of, load_dataset
-    from .core.run_folder import RunFolder, run_name
-    from .core.trainer import Trainer
+    from ..core import tensorboard_log
+    from ..core.checkpoint import load_checkpoint
+    from ..core.data import image_shape_of, load_dataset
+    from ..core.run_folder import RunFolder, run_name
+    from ..core.trainer import Trainer
 
     if args.tensorboard and dist.is_main and not tensorboard_log.available():
         raise ConfigError(TENSORBOARD_MISSING)
@@ -325,7 +325,7 @@ def _train_epochs(trainer, writer, out: TextIO, tensorboard, progress: bool):
     """Train, printing each epoch's line as the run folder's writer records it; saves at the
     end (rank 0: the other ranks of a multi-process run have no ``writer`` and see no
     evaluations). Returns the last progress snapshot."""
-    from .core.errors import TrainingError
+    from ..core.errors import TrainingError
 
     bar = _ProgressBar(sys.stderr, enabled=progress and sys.stderr.isatty())
     last = None
@@ -408,11 +408,11 @@ class _ProgressBar:
 
 # ---- eval ------------------------------------------------------------------------------------
 def evaluate_checkpoint(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    from .core.checkpoint import load_checkpoint, model_from_checkpoint
-    from .core.data import load_dataset
-    from .core.device import describe_device, resolve_device
-    from .core.evaluate import evaluate
-    from .core.trainer import check_iw_memory
+    from ..core.checkpoint import load_checkpoint, model_from_checkpoint
+    from ..core.data import load_dataset
+    from ..core.device import describe_device, resolve_device
+    from ..core.evaluate import evaluate
+    from ..core.trainer import check_iw_memory
 
     out = out or sys.stdout
     state = load_checkpoint(args.checkpoint)
@@ -423,7 +423,7 @@ def evaluate_checkpoint(args: argparse.Namespace, out: TextIO | None = None) -> 
     if data.skipped:
         print(f"vaegui: {data.skipped_summary()}", file=sys.stderr)
     if tuple(data.image_shape) != tuple(model.image_shape):
-        from .core.errors import CheckpointError
+        from ..core.errors import CheckpointError
 
         raise CheckpointError(args.checkpoint, f"trained on {model.image_shape} images, "
                                                f"the data has {data.image_shape}")
