@@ -138,7 +138,7 @@ def main() -> int:
     data_dir = args.data_dir or os.environ.get("VAEGUI_DATA_DIR") or str(REPO.parent / "shared" / "data")
 
     from vaegui.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-    from vaegui.core.data import dataset_available, load_dataset
+    from vaegui.core.dataset_loader import dataset_available, load_dataset
     from vaegui.gui.threads import init_threads, one_torch_thread_here
 
     if not dataset_available("mnist", data_dir):

@@ -37,7 +37,7 @@ from PySide6.QtCore import QEventLoop, QObject, QSettings, Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
 from vaegui.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from vaegui.core.data import dataset_available, load_dataset
+from vaegui.core.dataset_loader import dataset_available, load_dataset
 from vaegui.core.run_folder import RUNS_ENV_VAR, RunFolder, default_runs_dir, new_run_path
 from vaegui.core.run_writer import RunWriter
 from vaegui.core.trainer import Trainer

@@ -46,7 +46,7 @@ def child(root: str, epochs: int, train_limit: int, repeats: int) -> None:
     import torch
 
     from vaegui.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-    from vaegui.core.data import load_dataset
+    from vaegui.core.dataset_loader import load_dataset
     from vaegui.core.trainer import Trainer
 
     default = torch.get_num_threads()  # before anything sets a count

@@ -1,7 +1,7 @@
 """Small, fast training set-ups shared by the core tests."""
 
 from vaegui.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from vaegui.core.data import load_dataset
+from vaegui.core.dataset_loader import load_dataset
 
 
 def tiny_config(**train) -> RunConfig:

@@ -114,7 +114,7 @@ def test_a_state_that_does_not_fit_is_refused_before_anything_changes():
 
 def test_training_imports_no_torch_dynamo():
     """The reason this Adam exists: torch.optim's first use imports torch._dynamo (1.5 s)."""
-    code = ("import sys\nfrom vaegui.core.config import *\nfrom vaegui.core.data import load_dataset\n"
+    code = ("import sys\nfrom vaegui.core.config import *\nfrom vaegui.core.dataset_loader import load_dataset\n"
             "from vaegui.core.trainer import Trainer\n"
             "cfg = RunConfig(data=DataConfig(dataset='shapes', train_limit=64, test_limit=16),\n"
             "                model=ModelConfig(latent_dim=2, hidden=16), train=TrainConfig(epochs=1, batch_size=32))\n"

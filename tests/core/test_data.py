@@ -15,7 +15,7 @@ import torch
 import torchvision
 from PIL import Image
 
-from vaegui.core import data as D
+from vaegui.core import dataset_loader as D
 from vaegui.core import shapes as shapes_mod
 from vaegui.core.config import DataConfig
 from vaegui.core.errors import DataError

@@ -13,7 +13,7 @@ import pytest
 import torchvision
 from PIL import Image
 
-from vaegui.core import data as D
+from vaegui.core import dataset_loader as D
 from vaegui.core.config import DataConfig
 from vaegui.core.errors import DataError
 

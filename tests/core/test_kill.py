@@ -24,7 +24,7 @@ import glob, json, os, random, signal, sys, time
 import torch
 torch.set_num_threads(1)
 from vaegui.cli import main
-import vaegui.core.data, vaegui.core.run_folder, vaegui.core.run_writer, vaegui.core.trainer  # once, before forking
+import vaegui.core.dataset_loader, vaegui.core.run_folder, vaegui.core.run_writer, vaegui.core.trainer  # once, before forking
 from vaegui.core.checkpoint import load_checkpoint
 from vaegui.core.errors import CheckpointError
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from vaegui.core.config import DataConfig, ModelConfig, RunConfig
-from vaegui.core.data import load_dataset
+from vaegui.core.dataset_loader import load_dataset
 from vaegui.core.evaluate import evaluate
 from vaegui.core.latent import Projection, encoded_set, grid_points, letterbox_tiles, lerp, slerp, tile, traversal
 from vaegui.core.decoder import Decoder, encode_means, encode_set

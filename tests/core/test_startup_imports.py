@@ -60,7 +60,7 @@ def test_the_mnist_family_loads_without_torchvision(tmp_path):
     from test_data import write_mnist_like
 
     write_mnist_like(tmp_path, "KMNIST", np.random.default_rng(0))
-    code = ("from vaegui.core.config import DataConfig\nfrom vaegui.core.data import load_dataset\n"
+    code = ("from vaegui.core.config import DataConfig\nfrom vaegui.core.dataset_loader import load_dataset\n"
             f"load_dataset(DataConfig(dataset='kmnist', data_dir={str(tmp_path)!r}), download=False)\n")
     assert modules_after(code) == {"torch"}
 
@@ -70,7 +70,7 @@ def test_shapes_and_folder_datasets_load_without_torchvision(tmp_path):
 
     for k in range(4):
         Image.new("L", (8, 8), 40 * k).save(tmp_path / f"{k}.png")
-    code = ("from vaegui.core.config import DataConfig\nfrom vaegui.core.data import load_dataset\n"
+    code = ("from vaegui.core.config import DataConfig\nfrom vaegui.core.dataset_loader import load_dataset\n"
             "load_dataset(DataConfig(dataset='shapes', train_limit=10, test_limit=10))\n"
             f"load_dataset(DataConfig(dataset='folder:{tmp_path}', image_size=8))\n")
     assert modules_after(code) == {"torch"}

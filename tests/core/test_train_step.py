@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from vaegui.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from vaegui.core.data import load_dataset
+from vaegui.core.dataset_loader import load_dataset
 from vaegui.core.loss import elbo_terms
 from vaegui.core.model import VAE
 from vaegui.core.trainer import Trainer, epoch_permutation

@@ -9,7 +9,7 @@ import torch
 from vaegui.core import trainer as trainer_module
 from vaegui.core.checkpoint import load_checkpoint, save_checkpoint
 from vaegui.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from vaegui.core.data import load_dataset
+from vaegui.core.dataset_loader import load_dataset
 from vaegui.core.errors import TrainingError
 from vaegui.core.history import History
 from vaegui.core.decoder import encode_means

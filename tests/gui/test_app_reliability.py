@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from vaegui.core.checkpoint import save_checkpoint
-from vaegui.core.data import load_dataset
+from vaegui.core.dataset_loader import load_dataset
 from vaegui.core.trainer import Trainer
 from vaegui.gui import app
 from vaegui.core.run_reader import RunReader

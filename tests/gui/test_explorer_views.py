@@ -10,7 +10,7 @@ from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication, QHBoxLayout, QVBoxLayout, QWidget
 
 from vaegui.core.config import ModelConfig
-from vaegui.core.data import make_shapes
+from vaegui.core.dataset_loader import make_shapes
 from vaegui.core.explorer import ExplorerModel
 from vaegui.core.latent import Snapshot, letterbox_tiles, tile
 from vaegui.core.decoder import Decoder, encode_set

@@ -8,7 +8,7 @@ from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
 
 from vaegui.core.config import ModelConfig
-from vaegui.core.data import make_shapes
+from vaegui.core.dataset_loader import make_shapes
 from vaegui.core.latent import EncodedSet, Projection
 from vaegui.core.decoder import encode_set
 from vaegui.core.model import VAE

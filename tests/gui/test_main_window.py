@@ -9,7 +9,7 @@ from PySide6.QtCore import QPointF, Qt
 
 from vaegui.core.checkpoint import load_checkpoint, save_checkpoint
 from vaegui.core.config import RunConfig
-from vaegui.core.data import load_dataset
+from vaegui.core.dataset_loader import load_dataset
 from vaegui.core.decoder import Decoder
 from vaegui.core.trainer import Trainer
 from vaegui.gui import app

@@ -102,7 +102,7 @@ def _open(args: argparse.Namespace):
     import numpy as np
 
     from ..core.checkpoint import load_checkpoint, model_from_checkpoint
-    from ..core.data import load_dataset
+    from ..core.dataset_loader import load_dataset
     from ..core.errors import CheckpointError
     from ..core.explorer import ExplorerModel
     from ..core.history import History

@@ -251,7 +251,7 @@ def _start(args: argparse.Namespace, dist, stack: contextlib.ExitStack):
     if asked. Returns (run folder or None, trainer, TensorBoard log or None)."""
     from ..core import tensorboard_log
     from ..core.checkpoint import load_checkpoint
-    from ..core.data import image_shape_of, load_dataset
+    from ..core.dataset_loader import image_shape_of, load_dataset
     from ..core.run_folder import RunFolder, run_name
     from ..core.trainer import Trainer
 
@@ -409,7 +409,7 @@ class _ProgressBar:
 # ---- eval ------------------------------------------------------------------------------------
 def evaluate_checkpoint(args: argparse.Namespace, out: TextIO | None = None) -> int:
     from ..core.checkpoint import load_checkpoint, model_from_checkpoint
-    from ..core.data import load_dataset
+    from ..core.dataset_loader import load_dataset
     from ..core.device import describe_device, resolve_device
     from ..core.evaluate import evaluate
     from ..core.trainer import check_iw_memory

@@ -2,7 +2,7 @@
 
 Apart from :func:`download_problem`, nothing here imports torch or torchvision (together 5 s):
 the app answers "which dataset, is it on disk" before its window opens, and loads with
-:mod:`.data` later. The file lists of torchvision's datasets are written out below rather than
+:mod:`.dataset_loader` later. The file lists of torchvision's datasets are written out below rather than
 read from its classes for that reason; a test holds them equal to torchvision's.
 """
 

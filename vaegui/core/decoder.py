@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from .config import ModelConfig
-from .data import ImageData
+from .dataset_loader import ImageData
 from .evaluate import to_float
 from .latent import EncodedSet, Projection, Snapshot, dataset_split, encoded_set, tile
 from .model import VAE

@@ -3,7 +3,7 @@
 Each file and folder is visited once however many links lead to it (a symlink loop would
 otherwise multiply the images), only regular files are opened (a named pipe called x.png would
 block the reader for ever), and every file that cannot be used is kept with the reason, for the
-user to see. :func:`vaegui.core.data.load_folder` turns the result into a dataset.
+user to see. :func:`vaegui.core.dataset_loader.load_folder` turns the result into a dataset.
 """
 
 from __future__ import annotations

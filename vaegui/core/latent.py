@@ -18,7 +18,7 @@ from .config import ModelConfig
 if TYPE_CHECKING:
     import torch
 
-    from .data import ImageData
+    from .dataset_loader import ImageData
 
 
 @dataclass(frozen=True, eq=False)

@@ -20,7 +20,7 @@ import torch
 from . import limits
 from .adam import make_adam
 from .config import THREADS_AUTO, ModelConfig, RunConfig
-from .data import ImageData
+from .dataset_loader import ImageData
 from .device import describe_device, place_images, resolve_device
 from .distributed import Distributed, agree_on_step, data_parallel, rank_shard
 from .errors import CheckpointError, ConfigError, DataError, TrainingError

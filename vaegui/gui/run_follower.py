@@ -23,7 +23,7 @@ from .progress_throttle import ProgressThrottle
 from .training_worker import RunInfo, describe_error, examples_of
 
 if TYPE_CHECKING:
-    from vaegui.core.data import ImageData
+    from vaegui.core.dataset_loader import ImageData
     from vaegui.core.run_reader import RunReader
 
 POLL_S = 0.5  # how often the folder is read for new lines
@@ -67,7 +67,7 @@ class RunFollower(QObject):
     @Slot(str, object)
     def _follow(self, path: str, data_dir: str | None) -> None:
         # torch here, on this thread, not on import: the window opens before torch is loaded.
-        from vaegui.core.data import load_dataset
+        from vaegui.core.dataset_loader import load_dataset
         from vaegui.core.run_reader import RunReader
 
         pin_threads(1)  # a viewer: never a second full OpenMP pool beside training (core.threads)

@@ -37,7 +37,7 @@ from .progress_throttle import ProgressThrottle
 from .threads import yield_to_the_window
 
 if TYPE_CHECKING:
-    from vaegui.core.data import ImageData
+    from vaegui.core.dataset_loader import ImageData
     from vaegui.core.model import VAE
     from vaegui.core.run_writer import RunWriter
     from vaegui.core.trainer import Trainer
@@ -214,7 +214,7 @@ class TrainingWorker(QObject):
 
             # Every module a run or an Open needs, so that neither waits for an import later.
             import vaegui.core.checkpoint  # noqa: F401
-            import vaegui.core.data  # noqa: F401
+            import vaegui.core.dataset_loader  # noqa: F401
             import vaegui.core.decoder  # noqa: F401
             import vaegui.core.run_reader  # noqa: F401
             import vaegui.core.trainer  # noqa: F401
@@ -328,7 +328,7 @@ class TrainingWorker(QObject):
         if self._data is None or self._data_config != cfg:
             self._data = None  # free the old set before loading a new one
             self.statusChanged.emit(f"Loading {cfg.dataset}…")
-            from vaegui.core.data import load_dataset
+            from vaegui.core.dataset_loader import load_dataset
 
             self._data, self._data_config = load_dataset(cfg), cfg
             d = self._data
