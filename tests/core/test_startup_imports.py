@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from vaegui.core.datasets import CLASS_NAMES, IMAGE_EXTENSIONS, TORCHVISION, TORCHVISION_FILES
+from vaegui.core.dataset_catalog import CLASS_NAMES, IMAGE_EXTENSIONS, TORCHVISION, TORCHVISION_FILES
 from vaegui.core.latent import tile
 
 REPO = Path(__file__).resolve().parents[2]

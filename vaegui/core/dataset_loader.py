@@ -18,7 +18,7 @@ import torch
 
 from . import shapes
 from .config import DataConfig
-from .datasets import (CLASS_NAMES, DATASET_NAMES, ENV_VAR, FOLDER_PREFIX, IMAGE_EXTENSIONS, TORCHVISION,
+from .dataset_catalog import (CLASS_NAMES, DATASET_NAMES, ENV_VAR, FOLDER_PREFIX, IMAGE_EXTENSIONS, TORCHVISION,
                        check_fits_in_memory, dataset_available, dataset_key, download_problem,
                        expected_files, folder_path, image_shape_of, resolve_data_dir, unknown_dataset)
 from .errors import DataError

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .datasets import IMAGE_EXTENSIONS
+from .dataset_catalog import IMAGE_EXTENSIONS
 
 
 def one_line(exc: BaseException) -> str:

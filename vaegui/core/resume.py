@@ -19,7 +19,7 @@ RESUMABLE = frozenset({("train", "epochs"), ("train", "lr"), ("train", "beta"),
 def fixed_differences(saved: RunConfig, wanted: RunConfig) -> list[tuple[str, str, object, object]]:
     """The settings a resumed run cannot change in which ``wanted`` differs from ``saved``:
     (section, field, saved value, wanted value)."""
-    from .datasets import dataset_key
+    from .dataset_catalog import dataset_key
 
     found = []
     for section in ("data", "model", "train"):

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import QApplication
 
 from vaegui.cli import OneLineParser, fail, int_at_least
 from vaegui.core.config import RunConfig
-from vaegui.core.datasets import (DATASET_NAMES, FOLDER_PREFIX, dataset_available, download_problem,
+from vaegui.core.dataset_catalog import (DATASET_NAMES, FOLDER_PREFIX, dataset_available, download_problem,
                               resolve_data_dir)
 from vaegui.core.errors import ConfigError, DataError, VaeguiError
 

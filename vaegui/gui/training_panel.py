@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayo
 from vaegui.core.config import (DEVICES, KL_FORMS, LIKELIHOODS, MAX_BATCH_SIZE, MAX_BETA, MAX_EPOCHS,
                                 MAX_IMAGE_SIZE, MAX_LATENT_DIM, MAX_LR, MAX_STEPS, MAX_THREADS,
                                 MODEL_FAMILIES, THREADS_AUTO, RunConfig)
-from vaegui.core.datasets import FOLDER_PREFIX
+from vaegui.core.dataset_catalog import FOLDER_PREFIX
 from vaegui.core.progress import Progress
 
 from .icons import icon
