@@ -31,7 +31,7 @@ MAX_STEPS = 10**12  # warm-up steps
 MAX_IW_SAMPLES = 100_000
 MAX_LR = 10.0
 MAX_BETA = 1e6
-MAX_THREADS = 1024  # torch CPU threads of training; "auto" lets a governor choose (core.threads)
+MAX_THREADS = 1024  # torch CPU threads of training; "auto" lets a governor choose (core.thread_governor)
 THREADS_AUTO = "auto"
 MAX_SEED = 2**32 - 1  # the trainer derives per-epoch seeds as seed * 1_000_003 + epoch (< 2**64)
 # A Gaussian likelihood's sigma below this is clamped by the loss (loss.MIN_LOG_SIGMA), so a
@@ -144,7 +144,7 @@ class TrainConfig:
     # Importance samples K of the IWAE bound reported at the end of training (0 = skip).
     iw_samples: int = 0
     # torch CPU threads of the training thread: a number, or "auto" = tuned while training runs
-    # to the best measured step rate (core.threads), which on a shared machine is often fewer
+    # to the best measured step rate (core.thread_governor), which on a shared machine is often fewer
     # than the cores. The count can change the last bits of some operations (MKL's matrix
     # products at some counts, oneDNN's convolutions), so a run is reproducible bit for bit
     # with a fixed count; "auto" trades that for speed on a shared machine.

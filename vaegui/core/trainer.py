@@ -29,7 +29,7 @@ from .history import History
 from .loss import elbo_terms
 from .model import VAE, decoder_state
 from .progress import EvalResult, Progress
-from .threads import FixedThreads, thread_control
+from .thread_governor import FixedThreads, thread_control
 
 PAUSE_POLL_S = 0.1  # while paused, yield a snapshot this often so a consumer can do other work
 

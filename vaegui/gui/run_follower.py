@@ -17,7 +17,7 @@ from PySide6.QtCore import QObject, QThread, Qt, Signal, Slot
 from vaegui.core.errors import VaeguiError
 from vaegui.core.history import History
 from vaegui.core.latent import Snapshot, encoded_set
-from vaegui.core.threads import pin_threads
+from vaegui.core.thread_governor import pin_threads
 
 from .progress_throttle import ProgressThrottle
 from .training_worker import RunInfo, describe_error, examples_of
@@ -70,7 +70,7 @@ class RunFollower(QObject):
         from vaegui.core.dataset_loader import load_dataset
         from vaegui.core.run_reader import RunReader
 
-        pin_threads(1)  # a viewer: never a second full OpenMP pool beside training (core.threads)
+        pin_threads(1)  # a viewer: never a second full OpenMP pool beside training (core.thread_governor)
         try:
             reader = RunReader(path)
             config = reader.config

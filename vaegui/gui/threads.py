@@ -1,6 +1,6 @@
 """The app's threads and torch's per-thread CPU pools.
 
-torch's CPU thread count is per thread (see core.threads): once a second thread has run a
+torch's CPU thread count is per thread (see core.thread_governor): once a second thread has run a
 multi-threaded op, a second pool exists, the runtime stops spinning its threads, and training in
 the worker loses about 40% of its speed. So every thread but the training worker's does its torch
 work with one thread.
@@ -12,7 +12,7 @@ import os
 import sys
 import threading
 
-from vaegui.core.threads import pin_threads
+from vaegui.core.thread_governor import pin_threads
 
 GIL_SWITCH_INTERVAL_S = 0.001
 
@@ -26,7 +26,7 @@ def init_threads() -> None:
 
 
 def one_torch_thread_here() -> int:
-    """Give the calling thread one torch CPU thread, for good (core.threads.pin_threads);
+    """Give the calling thread one torch CPU thread, for good (core.thread_governor.pin_threads);
     returns the count it had."""
     import torch
 

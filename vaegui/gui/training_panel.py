@@ -155,7 +155,7 @@ class TrainingPanel(QWidget):
         self.batch_spin = _spin(1, MAX_BATCH_SIZE, step=32)
         self.epochs_spin = _spin(1, MAX_EPOCHS)
         self.device_combo = _combo(DEVICES)
-        # 0 shows as "auto": the count is then tuned while training runs (core.threads).
+        # 0 shows as "auto": the count is then tuned while training runs (core.thread_governor).
         self.threads_spin = _spin(0, MAX_THREADS)
         self.threads_spin.setSpecialValueText(THREADS_AUTO)
         self.threads_spin.setToolTip("CPU threads of training: auto tunes the count to the measured "

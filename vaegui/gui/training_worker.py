@@ -31,7 +31,7 @@ from vaegui.core.latent import Snapshot, encoded_set, example_indices
 from vaegui.core.progress import Progress
 from vaegui.core.resume import fixed_differences
 from vaegui.core.run_folder import METRICS_NAME, RunFolder, default_runs_dir, new_run_path
-from vaegui.core.threads import pin_threads
+from vaegui.core.thread_governor import pin_threads
 
 from .progress_throttle import ProgressThrottle
 from .threads import yield_to_the_window
@@ -229,7 +229,7 @@ class TrainingWorker(QObject):
         self.ready.emit(device)
 
     def _use_threads(self) -> None:
-        # torch's CPU thread count is per thread: set this thread's own (see core.threads). A
+        # torch's CPU thread count is per thread: set this thread's own (see core.thread_governor). A
         # run then sets the count its settings ask for, "auto" tuning it while training runs.
         if self.torch_threads:
             pin_threads(self.torch_threads)

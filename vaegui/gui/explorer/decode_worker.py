@@ -27,7 +27,7 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from vaegui.core.explorer import ExplorerModel
 from vaegui.core.latent import Snapshot
-from vaegui.core.threads import pin_threads
+from vaegui.core.thread_governor import pin_threads
 
 if TYPE_CHECKING:
     from vaegui.core.decoder import Decoder
@@ -170,7 +170,7 @@ class DecodeWorker(QObject):
                 name, sequence, job = self._next_job() if snapshot is not None else (None, 0, None)
             if changed and snapshot is not None and not torch_ready:
                 # torch only once weights come (the window opens before torch is imported). The
-                # GUI process runs its other torch work with one thread each (see core.threads):
+                # GUI process runs its other torch work with one thread each (see core.thread_governor):
                 # a second multi-threaded OpenMP pool here would slow training down. Pinned, not
                 # merely set: training sets the process's count meanwhile.
                 pin_threads(1)

@@ -14,7 +14,7 @@ import torch
 from vaegui.core import threads
 from vaegui.core.config import RunConfig, TrainConfig
 from vaegui.core.errors import ConfigError
-from vaegui.core.threads import ThreadGovernor, ladder
+from vaegui.core.thread_governor import ThreadGovernor, ladder
 from vaegui.core.trainer import Trainer
 
 from core_helpers import tiny_config, tiny_data
@@ -214,7 +214,7 @@ def test_auto_on_a_gpu_leaves_the_count_alone(monkeypatch):
 
 POOLS = textwrap.dedent("""
     import os, threading, torch
-    from vaegui.core.threads import pin_threads
+    from vaegui.core.thread_governor import pin_threads
 
     def tasks():
         return len(os.listdir("/proc/self/task"))
