@@ -139,7 +139,7 @@ def main() -> int:
 
     from vaegui.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
     from vaegui.core.dataset_loader import dataset_available, load_dataset
-    from vaegui.gui.threads import init_threads, one_torch_thread_here
+    from vaegui.gui.torch_threads import init_threads, one_torch_thread_here
 
     if not dataset_available("mnist", data_dir):
         print(f"MNIST not found in {data_dir}: pass --data-dir", file=sys.stderr)

@@ -41,7 +41,7 @@ from vaegui.core.dataset_loader import dataset_available, load_dataset
 from vaegui.core.run_folder import RUNS_ENV_VAR, RunFolder, default_runs_dir, new_run_path
 from vaegui.core.run_writer import RunWriter
 from vaegui.core.trainer import Trainer
-from vaegui.gui.threads import init_threads, one_torch_thread_here
+from vaegui.gui.torch_threads import init_threads, one_torch_thread_here
 from vaegui.gui.main_window import MainWindow
 
 REPO = Path(__file__).resolve().parents[1]

@@ -15,7 +15,7 @@ import torch
 from vaegui.core.config import RunConfig
 from vaegui.gui import training_worker
 from vaegui.gui.main_window import MainWindow
-from vaegui.gui.threads import TRAINING_NICE, one_torch_thread_here
+from vaegui.gui.torch_threads import TRAINING_NICE, one_torch_thread_here
 
 TIMEOUT = 60_000
 

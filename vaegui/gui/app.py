@@ -32,7 +32,7 @@ from . import settings as store
 from .icons import icon
 from .main_window import MainWindow
 from .scripted_run import ScriptedRun
-from .threads import init_threads
+from .torch_threads import init_threads
 
 # A file the app writes its start-up times to, when this is set (benchmarks/startup.py reads it).
 STARTUP_TIMES_ENV = "VAEGUI_STARTUP_TIMES"

@@ -32,7 +32,7 @@ from .icons import icon
 from .kl_view import KLDimView
 from .loss_view import LossView
 from .training_panel import TrainingPanel
-from .threads import one_torch_thread_here
+from .torch_threads import one_torch_thread_here
 from .training_worker import RunInfo, TrainingWorker
 
 CHECKPOINT_FILTER = "vaegui checkpoints (*.pt *.ckpt);;All files (*)"
@@ -321,7 +321,7 @@ class MainWindow(QMainWindow):
 
     # ---- worker events -----------------------------------------------------------------------
     def _on_worker_ready(self, device: str) -> None:
-        one_torch_thread_here()  # before this thread's first torch work (see gui/threads.py)
+        one_torch_thread_here()  # before this thread's first torch work (see gui/torch_threads.py)
         self.engine_ready = True
         self.training_panel.set_ready(True)
         if self.training_panel.state == "idle":  # a run shows its own device

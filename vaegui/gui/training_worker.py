@@ -34,7 +34,7 @@ from vaegui.core.run_folder import METRICS_NAME, RunFolder, default_runs_dir, ne
 from vaegui.core.thread_governor import pin_threads
 
 from .progress_throttle import ProgressThrottle
-from .threads import yield_to_the_window
+from .torch_threads import yield_to_the_window
 
 if TYPE_CHECKING:
     from vaegui.core.dataset_loader import ImageData
