@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from vaegui.core import export
-from vaegui.core.history import History
+from vaegui.core.loss_history import History
 from vaegui.core.latent import EncodedSet, Projection
 from vaegui.core.progress import EvalResult
 

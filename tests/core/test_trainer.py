@@ -11,7 +11,7 @@ from vaegui.core.checkpoint import load_checkpoint, save_checkpoint
 from vaegui.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from vaegui.core.dataset_loader import load_dataset
 from vaegui.core.errors import TrainingError
-from vaegui.core.history import History
+from vaegui.core.loss_history import History
 from vaegui.core.decoder import encode_means
 from vaegui.core.loss import Terms
 from vaegui.core.trainer import Trainer

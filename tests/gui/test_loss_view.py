@@ -7,7 +7,7 @@ import pytest
 from PySide6.QtCore import QPoint, QPointF
 from PySide6.QtGui import QColor
 
-from vaegui.core.history import History
+from vaegui.core.loss_history import History
 from vaegui.core.progress import EvalResult, Progress
 from vaegui.gui.kl_view import KLDimView
 from vaegui.gui import loss_view

@@ -105,7 +105,7 @@ def _open(args: argparse.Namespace):
     from ..core.dataset_loader import load_dataset
     from ..core.errors import CheckpointError
     from ..core.explorer import ExplorerModel
-    from ..core.history import History
+    from ..core.loss_history import History
     from ..core.decoder import encode_set
     from ..core.latent import Snapshot, example_indices
     from ..core.run_reader import RunReader

@@ -23,7 +23,7 @@ import numpy as np
 
 from .atomic import atomic_write
 from .errors import VaeguiError, os_reason
-from .history import History
+from .loss_history import History
 from .latent import EncodedSet
 from .progress import LOSS_COLUMNS
 

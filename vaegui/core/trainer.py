@@ -25,7 +25,7 @@ from .device import describe_device, place_images, resolve_device
 from .distributed import Distributed, agree_on_step, data_parallel, rank_shard
 from .errors import CheckpointError, ConfigError, DataError, TrainingError
 from .evaluate import IW_DECODES, EvaluationStopped, evaluate, to_float
-from .history import History
+from .loss_history import History
 from .loss import elbo_terms
 from .model import VAE, decoder_state
 from .progress import EvalResult, Progress

@@ -11,7 +11,7 @@ from PySide6.QtCore import QPointF, Qt, QTimer
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel,
                                QVBoxLayout, QWidget)
 
-from vaegui.core.history import History
+from vaegui.core.loss_history import History
 from vaegui.core.progress import LOSS_COLUMNS, EvalResult, Progress
 from vaegui.gui.palette import cache_axes, style_axes
 from vaegui.gui.stepped_view_box import SteppedViewBox

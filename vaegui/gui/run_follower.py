@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, QThread, Qt, Signal, Slot
 
 from vaegui.core.errors import VaeguiError
-from vaegui.core.history import History
+from vaegui.core.loss_history import History
 from vaegui.core.latent import Snapshot, encoded_set
 from vaegui.core.thread_governor import pin_threads
 

@@ -26,7 +26,7 @@ from PySide6.QtCore import QObject, Qt, Signal, Slot
 
 from vaegui.core.config import DataConfig, RunConfig
 from vaegui.core.errors import VaeguiError
-from vaegui.core.history import History
+from vaegui.core.loss_history import History
 from vaegui.core.latent import Snapshot, encoded_set, example_indices
 from vaegui.core.progress import Progress
 from vaegui.core.resume import fixed_differences

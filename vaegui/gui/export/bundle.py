@@ -20,7 +20,7 @@ from vaegui.core import explorer_images as images
 from vaegui.core import export
 from vaegui.core.export import PLOT_FORMATS, PLOT_SCALE
 from vaegui.core.explorer import ExplorerModel
-from vaegui.core.history import History
+from vaegui.core.loss_history import History
 
 from .plot_export import write_plot
 from .targets import ImageTarget, PlotTarget
