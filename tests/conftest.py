@@ -30,8 +30,8 @@ def mnist_dir() -> Path:
 def one_cpu_for_auto_threads(monkeypatch):
     """The thread governor sees one CPU, so "auto" runs in-process at one fixed count: the thread
     count changes the last bits of some matrix products, and tests compare runs bit for bit.
-    tests/core/test_threads.py drives the governor itself with explicit counts."""
-    from vaegui.core import threads
+    tests/core/test_thread_governor.py drives the governor itself with explicit counts."""
+    from vaegui.core import thread_governor as threads
 
     monkeypatch.setattr(threads, "available_cpus", lambda: 1)
 

@@ -11,7 +11,7 @@ import threading
 import pytest
 import torch
 
-from vaegui.core import threads
+from vaegui.core import thread_governor as threads
 from vaegui.core.config import RunConfig, TrainConfig
 from vaegui.core.errors import ConfigError
 from vaegui.core.thread_governor import ThreadGovernor, ladder
