@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from vaegui.core.progress import EvalResult
 from vaegui.core.latent import dimension_name
-from vaegui.gui.palette import cache_axes, style_axes
+from vaegui.gui.plot_axes import cache_axes, style_axes
 from vaegui.gui.stepped_view_box import stepped_range
 
 _ACTIVE = "#0072B2"  # Okabe-Ito blue, as the reconstruction curve

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout
 
 from vaegui.core.loss_history import History
 from vaegui.core.progress import LOSS_COLUMNS, EvalResult, Progress
-from vaegui.gui.palette import cache_axes, style_axes
+from vaegui.gui.plot_axes import cache_axes, style_axes
 from vaegui.gui.stepped_view_box import SteppedViewBox
 
 # Okabe-Ito colours (colour-blind safe); the marker shapes differ too, so colour is not the only cue.

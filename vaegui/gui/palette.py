@@ -1,14 +1,12 @@
-"""Colours and pixels for the latent views: categorical and continuous brush palettes for big
-scatters (a point holds an index into a few pre-made brushes, never a brush of its own), and
-numpy image -> QImage conversion.
+"""Colours of the latent views: categorical and continuous brush palettes for big scatters (a
+point holds an index into a few pre-made brushes, never a brush of its own).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtGui import QBrush, QColor, QImage
-from PySide6.QtWidgets import QGraphicsItem
+from PySide6.QtGui import QBrush, QColor
 
 # Paul Tol's "muted" scheme (https://personal.sron.nl/~pault/, 2021): nine colours told apart by
 # the common forms of colour blindness, on a white background. A tenth class gets a mid grey
@@ -61,39 +59,3 @@ def quantise(values: np.ndarray, levels: int = FACTOR_LEVELS) -> tuple[np.ndarra
     span = hi - lo if hi > lo else 1.0
     bins = np.floor((np.nan_to_num(values, nan=lo) - lo) / span * levels)
     return np.clip(bins, 0, levels - 1).astype(np.int64), lo, hi
-
-
-def to_qimage(image: np.ndarray) -> QImage:
-    """(C, H, W) image, uint8 or float in [0, 1], C = 1 or 3 -> a QImage that owns its pixels."""
-    image = np.asarray(image)
-    if image.dtype != np.uint8:
-        image = np.round(np.clip(image, 0.0, 1.0) * 255).astype(np.uint8)
-    channels, height, width = image.shape
-    if channels == 1:
-        pixels = np.ascontiguousarray(image[0])
-        fmt, line = QImage.Format.Format_Grayscale8, width
-    else:
-        pixels = np.ascontiguousarray(image[:3].transpose(1, 2, 0))  # (H, W, 3)
-        fmt, line = QImage.Format.Format_RGB888, 3 * width
-    # QImage only borrows the buffer; copy() detaches it before `pixels` is freed.
-    return QImage(pixels.data, width, height, line, fmt).copy()
-
-
-def style_axes(plot: pg.PlotItem, labels: dict[str, str]) -> None:
-    """Dark axes with plain labels on a white plot. Automatic SI prefixes stay off: "step (x1000)"
-    or "latent dimension (x0.001)" only confuse."""
-    for side, text in labels.items():
-        axis = plot.getAxis(side)
-        axis.setPen("k")
-        axis.setTextPen("k")
-        axis.setLabel(text)
-        axis.enableAutoSIPrefix(False)
-
-
-def cache_axes(plot: pg.PlotItem) -> None:
-    """Keep each axis's drawing (with the grid it draws across the plot) in a pixmap until the
-    view's range or size changes: a repaint for a moving curve or marker then blits it, where
-    pyqtgraph would replay its ticks, labels and grid lines (about 3 ms a paint here). Exports
-    draw uncached (export/plot_export.py), so figures keep vector axes."""
-    for side in ("left", "bottom"):
-        plot.getAxis(side).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)

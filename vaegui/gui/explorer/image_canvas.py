@@ -8,7 +8,7 @@ from PySide6.QtCore import QRect, QSize, Qt
 from PySide6.QtGui import QFontMetrics, QImage, QPainter, QPaintEvent, QPalette
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from .. import palette
+from ..qimage import to_qimage
 
 LABEL_GAP = 6  # pixels between labels and the image
 
@@ -40,7 +40,7 @@ class ImageCanvas(QWidget):
         """(C, H, W) float in [0, 1] or uint8, or None to show ``hint`` instead. Labels, when
         given, are spread evenly over the image's height (rows) or width (columns)."""
         self._array = None if image is None else np.asarray(image)
-        self._image = None if image is None else palette.to_qimage(image)
+        self._image = None if image is None else to_qimage(image)
         # Converted once here rather than at every paint: drawing a scaled grayscale or RGB888
         # image converts it to 32 bits first, each time (the point view repaints 60 times a
         # second during a drag; this makes its paint about 3 times as fast).

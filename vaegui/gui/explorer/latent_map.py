@@ -23,6 +23,8 @@ from vaegui.core.explorer import ExplorerModel
 from vaegui.core.latent import EncodedSet, dimension_name
 
 from .. import palette
+from ..plot_axes import cache_axes
+from ..qimage import to_qimage
 from ..point_cloud import PointCloud
 from ..stepped_view_box import SteppedViewBox
 from .history_bar import HistoryBar
@@ -67,7 +69,7 @@ class _HoverCard(QFrame):
         self.hide()
 
     def show_image(self, image: np.ndarray, caption: str) -> None:
-        qimage = palette.to_qimage(image)
+        qimage = to_qimage(image)
         factor = max(1, HOVER_PREVIEW_PX // max(qimage.width(), qimage.height()))
         size = qimage.size() * factor
         self.image.setPixmap(QPixmap.fromImage(qimage.scaled(
@@ -129,7 +131,7 @@ class LatentMap(QWidget):
         for name in ("left", "bottom"):
             item.getAxis(name).setPen("#444")
             item.getAxis(name).setTextPen("#222")
-        palette.cache_axes(item)
+        cache_axes(item)
         # Tick labels that get shorter keep their space: narrowing the axis lays the plot out
         # again, and each epoch's map would then be painted twice (20 ms each beside training).
         item.getAxis("left").setStyle(autoReduceTextSpace=False)
