@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TextIO
 
 from ..core.export import PLOT_FORMATS, PLOT_SCALE, PLOT_SCALES, SCREEN_DPI
+from .options import file_name, int_at_least
 
 # Sizes, in logical pixels, of the figures `vaegui export` makes (the app exports its own sizes).
 FIGURE_SIZES = {"latent_map": (760, 680), "losses": (900, 480), "kl_per_dimension": (640, 420)}
@@ -25,8 +26,6 @@ DISPLAYLESS_PLATFORMS = ("offscreen", "minimal", "minimalegl", "vnc", "eglfs", "
 
 def add_parser(sub) -> None:
     """The `export` command's options (sub: the parser's subparsers)."""
-    from .options import file_name, int_at_least
-
     x = sub.add_parser("export", help="write figures and data of a checkpoint to a folder, headless")
     x.add_argument("checkpoint", metavar="CKPT", type=file_name,
                    help="a checkpoint, or a run folder (its latest checkpoint)")

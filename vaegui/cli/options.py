@@ -1,21 +1,22 @@
-"""The options of `vaegui train` and `vaegui eval`, and how they become settings.
+"""What the commands share: the parser class and number types, how options become settings,
+and how a user's error is printed.
 
 Shared by the command line and the app (which parses its own few options with the same parser
-class and number types). Option defaults and bounds are the configuration dataclasses'; this
-module only maps options to settings and names the option in an error.
+class and number types, and prints its errors with :func:`fail`). Option defaults and bounds
+are the configuration dataclasses'; this module only maps options to settings and names the
+option in an error. It imports no command module, so every command (and the app) can import it.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
+import sys
 from typing import Any
 
-from ..core.config import (DEVICES, KL_FORMS, LIKELIHOODS, MAX_IW_SAMPLES, MODEL_FAMILIES, THREADS_AUTO,
-                          DataConfig, ModelConfig, RunConfig, TrainConfig)
-from ..core.errors import ConfigError
-
-EXIT_USER_ERROR = 2
+from ..core.config import THREADS_AUTO, DataConfig, ModelConfig, RunConfig, TrainConfig
+from ..core.errors import EXIT_USER_ERROR, ConfigError, VaeguiError
 
 # Options of `vaegui train` -> (section, setting) of RunConfig. Their defaults are the
 # dataclasses' (an option left out is None here, so a resumed run knows what was asked).
@@ -79,72 +80,13 @@ def clip(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else f"{text[:limit]}..."
 
 
-def _default(dest: str) -> Any:
+def default(dest: str) -> Any:
+    """The dataclass default of the setting an option of `vaegui train` sets (for its help)."""
     section, name = OPTION_FIELDS[dest]
     return next(f.default for f in dataclasses.fields(_SECTIONS[section]) if f.name == name)
 
 
-_positive_int, _non_negative_int = int_at_least(1), int_at_least(0)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="vaegui", description="Train and explore variational autoencoders. "
-                     "Run without a command to open the desktop app.")
-    sub = parser.add_subparsers(dest="command", parser_class=OneLineParser)
-    t = sub.add_parser("train", help="train a VAE headless")
-    # No defaults here (None = not given): config_from_args takes them from the dataclasses,
-    # and a resumed run from the checkpoint. Bounds live in the dataclasses' validation.
-    d = _default
-    t.add_argument("--dataset", help="mnist, fashion-mnist, kmnist, cifar10, shapes or folder:PATH "
-                   f"(default {d('dataset')})")
-    t.add_argument("--data-dir", help="dataset folder (default $VAEGUI_DATA_DIR, else the user cache)")
-    t.add_argument("--model", choices=MODEL_FAMILIES, help=f"default {d('model')}")
-    t.add_argument("--latent-dim", type=_positive_int, help=f"default {d('latent_dim')}")
-    t.add_argument("--hidden", type=_positive_int, help=f"hidden width of the mlp ({d('hidden')})")
-    t.add_argument("--likelihood", choices=LIKELIHOODS, help=f"default {d('likelihood')}")
-    t.add_argument("--sigma", type=float, help="std of the gaussian likelihood (start value for "
-                   f"gaussian-learned; default {d('sigma')})")
-    t.add_argument("--kl", choices=KL_FORMS, help=f"default {d('kl')}")
-    t.add_argument("--beta", type=float, help=f"KL weight (default {d('beta')})")
-    t.add_argument("--warmup", type=_non_negative_int, help="KL warm-up steps (default 0)")
-    t.add_argument("--epochs", type=_positive_int, help=f"total epochs (default {d('epochs')})")
-    t.add_argument("--batch-size", type=_positive_int, help=f"default {d('batch_size')}")
-    t.add_argument("--lr", type=float, help=f"Adam learning rate (default {d('lr')})")
-    t.add_argument("--seed", type=_non_negative_int, help=f"default {d('seed')}")
-    t.add_argument("--device", choices=DEVICES, help="default auto")
-    t.add_argument("--threads", type=threads_setting, metavar="auto|N",
-                   help="torch CPU threads for training; auto (the default) tunes the count to "
-                   "the measured step rate while training runs, which on a busy machine is often "
-                   "fewer than the cores; a fixed N reproduces a run bit for bit")
-    t.add_argument("--out", type=file_name, help="output folder for checkpoint.pt and metrics.jsonl "
-                   "(default runs/<dataset>-<time>, or the resumed checkpoint's folder); a new "
-                   "run refuses a folder that already holds a run")
-    t.add_argument("--resume", metavar="CKPT", type=file_name, help="continue training from a checkpoint (the "
-                   "options that would change the model or the data must match it)")
-    t.add_argument("--iw-samples", type=_non_negative_int,
-                   help="also report the IWAE bound with K samples at the end")
-    t.add_argument("--image-size", type=_positive_int, help=f"folder/shapes image side ({d('image_size')})")
-    t.add_argument("--channels", type=int, choices=(1, 3), help="folder images: 1 or 3")
-    t.add_argument("--train-limit", type=_positive_int, help="use only the first N training images")
-    t.add_argument("--test-limit", type=_positive_int, help="use only the first N test images")
-    t.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    t.add_argument("--tensorboard", action="store_true", help="also write the metrics as "
-                   "TensorBoard event files into <run folder>/tensorboard (needs the tensorboard "
-                   "package)")
-    t.add_argument("--offline", action="store_true", help="never download a missing dataset")
-    e = sub.add_parser("eval", help="evaluate a checkpoint on its test set")
-    e.add_argument("checkpoint", metavar="CKPT", type=file_name)
-    e.add_argument("--iw-samples", type=int_at_least(1, MAX_IW_SAMPLES), default=100,
-                   help="importance samples K of the IWAE bound (default 100)")
-    e.add_argument("--data-dir")
-    e.add_argument("--device", choices=DEVICES, default="auto")
-    e.add_argument("--offline", action="store_true", help="never download a missing dataset")
-    from .export import add_parser as add_export  # its own module: the export's options
-
-    add_export(sub)
-    g = sub.add_parser("gui", help="open the desktop app (the default)", add_help=False)
-    g.add_argument("gui_args", nargs=argparse.REMAINDER)
-    return parser
+positive_int, non_negative_int = int_at_least(1), int_at_least(0)
 
 
 def config_from_args(args: argparse.Namespace, base: RunConfig | None = None,
@@ -182,3 +124,44 @@ def resumed_config(args: argparse.Namespace, saved: RunConfig) -> RunConfig:
         return resumed(saved, wanted)
     except ConfigError as exc:
         raise ConfigError(name_the_option(str(exc))) from None
+
+
+# ---- errors ----------------------------------------------------------------------------------
+def report(exc: BaseException) -> bool:
+    """Print the one line of a user's error; False for anything else (a bug, whose traceback
+    is wanted)."""
+    if isinstance(exc, ConfigError):
+        message = name_the_option(str(exc))
+    elif isinstance(exc, VaeguiError):
+        message = str(exc)
+    elif isinstance(exc, OSError):  # a path given on the command line that the system refuses
+        message = f"{exc.filename}: " if exc.filename else ""
+        message += f"{exc.strerror or exc}"
+    elif isinstance(exc, MemoryError) or (isinstance(exc, RuntimeError) and out_of_memory(exc)):
+        message = (f"out of memory ({exc or type(exc).__name__}): try a smaller --batch-size, "
+                   "--hidden or --image-size")
+    else:
+        return False
+    fail(message)
+    return True
+
+
+def fail(message: str) -> int:
+    """One line on stderr, whatever the message holds (naming the rank under torchrun)."""
+    prefix = f"rank {rank()}: " if rank() else ""
+    print(f"vaegui: error: {prefix}{' '.join(message.split())}", file=sys.stderr)
+    return EXIT_USER_ERROR
+
+
+def rank() -> int:
+    """This process's rank under torchrun (0 without it). Read from the environment as
+    core.distributed does, because the answer is needed before torch is imported."""
+    try:
+        return int(os.environ.get("RANK", "0")) if "WORLD_SIZE" in os.environ else 0
+    except ValueError:
+        return 0
+
+
+def out_of_memory(exc: RuntimeError) -> bool:
+    text = str(exc)
+    return "out of memory" in text or "can't allocate memory" in text

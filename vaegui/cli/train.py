@@ -1,20 +1,15 @@
-"""Command line: ``vaegui train``, ``vaegui eval``, ``vaegui export`` (export_cli.py), and
-``vaegui`` alone for the desktop app.
+"""`vaegui train`: train a VAE headless into a run folder, printing a line per epoch and a JSON
+summary at the end.
 
-User errors (bad argument, missing data, bad checkpoint, unusable output folder) print one line
-on stderr and exit 2. Ctrl-C prints one line and exits 130 (128 + SIGINT, as a shell reports a
-process that Ctrl-C ended); `vaegui train` first stops within a step and saves, a second Ctrl-C
-gives up waiting (the last saved checkpoint stays intact).
-
-Under torchrun (``torchrun --nproc-per-node N -m vaegui train ...``) every rank trains and rank 0
-alone prints and writes; another rank prints only an error of its own, as one line naming its rank.
+Ctrl-C stops within a step and saves, then exits 130; a second Ctrl-C gives up waiting (the last
+saved checkpoint stays intact). Under torchrun (``torchrun --nproc-per-node N -m vaegui train
+...``) every rank trains and rank 0 alone prints and writes.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import json
 import os
 import signal
@@ -24,179 +19,62 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from .options import (EXIT_USER_ERROR, OneLineParser, build_parser, config_from_args,
-                          int_at_least, name_the_option, resumed_config)
-from ..core.config import RunConfig
-from ..core.errors import ConfigError, Reported, VaeguiError
+from ..core.config import DEVICES, KL_FORMS, LIKELIHOODS, MODEL_FAMILIES, RunConfig
+from ..core.dataset_catalog import DATASET_NAMES, FOLDER_PREFIX
+from ..core.errors import EXIT_INTERRUPTED, ConfigError, Reported
+from .options import (config_from_args, default, file_name, non_negative_int, positive_int, report,
+                      resumed_config, threads_setting)
 
-__all__ = ["EXIT_INTERRUPTED", "EXIT_USER_ERROR", "OneLineParser", "fail", "int_at_least", "main"]  # the app uses these
-EXIT_INTERRUPTED = 130
 TENSORBOARD_DIR = "tensorboard"  # in the run folder
 TENSORBOARD_MISSING = "--tensorboard needs the tensorboard package: pip install 'vaegui[tensorboard]'"
 
 
-def main(argv: list[str] | None = None) -> int:
-    try:
-        code = _run(argv)
-    except KeyboardInterrupt:
-        if argv is None:
-            # A second Ctrl-C that landed while _run ended after the first (before it could
-            # ignore SIGINT), which has printed its line: end as a Ctrl-C ends, without a
-            # traceback and without Python killing itself by SIGINT.
-            _exit_now(EXIT_INTERRUPTED)
-        raise
-    if argv is None and sys.argv[1:2] and sys.argv[1] in COMMANDS:
-        # The command is done, its files closed and its output written: skip Python's
-        # finalisation, which in a process that has imported torch takes 0.55-0.7 s here (a
-        # twentieth of a 3-epoch `vaegui train`) tearing down torch's modules. The app's
-        # process ends normally (Qt and its settings are finalised on the way out).
-        _exit_now(code)
-    return code
+def add_parser(sub) -> None:
+    """The `train` command's options (sub: the parser's subparsers)."""
+    t = sub.add_parser("train", help="train a VAE headless")
+    # No defaults here (None = not given): config_from_args takes them from the dataclasses,
+    # and a resumed run from the checkpoint. Bounds live in the dataclasses' validation.
+    d = default
+    t.add_argument("--dataset", help=f"{', '.join(DATASET_NAMES)} or {FOLDER_PREFIX}PATH "
+                   f"(default {d('dataset')})")
+    t.add_argument("--data-dir", help="dataset folder (default $VAEGUI_DATA_DIR, else the user cache)")
+    t.add_argument("--model", choices=MODEL_FAMILIES, help=f"default {d('model')}")
+    t.add_argument("--latent-dim", type=positive_int, help=f"default {d('latent_dim')}")
+    t.add_argument("--hidden", type=positive_int, help=f"hidden width of the mlp ({d('hidden')})")
+    t.add_argument("--likelihood", choices=LIKELIHOODS, help=f"default {d('likelihood')}")
+    t.add_argument("--sigma", type=float, help="std of the gaussian likelihood (start value for "
+                   f"gaussian-learned; default {d('sigma')})")
+    t.add_argument("--kl", choices=KL_FORMS, help=f"default {d('kl')}")
+    t.add_argument("--beta", type=float, help=f"KL weight (default {d('beta')})")
+    t.add_argument("--warmup", type=non_negative_int, help="KL warm-up steps (default 0)")
+    t.add_argument("--epochs", type=positive_int, help=f"total epochs (default {d('epochs')})")
+    t.add_argument("--batch-size", type=positive_int, help=f"default {d('batch_size')}")
+    t.add_argument("--lr", type=float, help=f"Adam learning rate (default {d('lr')})")
+    t.add_argument("--seed", type=non_negative_int, help=f"default {d('seed')}")
+    t.add_argument("--device", choices=DEVICES, help="default auto")
+    t.add_argument("--threads", type=threads_setting, metavar="auto|N",
+                   help="torch CPU threads for training; auto (the default) tunes the count to "
+                   "the measured step rate while training runs, which on a busy machine is often "
+                   "fewer than the cores; a fixed N reproduces a run bit for bit")
+    t.add_argument("--out", type=file_name, help="output folder for checkpoint.pt and metrics.jsonl "
+                   "(default runs/<dataset>-<time>, or the resumed checkpoint's folder); a new "
+                   "run refuses a folder that already holds a run")
+    t.add_argument("--resume", metavar="CKPT", type=file_name, help="continue training from a checkpoint (the "
+                   "options that would change the model or the data must match it)")
+    t.add_argument("--iw-samples", type=non_negative_int,
+                   help="also report the IWAE bound with K samples at the end")
+    t.add_argument("--image-size", type=positive_int, help=f"folder/shapes image side ({d('image_size')})")
+    t.add_argument("--channels", type=int, choices=(1, 3), help="folder images: 1 or 3")
+    t.add_argument("--train-limit", type=positive_int, help="use only the first N training images")
+    t.add_argument("--test-limit", type=positive_int, help="use only the first N test images")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    t.add_argument("--tensorboard", action="store_true", help="also write the metrics as "
+                   "TensorBoard event files into <run folder>/tensorboard (needs the tensorboard "
+                   "package)")
+    t.add_argument("--offline", action="store_true", help="never download a missing dataset")
 
 
-def _run(argv: list[str] | None) -> int:
-    """The command of ``argv`` (None: this process's arguments), and what a Ctrl-C during it means."""
-    try:
-        return _main(sys.argv[1:] if argv is None else list(argv), ends_process=argv is None)
-    except KeyboardInterrupt:  # Ctrl-C while starting, loading, evaluating, or a second one
-        if argv is None and threading.current_thread() is threading.main_thread():
-            # The process ends here: a further Ctrl-C now would escape this handler, and Python
-            # would end by SIGINT instead of saying so in one line.
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-        if _rank() == 0:
-            print("vaegui: interrupted", file=sys.stderr)
-        if argv is None:
-            # A Ctrl-C that landed in code a library ran through PyRun_* (torch's import does)
-            # makes Python kill itself with SIGINT at exit, whatever we return: exit now, with
-            # the code a shell reports for Ctrl-C, so that every Ctrl-C ends the same way.
-            _exit_now(EXIT_INTERRUPTED)
-        return EXIT_INTERRUPTED
-    finally:
-        if argv is None and threading.current_thread() is threading.main_thread():
-            # The process is about to exit: a late Ctrl-C must not print a traceback now.
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-COMMANDS = ("train", "eval", "export", "-h", "--help")  # anything else opens the app
-
-
-def _exit_now(code: int) -> None:
-    """End the process at once with ``code``, after flushing what it printed."""
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):
-            stream.flush()
-    os._exit(code)
-
-
-def _main(argv: list[str], ends_process: bool = False) -> int:
-    if not argv or argv[0] not in COMMANDS:
-        # "gui" is dropped here: argparse's REMAINDER would refuse options after the command.
-        return _gui(argv[1:] if argv and argv[0] == "gui" else argv)
-    with _quiet_unless(_rank() == 0):  # every rank has the same command line: rank 0 answers it
-        args = build_parser().parse_args(argv)
-    try:
-        if args.command == "export":
-            from .export import run as export
-
-            return export(args)
-        if args.command == "train":
-            return train(args, ends_process=ends_process)
-        return evaluate_checkpoint(args)
-    except Reported:  # a multi-process run whose error one of its ranks has printed
-        return EXIT_USER_ERROR
-    except BrokenPipeError:  # the reader of our output went away (`vaegui train ... | head`)
-        try:
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
-        except (OSError, ValueError):  # stdout is not a file (redirected in-process)
-            pass
-        return fail("the output was closed before the command finished")
-    except Exception as exc:
-        if isinstance(exc, RuntimeError) and not _out_of_memory(exc):
-            from ..core.checkpoint import interrupted
-
-            if interrupted(exc):  # a library turned a Ctrl-C into its own error
-                raise KeyboardInterrupt from None
-        if not _report(exc):
-            raise
-        return EXIT_USER_ERROR
-
-
-def _report(exc: BaseException) -> bool:
-    """Print the one line of a user's error; False for anything else (a bug, whose traceback
-    is wanted)."""
-    if isinstance(exc, ConfigError):
-        message = name_the_option(str(exc))
-    elif isinstance(exc, VaeguiError):
-        message = str(exc)
-    elif isinstance(exc, OSError):  # a path given on the command line that the system refuses
-        message = f"{exc.filename}: " if exc.filename else ""
-        message += f"{exc.strerror or exc}"
-    elif isinstance(exc, MemoryError) or (isinstance(exc, RuntimeError) and _out_of_memory(exc)):
-        message = (f"out of memory ({exc or type(exc).__name__}): try a smaller --batch-size, "
-                   "--hidden or --image-size")
-    else:
-        return False
-    fail(message)
-    return True
-
-
-def fail(message: str) -> int:
-    """One line on stderr, whatever the message holds (naming the rank under torchrun)."""
-    rank = f"rank {_rank()}: " if _rank() else ""
-    print(f"vaegui: error: {rank}{' '.join(message.split())}", file=sys.stderr)
-    return EXIT_USER_ERROR
-
-
-def _rank() -> int:
-    """This process's rank under torchrun (0 without it). Read from the environment as
-    core.distributed does, because the answer is needed before torch is imported."""
-    try:
-        return int(os.environ.get("RANK", "0")) if "WORLD_SIZE" in os.environ else 0
-    except ValueError:
-        return 0
-
-
-def _quiet_unless(speak: bool):
-    if speak:
-        return contextlib.nullcontext()
-    quiet = contextlib.ExitStack()
-    quiet.enter_context(contextlib.redirect_stdout(io.StringIO()))
-    quiet.enter_context(contextlib.redirect_stderr(io.StringIO()))
-    return quiet
-
-
-def _out_of_memory(exc: RuntimeError) -> bool:
-    text = str(exc)
-    return "out of memory" in text or "can't allocate memory" in text
-
-
-def _gui(argv: list[str]) -> int:
-    pressed = []
-
-    def on_sigint(*_: Any) -> None:
-        pressed.append(True)
-        raise KeyboardInterrupt
-
-    # A Ctrl-C while PySide6 loads its modules comes back from shiboken as an ImportError
-    # ("could not import module PySide6.QtGui"): note the press, to report it as the interrupt
-    # it is.
-    previous = signal.signal(signal.SIGINT, on_sigint) if threading.current_thread() is threading.main_thread() else None
-    try:
-        from ..gui.app import main as gui_main  # Qt is imported only when the app is wanted
-    except ImportError:
-        if pressed:
-            raise KeyboardInterrupt from None
-        raise
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
-    if pressed:  # the import went on: a library's own import fallback caught the interrupt
-        raise KeyboardInterrupt
-    return gui_main(argv)
-
-
-# ---- train -----------------------------------------------------------------------------------
-def train(args: argparse.Namespace, out: TextIO | None = None, ends_process: bool = False) -> int:
+def run(args: argparse.Namespace, out: TextIO | None = None, ends_process: bool = False) -> int:
     """The `train` command; ``ends_process``: the process exits when it returns (a Ctrl-C after
     the save is then ignored rather than reported)."""
     # Imported here so that `vaegui --help` and argument errors answer without loading torch.
@@ -208,7 +86,7 @@ def train(args: argparse.Namespace, out: TextIO | None = None, ends_process: boo
     started = time.perf_counter()
     with process_group(Distributed.from_env()) as dist, contextlib.ExitStack() as stack:
         out = (out or sys.stdout) if dist.is_main else stack.enter_context(open(os.devnull, "w"))
-        with all_or_none(dist, report=_report):  # a rank that cannot start stops them all
+        with all_or_none(dist, report=report):  # a rank that cannot start stops them all
             folder, trainer, tensorboard = _start(args, dist, stack)
         # Once every rank has started: a run that could not start leaves no files behind. A
         # resumed run's files are made to match its checkpoint.
@@ -221,14 +99,14 @@ def train(args: argparse.Namespace, out: TextIO | None = None, ends_process: boo
                 if not dist.enabled:
                     raise
                 if dist.is_main:
-                    _report(exc)  # after saving the last good weights
+                    report(exc)  # after saving the last good weights
                 wait_for_all(dist)  # torchrun ends the others when one rank leaves with an error
                 raise Reported from None
             except RuntimeError as exc:
                 if not (dist.enabled and peer_lost(exc)):
                     raise
                 if dist.is_main:  # else rank 0 is the one gone, and torchrun says so
-                    _report(PeerFailed(f"another rank left the run at step {trainer.step + 1}; "
+                    report(PeerFailed(f"another rank left the run at step {trainer.step + 1}; "
                                        f"{folder.checkpoint} holds the last finished epoch"))
                 raise Reported from None
             if dist.is_main:
@@ -404,44 +282,3 @@ class _ProgressBar:
             self.stream.write("\r\033[K")
             self.stream.flush()
             self._shown = False
-
-
-# ---- eval ------------------------------------------------------------------------------------
-def evaluate_checkpoint(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    from ..core.checkpoint import load_checkpoint, model_from_checkpoint
-    from ..core.dataset_loader import load_dataset
-    from ..core.device import describe_device, resolve_device
-    from ..core.evaluate import evaluate
-    from ..core.trainer import check_iw_memory
-
-    out = out or sys.stdout
-    state = load_checkpoint(args.checkpoint)
-    config, model = model_from_checkpoint(state, args.checkpoint)
-    if args.data_dir:
-        config = config.replace(data={"data_dir": args.data_dir})
-    data = load_dataset(config.data, download=not args.offline)
-    if data.skipped:
-        print(f"vaegui: {data.skipped_summary()}", file=sys.stderr)
-    if tuple(data.image_shape) != tuple(model.image_shape):
-        from ..core.errors import CheckpointError
-
-        raise CheckpointError(args.checkpoint, f"trained on {model.image_shape} images, "
-                                               f"the data has {data.image_shape}")
-    device = resolve_device(args.device)
-    check_iw_memory(config.model, data.image_shape, args.iw_samples, device.type)
-    model.to(device)
-    started = time.perf_counter()
-    result = evaluate(model, data.test_images, epoch=int(state["epoch"]), step=int(state["step"]),
-                      iw_samples=args.iw_samples, seed=config.train.seed)
-    print(json.dumps({
-        "test_elbo": result.neg_elbo, "test_recon": result.recon, "test_kl": result.kl,
-        "test_bits_per_dim": result.bits_per_dim, "test_nll_iw": result.nll_iw,
-        "iw_samples": result.iw_samples, "active_units": result.active_units,
-        "epoch": result.epoch, "step": result.step, "device": describe_device(device),
-        "seconds": time.perf_counter() - started, "checkpoint": str(args.checkpoint),
-    }), file=out, flush=True)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

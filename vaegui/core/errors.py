@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import os
 
+# Exit codes of the command line and the app.
+EXIT_USER_ERROR = 2  # a user's error, reported in one line (argparse's own code for a bad argument)
+EXIT_INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT, as a shell reports a process that Ctrl-C ended
+
 
 class VaeguiError(Exception):
     """Base class for every error shown to a user (GUI message box, CLI exit code 2)."""

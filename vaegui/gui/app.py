@@ -22,11 +22,11 @@ from pathlib import Path
 from PySide6.QtCore import QEvent, QEventLoop, QObject, QSettings, QTimer, QtMsgType, qInstallMessageHandler
 from PySide6.QtWidgets import QApplication
 
-from vaegui.cli import OneLineParser, fail, int_at_least
+from vaegui.cli.options import OneLineParser, fail, int_at_least
 from vaegui.core.config import RunConfig
 from vaegui.core.dataset_catalog import (DATASET_NAMES, FOLDER_PREFIX, dataset_available, download_problem,
                               resolve_data_dir)
-from vaegui.core.errors import ConfigError, DataError, VaeguiError
+from vaegui.core.errors import EXIT_INTERRUPTED, ConfigError, DataError, VaeguiError
 
 from . import settings as store
 from .icons import icon
@@ -240,7 +240,7 @@ class _Interrupts:
             self.pending = True
         elif self.pending or self.window.interrupted:
             print("vaegui: interrupted again: leaving without saving", file=sys.stderr)
-            _leave_now(130)
+            _leave_now(EXIT_INTERRUPTED)
         else:
             self.pending = True
             QTimer.singleShot(0, self.window.interrupt)

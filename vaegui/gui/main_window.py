@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QFrame, QLabel, QMainWi
 
 from vaegui import __version__
 from vaegui.core.config import RunConfig
-from vaegui.core.errors import ConfigError, VaeguiError
+from vaegui.core.errors import EXIT_INTERRUPTED, ConfigError, VaeguiError
 from vaegui.core.explorer import ExplorerModel
 from vaegui.core.latent import EncodedSet, Snapshot
 from vaegui.core.map_history import MapHistory
@@ -294,7 +294,7 @@ class MainWindow(QMainWindow):
     def interrupt(self) -> None:
         """Ctrl-C: stop training (its run folder then holds the last weights), say so in one
         line, and close (exit code 130)."""
-        self.interrupted, self.exit_code = True, 130
+        self.interrupted, self.exit_code = True, EXIT_INTERRUPTED
         if self.training_panel.state != "idle":
             self._stop_and_close()
         else:
