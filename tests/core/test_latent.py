@@ -49,9 +49,12 @@ def test_interpolation_end_points_and_shape():
 
 
 def test_traversal_and_grid():
-    out = traversal(np.array([0.5, -0.5, 1.0]), 1, [-2, 0, 2])
-    np.testing.assert_array_equal(out[:, 1], [-2, 0, 2])
-    np.testing.assert_array_equal(out[:, 0], 0.5)
+    z = np.array([0.5, -0.5, 1.0])
+    out = traversal(z, [1, 2], span=2.0, columns=3).reshape(2, 3, 3)  # (rows, columns, L)
+    np.testing.assert_array_equal(out[0, :, 1], [-2.5, -0.5, 1.5])  # row 0 moves dimension 1
+    np.testing.assert_array_equal(out[1, :, 2], [-1.0, 1.0, 3.0])  # row 1 moves dimension 2
+    np.testing.assert_array_equal(out[0, :, [0, 2]], [[0.5] * 3, [1.0] * 3])  # the others stay
+    np.testing.assert_array_equal(out[1, :, [0, 1]], [[0.5] * 3, [-0.5] * 3])
     g = grid_points((-1, 2), (-3, 3), 3)  # cells 1 wide and 2 high
     assert g.shape == (9, 2)
     np.testing.assert_allclose(g[0], [-0.5, 2])  # centre of the top-left cell

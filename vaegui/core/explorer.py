@@ -18,7 +18,7 @@ import numpy as np
 from .errors import ConfigError
 from .events import Event
 from .latent import (INTERPOLATIONS, EncodedSet, Snapshot, grid_points, interpolate,
-                     traversal_order)
+                     traversal, traversal_order)
 from .map_history import MapHistory
 from .progress import EvalResult
 
@@ -396,11 +396,8 @@ class ExplorerModel:
             order, ev = np.arange(dim), None
         dims = order[:t.rows]
         centre = self.point if self.point is not None else np.zeros(dim, np.float32)
-        offsets = np.linspace(-t.span, t.span, t.columns, dtype=np.float32)
-        latents = np.repeat(centre[None, None, :], len(dims), 0).repeat(t.columns, 1)  # (R, C, L)
-        latents[np.arange(len(dims)), :, dims] = centre[dims][:, None] + offsets[None, :]
         kl = None if ev is None else np.asarray(ev.kl_per_dim, np.float64)[dims]
-        return dims, latents.reshape(-1, dim), kl
+        return dims, traversal(centre, dims, t.span, t.columns), kl
 
     def set_grid(self, **changes) -> None:
         self.grid = _replace(self.grid, changes)

@@ -144,11 +144,16 @@ def slerp(a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
     return interpolate(a, b, np.linspace(0.0, 1.0, steps), "spherical")
 
 
-def traversal(z: np.ndarray, dim: int, values: Sequence[float]) -> np.ndarray:
-    """Copies of z with dimension ``dim`` set to each value: (len(values), L)."""
-    out = np.repeat(np.asarray(z, np.float32)[None, :], len(values), axis=0)
-    out[:, dim] = values
-    return out
+def traversal(z: np.ndarray, dims: Sequence[int], span: float, columns: int) -> np.ndarray:
+    """A latent traversal around z: (len(dims) * columns, L), row-major. Row r is z with
+    dimension dims[r] moved from z[d] - span to z[d] + span in ``columns`` even steps, every
+    other dimension held at z (Higgins et al. 2017, beta-VAE, Fig. 7's layout)."""
+    z = np.asarray(z, np.float32).reshape(-1)
+    dims = np.asarray(dims, np.int64)
+    offsets = np.linspace(-span, span, columns, dtype=np.float32)
+    out = np.repeat(z[None, None, :], len(dims), 0).repeat(columns, 1)  # (R, C, L)
+    out[np.arange(len(dims)), :, dims] = z[dims][:, None] + offsets[None, :]
+    return out.reshape(-1, len(z))
 
 
 def traversal_order(kl_per_dim: np.ndarray, active: np.ndarray | None = None) -> np.ndarray:
