@@ -154,6 +154,23 @@ def test_resume_after_a_kill_between_checkpoint_and_metrics_keeps_each_epoch_onc
     assert epochs == [1, 2, 3]
 
 
+def test_a_run_folder_means_its_latest_checkpoint_to_eval_and_resume(tmp_path, capsys):
+    out = trained_run(tmp_path, capsys)
+    assert main(["eval", str(out), "--iw-samples", "2", "--offline"]) == 0
+    result = last_json(capsys.readouterr().out)
+    assert result["checkpoint"] == str(out / "checkpoint.pt") and result["step"] == 8
+    # Resumed from the folder: trained on in that folder, not in its parent.
+    assert main(["train", "--resume", str(out), "--epochs", "2", "--offline"]) == 0
+    resumed = last_json(capsys.readouterr().out)
+    assert resumed["steps"] == 2 * 8 and resumed["checkpoint"] == str(out / "checkpoint.pt")
+    assert [json.loads(x)["epoch"] for x in (out / "metrics.jsonl").read_text().splitlines()] == [1, 2]
+    (tmp_path / "photos").mkdir()
+    assert main(["train", "--resume", str(tmp_path / "photos"), "--offline"]) == 2
+    assert main(["eval", str(tmp_path / "photos"), "--offline"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and all(f"run folder {tmp_path / 'photos'}:" in line for line in err)
+
+
 def test_a_new_run_never_overwrites_a_run(tmp_path, capsys):
     out = trained_run(tmp_path, capsys)
     before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}

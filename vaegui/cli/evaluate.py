@@ -16,7 +16,8 @@ from .options import file_name, int_at_least
 def add_parser(sub) -> None:
     """The `eval` command's options (sub: the parser's subparsers)."""
     e = sub.add_parser("eval", help="evaluate a checkpoint on its test set")
-    e.add_argument("checkpoint", metavar="CKPT", type=file_name)
+    e.add_argument("checkpoint", metavar="CKPT", type=file_name,
+                   help="a checkpoint, or a run folder (its latest checkpoint)")
     e.add_argument("--iw-samples", type=int_at_least(1, MAX_IW_SAMPLES), default=100,
                    help="importance samples K of the IWAE bound (default 100)")
     e.add_argument("--data-dir")
@@ -25,25 +26,23 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    from ..core.checkpoint import load_checkpoint, model_from_checkpoint
+    from ..core.checkpoint import check_images_match, load_checkpoint, model_from_checkpoint
     from ..core.dataset_loader import load_dataset
     from ..core.device import describe_device, resolve_device
     from ..core.evaluate import evaluate
+    from ..core.run_paths import checkpoint_of
     from ..core.trainer import check_iw_memory
 
     out = out or sys.stdout
-    state = load_checkpoint(args.checkpoint)
-    config, model = model_from_checkpoint(state, args.checkpoint)
+    checkpoint = checkpoint_of(args.checkpoint)
+    state = load_checkpoint(checkpoint)
+    config, model = model_from_checkpoint(state, checkpoint)
     if args.data_dir:
         config = config.replace(data={"data_dir": args.data_dir})
     data = load_dataset(config.data, download=not args.offline)
     if data.skipped:
         print(f"vaegui: {data.skipped_summary()}", file=sys.stderr)
-    if tuple(data.image_shape) != tuple(model.image_shape):
-        from ..core.errors import CheckpointError
-
-        raise CheckpointError(args.checkpoint, f"trained on {model.image_shape} images, "
-                                               f"the data has {data.image_shape}")
+    check_images_match(checkpoint, model.image_shape, data.image_shape)
     device = resolve_device(args.device)
     check_iw_memory(config.model, data.image_shape, args.iw_samples, device.type)
     model.to(device)
@@ -51,10 +50,8 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     result = evaluate(model, data.test_images, epoch=int(state["epoch"]), step=int(state["step"]),
                       iw_samples=args.iw_samples, seed=config.train.seed)
     print(json.dumps({
-        "test_elbo": result.neg_elbo, "test_recon": result.recon, "test_kl": result.kl,
-        "test_bits_per_dim": result.bits_per_dim, "test_nll_iw": result.nll_iw,
-        "iw_samples": result.iw_samples, "active_units": result.active_units,
-        "epoch": result.epoch, "step": result.step, "device": describe_device(device),
-        "seconds": time.perf_counter() - started, "checkpoint": str(args.checkpoint),
+        **result.test_record(), "epoch": result.epoch, "step": result.step,
+        "device": describe_device(device), "seconds": time.perf_counter() - started,
+        "checkpoint": str(checkpoint),
     }), file=out, flush=True)
     return 0

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
-from pathlib import Path
 from typing import TextIO
 
 from ..core.export import PLOT_FORMATS, PLOT_SCALE, PLOT_SCALES, SCREEN_DPI
@@ -100,25 +98,22 @@ def _open(args: argparse.Namespace):
     test images of different classes."""
     import numpy as np
 
-    from ..core.checkpoint import load_checkpoint, model_from_checkpoint
+    from ..core.checkpoint import check_images_match, load_checkpoint, model_from_checkpoint
     from ..core.dataset_loader import load_dataset
-    from ..core.errors import CheckpointError
-    from ..core.explorer import ExplorerModel
-    from ..core.loss_history import History
     from ..core.decoder import encode_set
+    from ..core.explorer import ExplorerModel
     from ..core.latent import Snapshot, example_indices
-    from ..core.run_reader import RunReader
+    from ..core.loss_history import History
+    from ..core.progress import steps_per_epoch
+    from ..core.run_paths import checkpoint_of
 
-    checkpoint = Path(args.checkpoint)
-    if checkpoint.is_dir():
-        checkpoint = RunReader(checkpoint).checkpoint
+    checkpoint = checkpoint_of(args.checkpoint)
     state = load_checkpoint(checkpoint)
     config, model = model_from_checkpoint(state, checkpoint)
     if args.data_dir:
         config = config.replace(data={"data_dir": args.data_dir})
     data = load_dataset(config.data, download=not args.offline)
-    if tuple(data.image_shape) != tuple(model.image_shape):
-        raise CheckpointError(checkpoint, f"trained on {model.image_shape} images, the data has {data.image_shape}")
+    check_images_match(checkpoint, model.image_shape, data.image_shape)
     step = int(state["step"])
     m = ExplorerModel()
     m.set_snapshot(Snapshot(config.model, tuple(model.image_shape), state["model"], step))
@@ -133,8 +128,7 @@ def _open(args: argparse.Namespace):
     if len(ends) == 2:
         m.set_endpoint("a", m.dataset_latent(int(ends[0])))
         m.set_endpoint("b", m.dataset_latent(int(ends[1])))
-    steps_per_epoch = math.ceil(len(data.train_images) / config.train.batch_size)
-    return m, history, steps_per_epoch, config, checkpoint
+    return m, history, steps_per_epoch(len(data.train_images), config.train.batch_size), config, checkpoint
 
 
 def _figures(parent, explorer, history, steps_per_epoch):

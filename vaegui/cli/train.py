@@ -22,6 +22,7 @@ from typing import Any, TextIO
 from ..core.config import DEVICES, KL_FORMS, LIKELIHOODS, MODEL_FAMILIES, RunConfig
 from ..core.dataset_catalog import DATASET_NAMES, FOLDER_PREFIX
 from ..core.errors import EXIT_INTERRUPTED, ConfigError, Reported
+from ..core.progress import format_duration
 from .options import (config_from_args, default, file_name, non_negative_int, positive_int, report,
                       resumed_config, threads_setting)
 
@@ -59,8 +60,9 @@ def add_parser(sub) -> None:
     t.add_argument("--out", type=file_name, help="output folder for checkpoint.pt and metrics.jsonl "
                    "(default runs/<dataset>-<time>, or the resumed checkpoint's folder); a new "
                    "run refuses a folder that already holds a run")
-    t.add_argument("--resume", metavar="CKPT", type=file_name, help="continue training from a checkpoint (the "
-                   "options that would change the model or the data must match it)")
+    t.add_argument("--resume", metavar="CKPT", type=file_name, help="continue training from a checkpoint "
+                   "or a run folder (its latest checkpoint); the options that would change the "
+                   "model or the data must match it")
     t.add_argument("--iw-samples", type=non_negative_int,
                    help="also report the IWAE bound with K samples at the end")
     t.add_argument("--image-size", type=positive_int, help=f"folder/shapes image side ({d('image_size')})")
@@ -131,15 +133,17 @@ def _start(args: argparse.Namespace, dist, stack: contextlib.ExitStack):
     from ..core.checkpoint import load_checkpoint
     from ..core.dataset_loader import image_shape_of, load_dataset
     from ..core.run_folder import RunFolder, run_name
+    from ..core.run_paths import checkpoint_of
     from ..core.trainer import Trainer
 
     if args.tensorboard and dist.is_main and not tensorboard_log.available():
         raise ConfigError(TENSORBOARD_MISSING)
-    state = None
+    state = resumed = None
     if args.resume is not None:
-        state = load_checkpoint(args.resume)
+        resumed = checkpoint_of(args.resume)  # a run folder means its latest checkpoint
+        state = load_checkpoint(resumed)
         config = resumed_config(args, RunConfig.from_dict(state["config"]))
-        out_dir = Path(args.out) if args.out else Path(args.resume).parent
+        out_dir = Path(args.out) if args.out else resumed.parent
     else:
         config = config_from_args(args)
         out_dir = Path(args.out) if args.out else Path("runs") / run_name(config.data.dataset)
@@ -150,13 +154,13 @@ def _start(args: argparse.Namespace, dist, stack: contextlib.ExitStack):
     folder = None
     if dist.is_main:
         folder = stack.enter_context(RunFolder(out_dir).open(resume=state is not None,
-                                                             resumed_checkpoint=args.resume))
+                                                             resumed_checkpoint=resumed))
     data = load_dataset(config.data, download=not args.offline)
     if data.skipped and dist.is_main:
         print(f"vaegui: {data.skipped_summary()}", file=sys.stderr)
     trainer = Trainer(config, data, report_interval=0.2, keep_test_means=dist.is_main, dist=dist)
     if state is not None:
-        trainer.load_state_dict(state, args.resume)
+        trainer.load_state_dict(state, resumed)
         state = None
     tensorboard = None
     if args.tensorboard and folder is not None:
@@ -232,9 +236,8 @@ def _summary(trainer, last, folder, seconds: float) -> dict[str, Any]:
     final = trainer.history.evals[-1] if trainer.history.evals else None
     if final is None or final.step != trainer.step:  # stopped mid-epoch: evaluate what we have
         final = trainer.evaluate_test(trainer.step // trainer.steps_per_epoch)
-    summary = {
-        "test_elbo": final.neg_elbo, "test_recon": final.recon, "test_kl": final.kl,
-        "test_bits_per_dim": final.bits_per_dim, "active_units": final.active_units,
+    return {
+        **final.test_record(),
         "epochs": trainer.step / trainer.steps_per_epoch, "steps": trainer.step,
         "seconds": seconds,
         "images_per_s": (last.images_seen / last.train_seconds) if last and last.train_seconds else 0.0,
@@ -242,9 +245,6 @@ def _summary(trainer, last, folder, seconds: float) -> dict[str, Any]:
         "stopped": bool(last and last.stopped),
         "checkpoint": str(folder.checkpoint), "metrics": str(folder.metrics),
     }
-    if final.nll_iw is not None:
-        summary.update(test_nll_iw=final.nll_iw, iw_samples=final.iw_samples)
-    return summary
 
 
 def _epoch_line(r: dict[str, Any], threads: int) -> str:
@@ -270,9 +270,9 @@ class _ProgressBar:
             return
         filled = int(self.width * p.fraction)
         loss = f"-ELBO {p.new_losses[-20:, 2].mean():7.2f}  " if len(p.new_losses) else ""
-        left = f"  {int(p.seconds_left) // 60}:{int(p.seconds_left) % 60:02d} left" if p.seconds_left else ""
+        left = f"  {format_duration(p.seconds_left)} left" if p.seconds_left else ""
         self.stream.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {p.fraction:4.0%}  "
-                          f"epoch {min(p.epochs, int(p.epoch) + 1)}/{p.epochs}  {loss}"
+                          f"epoch {p.shown_epoch}/{p.epochs}  {loss}"
                           f"{p.images_per_s:,.0f} img/s  {_threads(p.threads)}{left}\033[K")
         self.stream.flush()
         self._shown = True

@@ -18,6 +18,7 @@ import os
 import pickle
 import zipfile
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -146,6 +147,14 @@ def _check_archive(path: Path) -> None:
 def _short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0][:200] if text else type(exc).__name__
+
+
+def check_images_match(path: str | os.PathLike, trained: Sequence[int], data: Sequence[int]) -> None:
+    """A model reads images of the shape it was trained on: data of another shape (a folder
+    loaded at another size, another --data-dir) is a CheckpointError naming both shapes."""
+    if tuple(trained) != tuple(data):
+        raise CheckpointError(path, f"it was trained on {tuple(trained)} images, the data has "
+                                    f"{tuple(data)}")
 
 
 def model_from_checkpoint(data: dict[str, Any],

@@ -44,7 +44,7 @@ MAX_PARAMETERS = 500_000_000
 
 @dataclass(frozen=True)
 class DataConfig:
-    # "mnist", "fashion-mnist", "kmnist", "cifar10", "shapes" or "folder:PATH".
+    # one of dataset_catalog.DATASET_NAMES, or "folder:PATH"
     dataset: str = "mnist"
     # Where datasets live; None = $VAEGUI_DATA_DIR, else the per-user cache directory.
     data_dir: str | None = None

@@ -17,7 +17,10 @@ from .config import DataConfig
 from .errors import DataError
 from .paths import user_cache_dir
 
-DATASET_NAMES = ("mnist", "fashion-mnist", "kmnist", "cifar10", "shapes")  # plus "folder:PATH"
+# The named datasets and how the app titles them; with "folder:PATH", every dataset there is.
+DATASET_TITLES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "kmnist": "KMNIST",
+                  "cifar10": "CIFAR-10", "shapes": "Shapes (generated)"}
+DATASET_NAMES = tuple(DATASET_TITLES)
 ENV_VAR = "VAEGUI_DATA_DIR"
 FOLDER_PREFIX = "folder:"
 

@@ -196,14 +196,7 @@ def _images_per_s(reader: RunReader, e: EvalResult) -> float | None:
 def _eval_from_record(r: dict[str, Any]) -> EvalResult | None:
     """The EvalResult of a metrics line; None for a line too old to hold KL per dimension."""
     try:
-        kl = np.asarray(r["kl_per_dim"], np.float64)
-        active = r.get("active")
-        return EvalResult(epoch=int(r["epoch"]), step=int(r["step"]), neg_elbo=float(r["test_elbo"]),
-                          recon=float(r["test_recon"]), kl=float(r["test_kl"]),
-                          bits_per_dim=float(r["test_bits_per_dim"]), kl_per_dim=kl,
-                          active_units=int(r["active_units"]), nll_iw=r.get("test_nll_iw"),
-                          iw_samples=int(r.get("iw_samples") or 0),
-                          active=None if active is None else np.asarray(active, bool))
+        return EvalResult.from_record(r)
     except (KeyError, TypeError, ValueError):
         return None
 

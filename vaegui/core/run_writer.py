@@ -59,14 +59,11 @@ def epoch_record(e: EvalResult, train_rows: np.ndarray, kl_weight: float,
     train_mean = train_rows.mean(0) if len(train_rows) else [float("nan")] * 3
     record = {"epoch": e.epoch, "step": e.step, "train_recon": float(train_mean[0]),
               "train_kl": float(train_mean[1]), "train_elbo": float(train_mean[2]),
-              "test_elbo": e.neg_elbo, "test_recon": e.recon, "test_kl": e.kl,
-              "test_bits_per_dim": e.bits_per_dim, "active_units": e.active_units,
+              **e.test_record(),
               "kl_weight": kl_weight, "images_per_s": images_per_s,
               "kl_per_dim": [float(v) for v in e.kl_per_dim]}
     if e.active is not None:
         record["active"] = [bool(v) for v in e.active]
-    if e.nll_iw is not None:
-        record.update(test_nll_iw=e.nll_iw, iw_samples=e.iw_samples)
     return record
 
 

@@ -8,7 +8,6 @@ one step and leaves the model with its last good weights.
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ import torch
 
 from . import limits
 from .adam import make_adam
+from .checkpoint import check_images_match
 from .config import THREADS_AUTO, ModelConfig, RunConfig
 from .dataset_loader import ImageData
 from .device import describe_device, place_images, resolve_device
@@ -28,7 +28,7 @@ from .evaluate import IW_DECODES, EvaluationStopped, evaluate, to_float
 from .loss_history import History
 from .loss import elbo_terms
 from .model import VAE, decoder_state
-from .progress import EvalResult, Progress
+from .progress import EvalResult, Progress, epoch_of_step, steps_per_epoch
 from .thread_governor import FixedThreads, thread_control
 
 PAUSE_POLL_S = 0.1  # while paused, yield a snapshot this often so a consumer can do other work
@@ -129,7 +129,7 @@ class Trainer:
         self.history = History()
         self._train_x = place_images(data.train_images, self.device)
         self._test_x = place_images(data.test_images, self.device)
-        self.steps_per_epoch = math.ceil(data.train_images.shape[0] / tc.batch_size)
+        self.steps_per_epoch = steps_per_epoch(data.train_images.shape[0], tc.batch_size)
         self.keep_test_means = keep_test_means
         self.test_means: EvalMeans | None = None  # of the last test evaluation, if kept
         self.beta = tc.beta  # may be changed while training runs (plain float: atomic to assign)
@@ -279,7 +279,7 @@ class Trainer:
         # One check covers both a non-finite loss and an overflowing gradient, before the weights
         # change: on failure the model keeps the weights of the last good step.
         if not torch.isfinite(loss + torch.nn.utils.get_total_norm(grads)):
-            where = f"step {self.step + 1} (epoch {self.step // self.steps_per_epoch + 1})"
+            where = f"step {self.step + 1} (epoch {epoch_of_step(self.step + 1, self.steps_per_epoch)})"
             hint = f"Try a lower learning rate (lr={self.config.train.lr:g})."
             if not self.weights_finite():  # the previous step itself blew the weights up
                 raise TrainingError(f"the weights became non-finite by {where}; they cannot be "
@@ -373,10 +373,7 @@ class Trainer:
         """Restore weights, optimizer, step, history and RNG from a checkpoint that
         :func:`.checkpoint.load_checkpoint` validated. The learning rate is this trainer's
         (a resumed run may change it); everything else comes from the checkpoint."""
-        shape = tuple(state["dataset"]["image_shape"])
-        if shape != tuple(self.data.image_shape):
-            raise CheckpointError(path, f"it was trained on {shape} images, the data has "
-                                        f"{tuple(self.data.image_shape)}")
+        check_images_match(path, state["dataset"]["image_shape"], self.data.image_shape)
         try:
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
