@@ -42,9 +42,10 @@ SHUTDOWN_WAIT_MS = 2000  # after the window closes, how long the training step m
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = OneLineParser(prog="vaegui", description="Desktop latent-space explorer for VAEs.")
-    parser.add_argument("--dataset", help=f"{', '.join(DATASET_NAMES)} or folder:PATH")
+    parser.add_argument("--dataset", help=f"{', '.join(DATASET_NAMES)} or {FOLDER_PREFIX}PATH")
     parser.add_argument("--data-dir", help="where datasets live (default $VAEGUI_DATA_DIR or the user cache)")
-    parser.add_argument("--checkpoint", help="open a model saved by `vaegui train` or by the app")
+    parser.add_argument("--checkpoint", help="open a model saved by `vaegui train` or by the app: "
+                        "a checkpoint, or a run folder (its latest checkpoint)")
     parser.add_argument("--epochs", type=int_at_least(1), help="epochs to train")
     parser.add_argument("--autostart", action="store_true", help="start training at once")
     parser.add_argument("--screenshot", metavar="PNG",
@@ -112,8 +113,10 @@ def main(argv: list[str] | None = None) -> int:
             # Fail early, with a one-line message, rather than in a message box (a scripted
             # run: it waits for torch anyway).
             from vaegui.core.checkpoint import load_checkpoint, model_from_checkpoint
+            from vaegui.core.run_paths import checkpoint_of
 
-            model_from_checkpoint(load_checkpoint(args.checkpoint), args.checkpoint)
+            checkpoint = checkpoint_of(args.checkpoint)  # a run folder means its latest
+            model_from_checkpoint(load_checkpoint(checkpoint), checkpoint)
     except SystemExit as exc:  # --help (0), or a bad argument already reported in one line (2)
         return int(exc.code or 0)
     except VaeguiError as exc:

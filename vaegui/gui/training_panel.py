@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 
 from PySide6.QtCore import Qt, Signal
@@ -15,13 +14,11 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayo
 from vaegui.core.config import (DEVICES, KL_FORMS, LIKELIHOODS, MAX_BATCH_SIZE, MAX_BETA, MAX_EPOCHS,
                                 MAX_IMAGE_SIZE, MAX_LATENT_DIM, MAX_LR, MAX_STEPS, MAX_THREADS,
                                 MODEL_FAMILIES, THREADS_AUTO, RunConfig)
-from vaegui.core.dataset_catalog import FOLDER_PREFIX
-from vaegui.core.progress import Progress
+from vaegui.core.dataset_catalog import DATASET_TITLES, FOLDER_PREFIX
+from vaegui.core.progress import Progress, format_duration
 
 from .icons import icon
 
-DATASETS = (("MNIST", "mnist"), ("Fashion-MNIST", "fashion-mnist"), ("KMNIST", "kmnist"),
-            ("CIFAR-10", "cifar10"), ("Shapes (generated)", "shapes"))
 CHOOSE_FOLDER = "<choose folder>"  # item data of the "Folder…" entry
 
 
@@ -122,7 +119,7 @@ class TrainingPanel(QWidget):
 
     def _build_data(self) -> QGroupBox:
         self.dataset_combo = QComboBox()
-        for text, name in DATASETS:
+        for name, text in DATASET_TITLES.items():
             self.dataset_combo.addItem(text, name)
         self.dataset_combo.addItem("Folder…", CHOOSE_FOLDER)
         self._last_dataset_index = 0
@@ -294,8 +291,7 @@ class TrainingPanel(QWidget):
 
     def show_progress(self, p: Progress) -> None:
         self.progress_bar.setValue(round(1000 * p.fraction))
-        epoch = min(p.epochs, max(1, math.ceil(p.step / p.steps_per_epoch)))
-        parts = [f"Epoch {epoch}/{p.epochs}", f"step {p.step:,}/{p.total_steps:,}"]
+        parts = [f"Epoch {p.shown_epoch}/{p.epochs}", f"step {p.step:,}/{p.total_steps:,}"]
         if p.images_per_s > 0:
             parts.append(f"{p.images_per_s:,.0f} img/s")
         if p.threads:
@@ -305,39 +301,9 @@ class TrainingPanel(QWidget):
         elif p.paused:
             parts.append("paused")
         elif p.seconds_left is not None:
-            parts.append(f"{_duration(p.seconds_left)} left")
+            parts.append(f"{format_duration(p.seconds_left)} left")
         self.progress_label.setText(" · ".join(parts))
         self.show_device(p.device)
 
     def show_device(self, device: str) -> None:
         self.device_label.setText(f"Device in use: {device}")
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
-def _spin(minimum: int, maximum: int, step: int = 1) -> QSpinBox:
-    spin = QSpinBox()
-    spin.setRange(minimum, maximum)
-    spin.setSingleStep(step)
-    return spin
-
-
-def _combo(items) -> QComboBox:
-    combo = QComboBox()
-    combo.addItems(list(items))
-    return combo
-
-
-def _form(title: str, rows) -> QGroupBox:
-    box = QGroupBox(title)
-    form = QFormLayout(box)
-    form.setVerticalSpacing(4)  # compact: the whole panel should fit a 800-pixel-high window
-    form.setContentsMargins(8, 4, 8, 6)
-    for label, widget in rows:
-        form.addRow(label, widget)
-    return box

@@ -12,7 +12,6 @@ not by this module: the window opens before torch has loaded, which takes second
 
 from __future__ import annotations
 
-import math
 import sys
 import threading
 import time
@@ -28,9 +27,9 @@ from vaegui.core.config import DataConfig, RunConfig
 from vaegui.core.errors import VaeguiError
 from vaegui.core.loss_history import History
 from vaegui.core.latent import Snapshot, encoded_set, example_indices
-from vaegui.core.progress import Progress
+from vaegui.core.progress import Progress, steps_per_epoch
 from vaegui.core.resume import fixed_differences
-from vaegui.core.run_folder import METRICS_NAME, RunFolder, default_runs_dir, new_run_path
+from vaegui.core.run_folder import RunFolder, default_runs_dir, new_run_path
 from vaegui.core.thread_governor import pin_threads
 
 from .progress_throttle import ProgressThrottle
@@ -392,10 +391,12 @@ class TrainingWorker(QObject):
     def _open(self, path: str, data_dir: str | None) -> None:
         """Open a run folder (its latest checkpoint) or a checkpoint file."""
         from vaegui.core.checkpoint import load_checkpoint, model_from_checkpoint
+        from vaegui.core.run_paths import run_of
 
         self._use_threads()
         try:
-            path, run_dir = run_of(path)
+            checkpoint, run_dir = run_of(path)
+            path = str(checkpoint)
             state = load_checkpoint(path)
             self._resume_path, self._resume_folder = path, run_dir
             config, model = model_from_checkpoint(state, path)
@@ -428,24 +429,9 @@ class TrainingWorker(QObject):
         self.failed.emit(describe_error(exc))
 
 
-def run_of(path: str) -> tuple[str, Path | None]:
-    """(checkpoint file, run folder or None) of what File > Open was given: a run folder means
-    its latest checkpoint; a checkpoint inside a run folder belongs to that run."""
-    from vaegui.core.run_reader import RunReader
-    from vaegui.core.run_writer import RUN_JSON
-
-    target = Path(path)
-    if target.is_dir():
-        return str(RunReader(target).checkpoint), target
-    parent = target.parent
-    if (parent / RUN_JSON).is_file() or (parent / METRICS_NAME).is_file():
-        return str(target), parent
-    return str(target), None
-
-
 def _steps_per_epoch(history: History, data: ImageData | None, config: RunConfig) -> int:
     """Steps per epoch of a checkpoint's run: exact from the data, else from its first evaluation."""
     if data is not None:
-        return math.ceil(len(data.train_images) / config.train.batch_size)
+        return steps_per_epoch(len(data.train_images), config.train.batch_size)
     first = history.evals[0] if history.evals else None
     return max(1, first.step // max(1, first.epoch)) if first else 1
