@@ -307,3 +307,26 @@ class TrainingPanel(QWidget):
 
     def show_device(self, device: str) -> None:
         self.device_label.setText(f"Device in use: {device}")
+
+
+def _spin(minimum: int, maximum: int, step: int = 1) -> QSpinBox:
+    spin = QSpinBox()
+    spin.setRange(minimum, maximum)
+    spin.setSingleStep(step)
+    return spin
+
+
+def _combo(items) -> QComboBox:
+    combo = QComboBox()
+    combo.addItems(list(items))
+    return combo
+
+
+def _form(title: str, rows) -> QGroupBox:
+    box = QGroupBox(title)
+    form = QFormLayout(box)
+    form.setVerticalSpacing(4)  # compact: the whole panel should fit a 800-pixel-high window
+    form.setContentsMargins(8, 4, 8, 6)
+    for label, widget in rows:
+        form.addRow(label, widget)
+    return box
