@@ -8,13 +8,15 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from vaegui.cli import main
 from vaegui.core.checkpoint import load_checkpoint
 
-pytestmark = pytest.mark.skipif(os.name != "posix", reason="sends POSIX signals")
+pytestmark = pytest.mark.skipif(not Path("/proc/self/maps").exists(),
+                                reason="sends POSIX signals, and watches the process in /proc")
 
 SMALL = ["--dataset", "shapes", "--train-limit", "128", "--hidden", "32", "--batch-size", "64",
          "--device", "cpu", "--offline", "--no-progress"]
@@ -37,10 +39,43 @@ def wait_for_line(proc, prefix, timeout=60):
     pytest.fail(f"no line starting {prefix!r}: {proc.stderr.read()}")
 
 
+def wait_until(condition, what, timeout=60):
+    """Poll ``condition`` until it holds; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.005)  # the polling interval
+
+
+def cpu_seconds(pid):
+    """CPU time the process has used so far (Linux /proc), 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def torch_loaded(pid):
+    """Whether the process has mapped torch's C++ library: it is importing torch, or has."""
+    try:
+        return "libtorch_cpu" in Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return False
+
+
+def busy_for(proc, seconds):
+    """A condition: the process has used ``seconds`` of CPU from now on."""
+    start = cpu_seconds(proc.pid)
+    return lambda: cpu_seconds(proc.pid) >= start + seconds or proc.poll() is not None
+
+
 def interrupt(proc, times=1, gap=0.05):
-    for _ in range(times):
+    for i in range(times):
         proc.send_signal(signal.SIGINT)
-        time.sleep(gap)
+        if i + 1 < times:
+            time.sleep(gap)  # the gap between two presses is what the test varies
     sent = time.monotonic()
     out, err = proc.communicate(timeout=30)
     return proc.returncode, out, err, time.monotonic() - sent
@@ -51,7 +86,7 @@ def test_ctrl_c_during_the_final_iwae_stops_within_a_second_and_saves(tmp_path):
     proc = start("train", *SMALL, "--test-limit", "1000", "--epochs", "1", "--iw-samples", "20000",
                  "--out", str(tmp_path / "run"))
     wait_for_line(proc, "epoch   1")
-    time.sleep(0.5)  # into the IWAE evaluation
+    wait_until(busy_for(proc, 0.3), "the IWAE evaluation")  # all that is left after epoch 1
     code, out, err, seconds = interrupt(proc)
     assert code == 130 and seconds < 3, (seconds, err)
     assert err == f"vaegui: interrupted: stopped at step 2, saved in {tmp_path / 'run' / 'checkpoint.pt'}\n"
@@ -75,18 +110,20 @@ def test_ctrl_c_during_eval_is_one_line(tmp_path, capsys):
     capsys.readouterr()
     proc = start("eval", str(tmp_path / "checkpoint.pt"), "--iw-samples", "20000", "--device", "cpu",
                  "--offline")
-    time.sleep(4)  # started, and (on most machines) evaluating
+    wait_until(lambda: torch_loaded(proc.pid), "torch to load")
+    wait_until(busy_for(proc, 1.5), "the evaluation")  # past torch's import, into the IWAE bound
     code, out, err, seconds = interrupt(proc)
     assert (code, err, out) == (130, "vaegui: interrupted\n", "") and seconds < 3
 
 
-@pytest.mark.parametrize("delay", [0.3, 1.0])
-def test_ctrl_c_during_start_up_is_one_line(tmp_path, delay):
-    proc = start("train", *SMALL, "--epochs", "1", "--out", str(tmp_path / "run"))
-    time.sleep(delay)  # importing torch, on most machines; a fast one may be training already
+@pytest.mark.parametrize("moment", ["importing torch", "making the run"])
+def test_ctrl_c_during_start_up_is_one_line(tmp_path, moment):
+    proc = start("train", *SMALL, "--epochs", "100000", "--out", str(tmp_path / "run"))
+    if moment == "importing torch":
+        wait_until(lambda: torch_loaded(proc.pid), moment)
+    else:  # the folder is made before the data is loaded and the model built
+        wait_until(lambda: (tmp_path / "run").exists() or proc.poll() is not None, moment)
     code, out, err, _ = interrupt(proc)
-    if code == 0:
-        pytest.skip("this machine started and trained before the signal")
     assert code == 130 and err.count("\n") == 1 and err.startswith("vaegui: interrupted"), err
     if err == "vaegui: interrupted\n":  # before the run began: it left no folder behind
         assert not (tmp_path / "run").exists()
