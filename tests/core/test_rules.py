@@ -12,7 +12,8 @@ import pytest
 from vaegui.core.checkpoint import check_images_match
 from vaegui.core.dataset_catalog import DATASET_NAMES, DATASET_TITLES, unknown_dataset
 from vaegui.core.errors import CheckpointError, RunFolderError
-from vaegui.core.progress import EvalResult, Progress, epoch_of_step, format_duration, steps_per_epoch
+from vaegui.core.progress import (EvalResult, Progress, epoch_of_step, format_duration, steps_per_epoch,
+                                  steps_per_epoch_from)
 from vaegui.core.run_folder import CHECKPOINT_NAME
 from vaegui.core.run_paths import checkpoint_of, run_of
 
@@ -48,6 +49,11 @@ def test_durations_are_rounded_to_the_second(seconds, text):
                                                   (10, 64, 1)])
 def test_steps_per_epoch_counts_the_last_smaller_batch(images, batch, steps):
     assert steps_per_epoch(images, batch) == steps
+
+
+def test_steps_per_epoch_of_a_run_without_its_data_come_from_its_first_evaluation():
+    assert steps_per_epoch_from(eval_step=938, eval_epoch=2) == 469
+    assert steps_per_epoch_from(eval_step=0, eval_epoch=0) == 1  # a damaged history: never 0
 
 
 def evaluation(nll_iw=None) -> EvalResult:

@@ -19,6 +19,12 @@ def steps_per_epoch(train_images: int, batch_size: int) -> int:
     return max(1, math.ceil(train_images / batch_size))
 
 
+def steps_per_epoch_from(eval_step: int, eval_epoch: int) -> int:
+    """Steps per epoch of a run whose training set is not at hand, from an evaluation made at
+    the end of epoch ``eval_epoch``, after ``eval_step`` steps."""
+    return max(1, eval_step // max(1, eval_epoch))
+
+
 def epoch_of_step(step: int, steps_per_epoch: int, epochs: int | None = None) -> int:
     """The epoch (from 1) that the ``step``-th optimisation step belongs to, as every progress
     line shows it: at an epoch's last step (step = k * steps_per_epoch) that is k, the epoch

@@ -24,7 +24,7 @@ import torch
 from .checkpoint import load_checkpoint
 from .config import RunConfig
 from .errors import ConfigError, RunFolderError, VaeguiError, os_reason
-from .progress import EvalResult, Progress
+from .progress import EvalResult, Progress, steps_per_epoch_from
 from .run_folder import CHECKPOINT_NAME, METRICS_NAME
 from .run_writer import (BEST_NAME, DECODERS_DIR, HEARTBEAT_NAME, HEARTBEAT_S, MAPS_DIR, RUN_FORMAT,
                          RUN_JSON, RUN_VERSION, STEPS_CSV, epoch_file)
@@ -140,7 +140,7 @@ def migrate_info(checkpoint: Path) -> dict[str, Any]:
     except VaeguiError as exc:
         raise RunFolderError(checkpoint.parent, f"a version-0 run whose checkpoint cannot be read: {exc}") from None
     first = state["history"]["evals"][0] if state["history"].get("evals") else None
-    per_epoch = first["step"] // max(1, first["epoch"]) if first else None
+    per_epoch = steps_per_epoch_from(first["step"], first["epoch"]) if first else None
     return {"format": RUN_FORMAT, "version": 0, "config": state["config"],
             "dataset": {"name": state["dataset"]["name"], "image_shape": list(state["dataset"]["image_shape"]),
                         "class_names": list(state["dataset"]["class_names"])},

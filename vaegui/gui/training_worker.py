@@ -27,7 +27,7 @@ from vaegui.core.config import DataConfig, RunConfig
 from vaegui.core.errors import VaeguiError
 from vaegui.core.loss_history import History
 from vaegui.core.latent import Snapshot, encoded_set, example_indices
-from vaegui.core.progress import Progress, steps_per_epoch
+from vaegui.core.progress import Progress, steps_per_epoch, steps_per_epoch_from
 from vaegui.core.resume import fixed_differences
 from vaegui.core.run_folder import RunFolder, default_runs_dir, new_run_path
 from vaegui.core.thread_governor import pin_threads
@@ -434,4 +434,4 @@ def _steps_per_epoch(history: History, data: ImageData | None, config: RunConfig
     if data is not None:
         return steps_per_epoch(len(data.train_images), config.train.batch_size)
     first = history.evals[0] if history.evals else None
-    return max(1, first.step // max(1, first.epoch)) if first else 1
+    return steps_per_epoch_from(first.step, first.epoch) if first else 1
