@@ -295,3 +295,22 @@ def test_a_finished_command_ends_without_python_s_finalisation(tmp_path, extra, 
         assert json.loads(result.stdout.splitlines()[-1])["epochs"] == 1
     else:
         assert result.stderr.count("\n") == 1 and "--lr" in result.stderr
+
+
+def test_the_progress_bar_shows_the_epoch_and_time_left_as_the_app_does():
+    import io
+
+    import numpy as np
+
+    from vaegui.cli.train import _ProgressBar
+    from vaegui.core.progress import Progress
+
+    stream = io.StringIO()
+    bar = _ProgressBar(stream, enabled=True)
+    # The last step of epoch 1 of 10: the epoch just finished (the bar used to say 2/10 here).
+    bar.update(Progress(step=100, total_steps=1000, steps_per_epoch=100, epochs=10,
+                        new_steps=np.zeros(0), new_losses=np.zeros((0, 3)), new_kl_weights=np.zeros(0),
+                        kl_weight=1.0, images_per_s=1000.0, images_seen=6400, train_seconds=6.4,
+                        seconds_left=3725.4, device="cpu", threads=2))
+    line = stream.getvalue()
+    assert "epoch 1/10" in line and "1:02:05 left" in line and "2 threads" in line
