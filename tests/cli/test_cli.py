@@ -314,3 +314,15 @@ def test_the_progress_bar_shows_the_epoch_and_time_left_as_the_app_does():
                         seconds_left=3725.4, device="cpu", threads=2))
     line = stream.getvalue()
     assert "epoch 1/10" in line and "1:02:05 left" in line and "2 threads" in line
+
+
+def test_every_setting_an_option_maps_has_its_option():
+    """OPTION_FIELDS (option -> setting) and the options add_config_options defines are one list:
+    an option without a mapping would be parsed and ignored, a mapping without an option dead."""
+    import argparse
+
+    from vaegui.cli.options import OPTION_FIELDS, add_config_options
+
+    parser = argparse.ArgumentParser()
+    add_config_options(parser)
+    assert set(vars(parser.parse_args([]))) == set(OPTION_FIELDS)

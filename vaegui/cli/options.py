@@ -15,7 +15,9 @@ import os
 import sys
 from typing import Any
 
-from ..core.config import THREADS_AUTO, DataConfig, ModelConfig, RunConfig, TrainConfig
+from ..core.config import (DEVICES, KL_FORMS, LIKELIHOODS, MODEL_FAMILIES, THREADS_AUTO, DataConfig,
+                           ModelConfig, RunConfig, TrainConfig)
+from ..core.dataset_catalog import DATASET_NAMES, FOLDER_PREFIX
 from ..core.errors import EXIT_USER_ERROR, ConfigError, VaeguiError
 
 # Options of `vaegui train` -> (section, setting) of RunConfig. Their defaults are the
@@ -80,13 +82,47 @@ def clip(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else f"{text[:limit]}..."
 
 
-def default(dest: str) -> Any:
-    """The dataclass default of the setting an option of `vaegui train` sets (for its help)."""
+def _default(dest: str) -> Any:
     section, name = OPTION_FIELDS[dest]
     return next(f.default for f in dataclasses.fields(_SECTIONS[section]) if f.name == name)
 
 
-positive_int, non_negative_int = int_at_least(1), int_at_least(0)
+_positive_int, _non_negative_int = int_at_least(1), int_at_least(0)
+
+
+def add_config_options(t: argparse.ArgumentParser) -> None:
+    """The options that set a run's settings (OPTION_FIELDS), for `vaegui train` and any
+    command that trains."""
+    # No defaults here (None = not given): config_from_args takes them from the dataclasses,
+    # and a resumed run from the checkpoint. Bounds live in the dataclasses' validation.
+    d = _default
+    t.add_argument("--dataset", help=f"{', '.join(DATASET_NAMES)} or {FOLDER_PREFIX}PATH "
+                   f"(default {d('dataset')})")
+    t.add_argument("--data-dir", help="dataset folder (default $VAEGUI_DATA_DIR, else the user cache)")
+    t.add_argument("--model", choices=MODEL_FAMILIES, help=f"default {d('model')}")
+    t.add_argument("--latent-dim", type=_positive_int, help=f"default {d('latent_dim')}")
+    t.add_argument("--hidden", type=_positive_int, help=f"hidden width of the mlp ({d('hidden')})")
+    t.add_argument("--likelihood", choices=LIKELIHOODS, help=f"default {d('likelihood')}")
+    t.add_argument("--sigma", type=float, help="std of the gaussian likelihood (start value for "
+                   f"gaussian-learned; default {d('sigma')})")
+    t.add_argument("--kl", choices=KL_FORMS, help=f"default {d('kl')}")
+    t.add_argument("--beta", type=float, help=f"KL weight (default {d('beta')})")
+    t.add_argument("--warmup", type=_non_negative_int, help="KL warm-up steps (default 0)")
+    t.add_argument("--epochs", type=_positive_int, help=f"total epochs (default {d('epochs')})")
+    t.add_argument("--batch-size", type=_positive_int, help=f"default {d('batch_size')}")
+    t.add_argument("--lr", type=float, help=f"Adam learning rate (default {d('lr')})")
+    t.add_argument("--seed", type=_non_negative_int, help=f"default {d('seed')}")
+    t.add_argument("--device", choices=DEVICES, help="default auto")
+    t.add_argument("--threads", type=threads_setting, metavar="auto|N",
+                   help="torch CPU threads for training; auto (the default) tunes the count to "
+                   "the measured step rate while training runs, which on a busy machine is often "
+                   "fewer than the cores; a fixed N reproduces a run bit for bit")
+    t.add_argument("--iw-samples", type=_non_negative_int,
+                   help="also report the IWAE bound with K samples at the end")
+    t.add_argument("--image-size", type=_positive_int, help=f"folder/shapes image side ({d('image_size')})")
+    t.add_argument("--channels", type=int, choices=(1, 3), help="folder images: 1 or 3")
+    t.add_argument("--train-limit", type=_positive_int, help="use only the first N training images")
+    t.add_argument("--test-limit", type=_positive_int, help="use only the first N test images")
 
 
 def config_from_args(args: argparse.Namespace, base: RunConfig | None = None,

@@ -19,12 +19,10 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from ..core.config import DEVICES, KL_FORMS, LIKELIHOODS, MODEL_FAMILIES, RunConfig
-from ..core.dataset_catalog import DATASET_NAMES, FOLDER_PREFIX
+from ..core.config import RunConfig
 from ..core.errors import EXIT_INTERRUPTED, ConfigError, Reported
 from ..core.progress import format_duration
-from .options import (config_from_args, default, file_name, non_negative_int, positive_int, report,
-                      resumed_config, threads_setting)
+from .options import add_config_options, config_from_args, file_name, report, resumed_config
 
 TENSORBOARD_DIR = "tensorboard"  # in the run folder
 TENSORBOARD_MISSING = "--tensorboard needs the tensorboard package: pip install 'vaegui[tensorboard]'"
@@ -33,42 +31,13 @@ TENSORBOARD_MISSING = "--tensorboard needs the tensorboard package: pip install 
 def add_parser(sub) -> None:
     """The `train` command's options (sub: the parser's subparsers)."""
     t = sub.add_parser("train", help="train a VAE headless")
-    # No defaults here (None = not given): config_from_args takes them from the dataclasses,
-    # and a resumed run from the checkpoint. Bounds live in the dataclasses' validation.
-    d = default
-    t.add_argument("--dataset", help=f"{', '.join(DATASET_NAMES)} or {FOLDER_PREFIX}PATH "
-                   f"(default {d('dataset')})")
-    t.add_argument("--data-dir", help="dataset folder (default $VAEGUI_DATA_DIR, else the user cache)")
-    t.add_argument("--model", choices=MODEL_FAMILIES, help=f"default {d('model')}")
-    t.add_argument("--latent-dim", type=positive_int, help=f"default {d('latent_dim')}")
-    t.add_argument("--hidden", type=positive_int, help=f"hidden width of the mlp ({d('hidden')})")
-    t.add_argument("--likelihood", choices=LIKELIHOODS, help=f"default {d('likelihood')}")
-    t.add_argument("--sigma", type=float, help="std of the gaussian likelihood (start value for "
-                   f"gaussian-learned; default {d('sigma')})")
-    t.add_argument("--kl", choices=KL_FORMS, help=f"default {d('kl')}")
-    t.add_argument("--beta", type=float, help=f"KL weight (default {d('beta')})")
-    t.add_argument("--warmup", type=non_negative_int, help="KL warm-up steps (default 0)")
-    t.add_argument("--epochs", type=positive_int, help=f"total epochs (default {d('epochs')})")
-    t.add_argument("--batch-size", type=positive_int, help=f"default {d('batch_size')}")
-    t.add_argument("--lr", type=float, help=f"Adam learning rate (default {d('lr')})")
-    t.add_argument("--seed", type=non_negative_int, help=f"default {d('seed')}")
-    t.add_argument("--device", choices=DEVICES, help="default auto")
-    t.add_argument("--threads", type=threads_setting, metavar="auto|N",
-                   help="torch CPU threads for training; auto (the default) tunes the count to "
-                   "the measured step rate while training runs, which on a busy machine is often "
-                   "fewer than the cores; a fixed N reproduces a run bit for bit")
+    add_config_options(t)
     t.add_argument("--out", type=file_name, help="output folder for checkpoint.pt and metrics.jsonl "
                    "(default runs/<dataset>-<time>, or the resumed checkpoint's folder); a new "
                    "run refuses a folder that already holds a run")
     t.add_argument("--resume", metavar="CKPT", type=file_name, help="continue training from a checkpoint "
                    "or a run folder (its latest checkpoint); the options that would change the "
                    "model or the data must match it")
-    t.add_argument("--iw-samples", type=non_negative_int,
-                   help="also report the IWAE bound with K samples at the end")
-    t.add_argument("--image-size", type=positive_int, help=f"folder/shapes image side ({d('image_size')})")
-    t.add_argument("--channels", type=int, choices=(1, 3), help="folder images: 1 or 3")
-    t.add_argument("--train-limit", type=positive_int, help="use only the first N training images")
-    t.add_argument("--test-limit", type=positive_int, help="use only the first N test images")
     t.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     t.add_argument("--tensorboard", action="store_true", help="also write the metrics as "
                    "TensorBoard event files into <run folder>/tensorboard (needs the tensorboard "
