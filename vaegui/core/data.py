@@ -81,8 +81,9 @@ def load_dataset(cfg: DataConfig, download: bool = True) -> ImageData:
     if name.startswith(FOLDER_PREFIX):
         data = load_folder(folder_path(name), cfg.image_size, cfg.channels, seed=cfg.seed)
     elif name.lower() == "shapes":
-        # Shapes are generated image by image, so generating only the kept prefix gives the same images.
-        n_train, n_test = (min(n, limit or n) for n, limit in zip(_SHAPES_SIZES, (cfg.train_limit, cfg.test_limit)))
+        # Shapes are generated image by image, so generating only the kept prefix gives the same
+        # images; a limit above the default size generates that many (a million for big maps).
+        n_train, n_test = (limit or n for n, limit in zip(_SHAPES_SIZES, (cfg.train_limit, cfg.test_limit)))
         check_fits_in_memory("shapes", (n_train + n_test) * cfg.image_size ** 2)
         data = make_shapes(n_train, n_test, image_size=cfg.image_size, seed=cfg.seed)
     elif name.lower() in TORCHVISION:
