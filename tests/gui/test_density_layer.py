@@ -134,3 +134,30 @@ def test_latent_map_draws_density_when_crowded_and_keeps_legend_hover_and_toggle
     view.autoRange()
     assert not latent_map.density.showing_density
     latent_map.density.wait()
+
+
+def test_a_density_map_exports_to_png_svg_and_pdf(show_widget, qtbot, tmp_path):
+    from xml.etree import ElementTree
+
+    from PySide6.QtGui import QImage
+
+    from vaegui.gui.export.plot_export import pdf_bytes, png_bytes, svg_bytes
+
+    latent_map = show_widget(LatentMap(ExplorerModel()), 640, 520)
+    latent_map.density.threshold = 2000
+    with qtbot.waitSignal(latent_map.density.imageShown, timeout=5000):
+        latent_map.model.set_encoded(big_map(5000))
+    item = latent_map.plot_widget().getPlotItem()
+    png = QImage.fromData(png_bytes(item, 1.0))
+    assert not png.isNull() and png.width() > 300
+    # The first class's colour (Tol's #332288) is in the figure: the density image was drawn.
+    pixels = [png.pixelColor(x, y) for x in range(0, png.width(), 3) for y in range(0, png.height(), 3)]
+    assert any(c.blue() > 120 and c.red() < 120 and c.green() < 90 for c in pixels)
+    svg = ElementTree.fromstring(svg_bytes(item, "density"))
+    tags = [e.tag.rsplit("}", 1)[-1] for e in svg.iter()]
+    assert tags.count("image") >= 1  # the density, embedded
+    assert "text" in tags or "path" in tags  # the axes, as vectors
+    assert tags.count("ellipse") + tags.count("circle") < 100  # not the 5,000 points
+    pdf = pdf_bytes(item, "density")
+    assert pdf.startswith(b"%PDF") and b"/Subtype /Image" in pdf and pdf.rstrip().endswith(b"%%EOF")
+    latent_map.density.wait()
