@@ -102,6 +102,10 @@ class DensityLayer(QObject):
         """Wait for the image being computed (tests, benchmarks, closing)."""
         self._job.wait()
 
+    def busy(self) -> bool:
+        """An image is being computed."""
+        return self._job.busy()
+
     # ---- counting and switching ------------------------------------------------------------
     def view_rect(self) -> tuple[float, float, float, float]:
         (x0, x1), (y0, y1) = self._view.viewRange()

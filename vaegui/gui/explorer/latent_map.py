@@ -179,6 +179,11 @@ class LatentMap(QWidget):
     def plot_widget(self) -> pg.PlotWidget:
         return self._plot
 
+    def wait_for_workers(self) -> None:
+        """Wait for the spatial index and the density image being computed (tests, benchmarks)."""
+        self._index_job.wait()
+        self.density.wait()
+
     @property
     def marker_xy(self) -> np.ndarray | None:
         """Where the picked point is drawn, in the plane."""
