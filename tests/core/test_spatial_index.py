@@ -98,6 +98,7 @@ def test_a_maps_indexes_are_built_once_and_kept_with_the_map():
     assert latent.dim == 6 and spatial_index.plane_index(enc6).dim == 2
     for z in rng.normal(size=(50, 6)).astype(np.float32):
         assert latent.nearest(z)[0] == nearest_index(enc6.latents, z)[0]
+    assert spatial_index.latent_index(encoded(rng.normal(size=(50, 20)).astype(np.float32))) is None  # scanned
     del enc2
     gc.collect()
     assert len(spatial_index._built) == 1  # the other map's indexes went with it

@@ -24,6 +24,9 @@ import numpy as np
 if TYPE_CHECKING:
     from .latent import EncodedSet
 
+# A KD-tree prunes little in more dimensions than this (its queries then visit most points, more
+# slowly than one vectorised scan): latent means of a wider model are scanned.
+MAX_TREE_DIM = 16
 # Neighbours fetched at once when the nearest ones are masked out (hidden classes): the first
 # query asks for one, then this many times more each round.
 _GROWTH = 8
@@ -117,9 +120,12 @@ def plane_index(encoded: "EncodedSet", build: bool = True) -> SpatialIndex | Non
 
 def latent_index(encoded: "EncodedSet", build: bool = True) -> SpatialIndex | None:
     """The index of the map's latent means: the plane's own when the projection is exact (L <= 2:
-    the plane is the latent space), else one of its own in L dimensions."""
+    the plane is the latent space), else one of its own in L dimensions; None above
+    MAX_TREE_DIM dimensions (scan them with ``latent.nearest_index``)."""
     if encoded.projection.is_exact and encoded.latents.shape[1] == 2:
         return plane_index(encoded, build)
+    if encoded.latents.shape[1] > MAX_TREE_DIM:
+        return None
     return _index(encoded, "latent", lambda: encoded.latents, build)
 
 

@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QGridLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from vaegui.core.explorer import ExplorerModel
-from vaegui.core.latent import EncodedSet
+from vaegui.core.latent import EncodedSet, nearest_index
 from vaegui.core.spatial_index import latent_index
 
 from .decode_worker import DecodeFailure, DecodeWorker
@@ -51,7 +51,8 @@ def decode_point(decoder: Decoder, z: np.ndarray, encoded: EncodedSet | None) ->
         return PointResult(z, image, None)
     # On the decoding thread: the first pick of a map builds its index here if the map's
     # own build has not finished.
-    index, distance = latent_index(encoded).nearest(z)
+    tree = latent_index(encoded)
+    index, distance = tree.nearest(z) if tree is not None else nearest_index(encoded.latents, z)
     return PointResult(z, image, encoded, index, distance)
 
 
