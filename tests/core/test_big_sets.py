@@ -3,7 +3,6 @@ whatever the count), the map is encoded a batch at a time with progress, and a b
 history is stored as float16 and read back as float32."""
 
 import numpy as np
-import pytest
 import torch
 
 from core_helpers import tiny_config
