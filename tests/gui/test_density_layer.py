@@ -161,3 +161,17 @@ def test_a_density_map_exports_to_png_svg_and_pdf(show_widget, qtbot, tmp_path):
     pdf = pdf_bytes(item, "density")
     assert pdf.startswith(b"%PDF") and b"/Subtype /Image" in pdf and pdf.rstrip().endswith(b"%%EOF")
     latent_map.density.wait()
+
+
+def test_maps_that_follow_each_other_quickly_build_only_the_last_ones_index(show_widget, qtbot):
+    import dataclasses
+
+    latent_map = show_widget(LatentMap(ExplorerModel()), 400, 300)
+    base = big_map(3000)
+    # As the history's playback: a new map (moved points) every frame.
+    maps = [dataclasses.replace(base, xy=base.xy + k * 0.01, latents=base.latents + k * 0.01) for k in range(5)]
+    for enc in maps:
+        latent_map.model.set_encoded(enc)
+    qtbot.waitUntil(lambda: spatial_index.plane_index(maps[-1], build=False) is not None, timeout=5000)
+    assert all(spatial_index.plane_index(enc, build=False) is None for enc in maps[:-1])
+    latent_map.wait_for_workers()

@@ -36,6 +36,9 @@ HOVER_RADIUS_PX = 6  # a point counts as hovered within this many screen pixels 
 HOVER_DELAY_MS = 16  # mouse moves are coalesced: at most one nearest-point search per frame
 HOVER_PREVIEW_PX = 112  # previews are enlarged by an integer factor to about this size
 REGION_DELAY_MS = 150  # the manifold grid follows pan and zoom once they pause this long
+# The spatial index of a new map is built once maps stop coming this long: the history's
+# playback shows a new map every frame, and a million-point index takes a second of a core.
+INDEX_DELAY_MS = 200
 NUDGE_FRACTION = 0.01  # an arrow key moves the point by this share of the visible width
 MAX_LEGEND_ENTRIES = 20
 LEGEND_ROW_PX = 18
@@ -99,6 +102,8 @@ class LatentMap(QWidget):
         # The map's spatial index (hover, nearest image) is built off the GUI thread.
         self._index_job = LatestJob("vaegui-map-index", self)
         self._index_job.done.connect(self._on_index_job_done)
+        self._index_timer = QTimer(self, singleShot=True, interval=INDEX_DELAY_MS)
+        self._index_timer.timeout.connect(self._on_index_timer_timeout)
         self._hover_timer = QTimer(self, singleShot=True, interval=HOVER_DELAY_MS)
         self._hover_timer.timeout.connect(self._on_hover_timer_timeout)
         self._hover_pos = QPoint()
@@ -213,7 +218,7 @@ class LatentMap(QWidget):
         self._plot.getPlotItem().getViewBox().updateAutoRange()
         self.density.set_points(self._x, self._y, self._density_colouring(), self._shown,
                                 plane_index(encoded, build=False))
-        self._index_job.submit(lambda: prepare(encoded) or plane_index(encoded))
+        self._index_timer.start()
         split = "test images" if encoded.split == "test" else "training images"
         self.readout.setText(f"{len(xy):,} {split} · weights of step {encoded.step:,}")
 
@@ -222,6 +227,7 @@ class LatentMap(QWidget):
         self._x = self._y = np.zeros(0, np.float32)
         self._shown = np.zeros(0, bool)
         self.scatter.clear()
+        self._index_timer.stop()
         self._index_job.cancel()
         self.density.clear()
         self._set_colour_choices([])
@@ -291,6 +297,11 @@ class LatentMap(QWidget):
 
     def _on_draw_combo_changed(self, mode: str) -> None:
         self.density.set_mode(mode)
+
+    def _on_index_timer_timeout(self) -> None:
+        encoded = self._encoded
+        if encoded is not None:
+            self._index_job.submit(lambda: prepare(encoded) or plane_index(encoded))
 
     def _on_index_job_done(self, index: SpatialIndex) -> None:
         if self._encoded is not None and plane_index(self._encoded, build=False) is index:
