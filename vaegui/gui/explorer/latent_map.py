@@ -26,7 +26,7 @@ from vaegui.core.spatial_index import SpatialIndex, plane_index, prepare
 from .. import palette
 from ..point_cloud import PointCloud
 from ..stepped_view_box import SteppedViewBox
-from .density_layer import MODES as DRAW_MODES, DensityLayer
+from .density_layer import DENSITY_THRESHOLD, MODES as DRAW_MODES, DensityLayer
 from .history_bar import HistoryBar
 from .latest_job import LatestJob
 from .map_overlay import MapOverlay
@@ -121,7 +121,7 @@ class LatentMap(QWidget):
         self.colour_combo.currentTextChanged.connect(self._on_colour_combo_changed)
         self.draw_combo = QComboBox()
         self.draw_combo.addItems(DRAW_MODES)
-        self.draw_combo.setToolTip("auto: a density image when more than 100,000 points are in view")
+        self.draw_combo.setToolTip(f"auto: a density image when more than {DENSITY_THRESHOLD:,} points are in view")
         self.draw_combo.currentTextChanged.connect(self._on_draw_combo_changed)
         self.readout = QLabel()
         header = QHBoxLayout()
