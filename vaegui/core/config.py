@@ -53,6 +53,7 @@ class DataConfig:
     # 1 = grayscale, 3 = RGB; used for folder datasets (torchvision sets have a fixed layout).
     channels: int = 1
     # Keep only the first N training / test images (None = all); handy for quick runs and tests.
+    # For `shapes`, generate N images (20,000 / 5,000 when None), any number memory allows.
     train_limit: int | None = None
     test_limit: int | None = None
     # Seed of the generated `shapes` dataset and of the folder train/test split.

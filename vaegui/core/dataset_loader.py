@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import shapes
+from . import image_cache, shapes
 from .config import DataConfig
 from .dataset_catalog import (CLASS_NAMES, DATASET_NAMES, ENV_VAR, FOLDER_PREFIX, IMAGE_EXTENSIONS, TORCHVISION,
                        check_fits_in_memory, dataset_available, dataset_key, download_problem,
@@ -81,8 +81,9 @@ def load_dataset(cfg: DataConfig, download: bool = True) -> ImageData:
     if name.startswith(FOLDER_PREFIX):
         data = load_folder(folder_path(name), cfg.image_size, cfg.channels, seed=cfg.seed)
     elif name.lower() == "shapes":
-        # Shapes are generated image by image, so generating only the kept prefix gives the same images.
-        n_train, n_test = (min(n, limit or n) for n, limit in zip(_SHAPES_SIZES, (cfg.train_limit, cfg.test_limit)))
+        # Shapes are generated image by image, so generating only the kept prefix gives the same
+        # images; a limit above the default size generates that many (a million for big maps).
+        n_train, n_test = (limit or n for n, limit in zip(_SHAPES_SIZES, (cfg.train_limit, cfg.test_limit)))
         check_fits_in_memory("shapes", (n_train + n_test) * cfg.image_size ** 2)
         data = make_shapes(n_train, n_test, image_size=cfg.image_size, seed=cfg.seed)
     elif name.lower() in TORCHVISION:
@@ -243,14 +244,17 @@ def load_folder(
         raise DataError(f"folder {root}: cannot list it: {exc.strerror or exc}") from None
     if not samples:
         raise DataError(f"folder {root}: no image files ({' '.join(IMAGE_EXTENSIONS)}) in it or in its subfolders")
-    check_fits_in_memory(f"folder {root}", len(samples) * image_size * image_size * channels)
-    images, labels = read_images(samples, image_size, channels, skipped)
-    if len(images) == 0:
+    try:  # decoded once into a memory-mapped cache file (see image_cache.py)
+        c = image_cache.load(root, samples, image_size, channels, test_fraction, seed, skipped, read_images, _split)
+    except OSError:  # no room or no place for a cache: decode into memory, if it fits
+        check_fits_in_memory(f"folder {root}", len(samples) * image_size * image_size * channels)
+        c = image_cache.in_memory(samples, image_size, channels, test_fraction, seed, skipped, read_images, _split)
+    skipped = c.skipped
+    if len(c.train_images) + len(c.test_images) == 0:
         raise DataError(f"folder {root}: none of its {len(samples)} image files could be read "
                         f"(first: {os.path.basename(skipped[0][0])}: {skipped[0][1]})")
-    train, test = _split(len(images), test_fraction, seed)
     name = f"{FOLDER_PREFIX}{root}"
-    return ImageData(name, images[train], labels[train], images[test], labels[test], class_names,
+    return ImageData(name, c.train_images, c.train_labels, c.test_images, c.test_labels, class_names,
                      skipped=tuple(p for p, _ in skipped), skip_reasons=tuple(r for _, r in skipped))
 
 

@@ -3,6 +3,8 @@ array-only tools are in :mod:`.latent`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
@@ -14,8 +16,11 @@ from .model import VAE
 
 
 @torch.no_grad()
-def encode_means(model: VAE, images: torch.Tensor, batch_size: int = 2000) -> np.ndarray:
-    """Posterior means of uint8 images (N, C, H, W), in batches -> (N, L) float32."""
+def encode_means(model: VAE, images: torch.Tensor, batch_size: int = 2000,
+                 progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """Posterior means of uint8 images (N, C, H, W), in batches -> (N, L) float32. Only a
+    batch at a time is made float, so a million images never have a float copy (3 GB at
+    28 x 28); ``progress(done, total)`` is called after each batch."""
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -23,16 +28,19 @@ def encode_means(model: VAE, images: torch.Tensor, batch_size: int = 2000) -> np
     for start in range(0, images.shape[0], batch_size):
         mu, _ = model.encode(to_float(images[start:start + batch_size], device))
         out[start:start + mu.shape[0]] = mu.float().cpu().numpy()
+        if progress is not None:
+            progress(start + mu.shape[0], images.shape[0])
     model.train(was_training)
     return out
 
 
 def encode_set(model: VAE, data: ImageData, split: str = "test", limit: int | None = None,
-               step: int = 0, projection: "Projection | None" = None) -> EncodedSet:
+               step: int = 0, projection: "Projection | None" = None,
+               progress: Callable[[int, int], None] | None = None) -> EncodedSet:
     """Encode the test split, or the first ``limit`` training images, and project to 2-D
     (fitting a new projection unless one is given)."""
     images, _, _ = dataset_split(data, split, limit)
-    return encoded_set(data, encode_means(model, images), split, limit, step, projection)
+    return encoded_set(data, encode_means(model, images, progress=progress), split, limit, step, projection)
 
 
 

@@ -80,15 +80,27 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
 
 
 # ---- tables ------------------------------------------------------------------------------------
+CSV_CHUNK_ROWS = 65_536  # rows turned into text at a time: a million-point map is never one string
+
+
 def _csv_bytes(header: Sequence[str], columns: Sequence[np.ndarray]) -> bytes:
-    """Columns of numbers as CSV; floats written with repr precision, so they read back exactly."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    out = io.BytesIO()
+    _write_csv(out, header, columns)
+    return out.getvalue()
+
+
+def _write_csv(f: BinaryIO, header: Sequence[str], columns: Sequence[np.ndarray]) -> None:
+    """Columns of numbers as CSV into ``f``, a chunk of rows at a time; floats written with repr
+    precision, so they read back exactly."""
+    text = io.TextIOWrapper(f, encoding="utf-8", newline="", write_through=True)
+    writer = csv.writer(text, lineterminator="\n")
     writer.writerow(header)
     cols = [np.asarray(c) for c in columns]
-    for row in zip(*(c.tolist() for c in cols)):
-        writer.writerow(["" if isinstance(v, float) and v != v else v for v in row])  # NaN: empty
-    return out.getvalue().encode("utf-8")
+    for start in range(0, len(cols[0]) if cols else 0, CSV_CHUNK_ROWS):
+        rows = zip(*(c[start:start + CSV_CHUNK_ROWS].tolist() for c in cols))
+        writer.writerows(["" if isinstance(v, float) and v != v else v for v in row] for row in rows)  # NaN: empty
+    text.flush()
+    text.detach()  # leaves ``f`` open for its owner
 
 
 def losses_columns(history: History, steps_per_epoch: int) -> tuple[list[str], list[np.ndarray]]:
@@ -129,7 +141,9 @@ def latents_columns(encoded: EncodedSet) -> tuple[list[str], list[np.ndarray]]:
 
 
 def write_latents_csv(path: str | os.PathLike, encoded: EncodedSet) -> Path:
-    return write_bytes(path, _csv_bytes(*latents_columns(encoded)))
+    """Streamed to the file (every point of a big map would be hundreds of MB of text)."""
+    header, columns = latents_columns(encoded)
+    return write_file(path, lambda f: _write_csv(f, header, columns))
 
 
 def write_latents_npz(path: str | os.PathLike, encoded: EncodedSet) -> Path:

@@ -8,6 +8,7 @@ A run folder (format version 1) holds::
     checkpoint.pt     the latest weights, optimiser and history (resume from here)
     best.pt           the checkpoint of the best test -ELBO so far
     maps/             labels.npy, and epoch-0001.npy ... the test set's latent means (N, L) float32
+                      (float16 above 100,000 points: map_history.compact_means)
     decoders/         epoch-0001.pt ... the decoder weights of each epoch, when they are small
     heartbeat         the writer's pid; its time stamp is renewed every few seconds
     .lock             held (flock) by the one process that writes
@@ -33,6 +34,7 @@ from .atomic import atomic_write, remove_stale_temp_files_in
 from .checkpoint import save_checkpoint
 from .errors import RunFolderError, os_reason
 from .decoder import encode_means
+from .map_history import compact_means
 from .progress import EvalResult, Progress
 from .run_folder import RunFolder
 
@@ -138,7 +140,7 @@ class RunWriter:
         means = t.test_means
         if means is not None and means.step == e.step:
             self._write(self.path / MAPS_DIR / epoch_file(e.epoch, ".npy"),
-                        lambda f: np.save(f, np.asarray(means.means, np.float32)))
+                        lambda f: np.save(f, compact_means(means.means)))
         if self.keep_decoders:
             state = t.decoder_state()
             self._write(self.path / DECODERS_DIR / epoch_file(e.epoch, ".pt"), lambda f: torch.save(state, f))
@@ -205,7 +207,7 @@ class RunWriter:
         map_path = self.path / MAPS_DIR / epoch_file(epoch, ".npy")
         if not map_path.exists():
             means = encode_means(t.model, t.data.test_images)
-            self._write(map_path, lambda f: np.save(f, means))
+            self._write(map_path, lambda f: np.save(f, compact_means(means)))
         decoder_path = self.path / DECODERS_DIR / epoch_file(epoch, ".pt")
         if self.keep_decoders and not decoder_path.exists():
             state = t.decoder_state()

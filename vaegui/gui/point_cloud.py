@@ -47,7 +47,10 @@ class PointCloud(pg.GraphicsObject):
     # ---- data --------------------------------------------------------------------------
     def set_data(self, x: np.ndarray, y: np.ndarray, colour: np.ndarray, brushes: list[QBrush],
                  size: int | None = None) -> None:
-        x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+        # Float32 positions are kept as they come: a copy of a million of them as float64 cost the
+        # GUI thread tens of ms at every new map.
+        x, y = (np.asarray(v) if np.asarray(v).dtype in (np.float32, np.float64) else np.asarray(v, np.float64)
+                for v in (x, y))
         if x.shape != y.shape or x.ndim != 1 or len(colour) != len(x):
             raise ValueError(f"x, y and colour must be 1-D of one length, got {x.shape}, "
                              f"{y.shape}, {np.shape(colour)}")
@@ -63,7 +66,10 @@ class PointCloud(pg.GraphicsObject):
         """Colour indices, wrapping around ``brushes``."""
         if brushes != self._brushes:
             self._brushes, self._sprites = list(brushes), None
-        self._colour = np.asarray(colour, np.intp) % max(1, len(brushes))
+        colour = np.asarray(colour, np.intp)
+        n = max(1, len(brushes))
+        # Wrapped only when needed: a modulo of a million indices is the slow part of new colours.
+        self._colour = colour if not len(colour) or (colour.min() >= 0 and colour.max() < n) else colour % n
         self.update()
 
     def set_shown(self, shown: np.ndarray) -> None:
@@ -90,10 +96,10 @@ class PointCloud(pg.GraphicsObject):
         return len(self._x)
 
     def _update_bounds(self) -> None:
-        x, y = self._x[self._shown], self._y[self._shown]
-        finite = np.isfinite(x) & np.isfinite(y)
-        x, y = x[finite], y[finite]
-        self._bounds = (x.min(), x.max(), y.min(), y.max()) if len(x) else None
+        keep = self._shown & np.isfinite(self._x) & np.isfinite(self._y)
+        # Without copies when every point counts (the usual case; a million points each time).
+        x, y = (self._x, self._y) if keep.all() else (self._x[keep], self._y[keep])
+        self._bounds = tuple(float(v) for v in (x.min(), x.max(), y.min(), y.max())) if len(x) else None
         self._rect = None
         self.informViewBoundsChanged()
         self.update()

@@ -168,7 +168,8 @@ class TrainingPanel(QWidget):
         self.map_split_combo = QComboBox()
         self.map_split_combo.addItem("Test set", "test")
         self.map_split_combo.addItem("Training images", "train")
-        self.map_limit_spin = _spin(100, 10_000_000, step=1000)
+        self.map_limit_spin = _spin(0, 10_000_000, step=1000)
+        self.map_limit_spin.setSpecialValueText("All")  # 0: every training image
         self.map_limit_spin.setValue(10_000)
         self.map_limit_spin.setGroupSeparatorShown(True)
         self.refresh_button = QPushButton(icon("refresh"), "Refresh map")
@@ -216,12 +217,12 @@ class TrainingPanel(QWidget):
 
     def map_source(self) -> tuple[str, int | None]:
         split = self.map_split_combo.currentData()
-        return split, (self.map_limit_spin.value() if split == "train" else None)
+        return split, ((self.map_limit_spin.value() or None) if split == "train" else None)
 
     def set_map_source(self, split: str, limit: int | None) -> None:
         self.map_split_combo.setCurrentIndex(max(0, self.map_split_combo.findData(split)))
-        if limit:
-            self.map_limit_spin.setValue(limit)
+        if limit or split == "train":
+            self.map_limit_spin.setValue(limit or 0)  # None: all of them
         self._update_enabled()
 
     def _select_dataset(self, name: str) -> None:

@@ -85,6 +85,9 @@ def describe_error(exc: BaseException) -> str:
     return f"Unexpected error: {type(exc).__name__}: {exc}"
 
 
+MAP_PROGRESS_S = 0.5  # encoding the map reports its progress at most this often
+
+
 class TrainingWorker(QObject):
     ready = Signal(str)  # torch and the engine are loaded: the device "auto" trains on
     runStarted = Signal(object)  # RunInfo
@@ -352,9 +355,21 @@ class TrainingWorker(QObject):
         else:
             from vaegui.core.decoder import encode_set
 
-            encoded = encode_set(self._model, self._data, split, limit, step=max(step, 0))
+            encoded = encode_set(self._model, self._data, split, limit, step=max(step, 0),
+                                 progress=self._map_progress())
         self._map_step = step
         self.mapEncoded.emit(encoded)
+
+    def _map_progress(self):
+        """A callback for encoding the map that reports at most every MAP_PROGRESS_S (a million
+        images take half a minute)."""
+        last = [time.monotonic()]
+
+        def report(done: int, total: int) -> None:
+            if time.monotonic() - last[0] >= MAP_PROGRESS_S:  # a quick map says nothing
+                last[0] = time.monotonic()
+                self.statusChanged.emit(f"Encoding the map: {done:,} of {total:,} images")
+        return report
 
     def _serve_save(self, trainer: Trainer | None = None) -> None:
         with self._save_lock:

@@ -21,13 +21,16 @@ from PySide6.QtWidgets import (QComboBox, QFrame, QGraphicsItem, QGraphicsScene,
 
 from vaegui.core.explorer import ExplorerModel
 from vaegui.core.latent import EncodedSet, dimension_name
+from vaegui.core.spatial_index import SpatialIndex, plane_index, prepare
 
 from .. import palette
 from ..plot_axes import cache_axes
 from ..qimage import to_qimage
 from ..point_cloud import PointCloud
 from ..stepped_view_box import SteppedViewBox
+from .density_layer import DENSITY_THRESHOLD, MODES as DRAW_MODES, DensityLayer
 from .history_bar import HistoryBar
+from .latest_job import LatestJob
 from .map_overlay import MapOverlay
 
 LABEL_MODE = "label"
@@ -35,6 +38,9 @@ HOVER_RADIUS_PX = 6  # a point counts as hovered within this many screen pixels 
 HOVER_DELAY_MS = 16  # mouse moves are coalesced: at most one nearest-point search per frame
 HOVER_PREVIEW_PX = 112  # previews are enlarged by an integer factor to about this size
 REGION_DELAY_MS = 150  # the manifold grid follows pan and zoom once they pause this long
+# The spatial index of a new map is built once maps stop coming this long: the history's
+# playback shows a new map every frame, and a million-point index takes a second of a core.
+INDEX_DELAY_MS = 200
 NUDGE_FRACTION = 0.01  # an arrow key moves the point by this share of the visible width
 MAX_LEGEND_ENTRIES = 20
 LEGEND_ROW_PX = 18
@@ -94,6 +100,12 @@ class LatentMap(QWidget):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # arrow keys nudge the point
         self._build_ui()
         self.overlay = MapOverlay(model, self._plot.getPlotItem())
+        self.density = DensityLayer(self._plot.getPlotItem(), self.scatter, parent=self)
+        # The map's spatial index (hover, nearest image) is built off the GUI thread.
+        self._index_job = LatestJob("vaegui-map-index", self)
+        self._index_job.done.connect(self._on_index_job_done)
+        self._index_timer = QTimer(self, singleShot=True, interval=INDEX_DELAY_MS)
+        self._index_timer.timeout.connect(self._on_index_timer_timeout)
         self._hover_timer = QTimer(self, singleShot=True, interval=HOVER_DELAY_MS)
         self._hover_timer.timeout.connect(self._on_hover_timer_timeout)
         self._hover_pos = QPoint()
@@ -109,10 +121,16 @@ class LatentMap(QWidget):
         self.colour_combo = QComboBox()
         self.colour_combo.setToolTip("Colour the points by their class label or by a generating factor")
         self.colour_combo.currentTextChanged.connect(self._on_colour_combo_changed)
+        self.draw_combo = QComboBox()
+        self.draw_combo.addItems(DRAW_MODES)
+        self.draw_combo.setToolTip(f"auto: a density image when more than {DENSITY_THRESHOLD:,} points are in view")
+        self.draw_combo.currentTextChanged.connect(self._on_draw_combo_changed)
         self.readout = QLabel()
         header = QHBoxLayout()
         header.addWidget(QLabel("Colour by"))
         header.addWidget(self.colour_combo)
+        header.addWidget(QLabel("Draw"))
+        header.addWidget(self.draw_combo)
         header.addStretch(1)
         header.addWidget(self.readout)
 
@@ -168,6 +186,11 @@ class LatentMap(QWidget):
     def plot_widget(self) -> pg.PlotWidget:
         return self._plot
 
+    def wait_for_workers(self) -> None:
+        """Wait for the spatial index and the density image being computed (tests, benchmarks)."""
+        self._index_job.wait()
+        self.density.wait()
+
     @property
     def marker_xy(self) -> np.ndarray | None:
         """Where the picked point is drawn, in the plane."""
@@ -195,6 +218,9 @@ class LatentMap(QWidget):
         # Fit the range now, not in the paint: a range changed while painting has the whole map
         # painted again at once (two 20 ms paints beside training, where one does).
         self._plot.getPlotItem().getViewBox().updateAutoRange()
+        self.density.set_points(self._x, self._y, self._density_colouring(), self._shown,
+                                plane_index(encoded, build=False))
+        self._index_timer.start()
         split = "test images" if encoded.split == "test" else "training images"
         self.readout.setText(f"{len(xy):,} {split} · weights of step {encoded.step:,}")
 
@@ -203,6 +229,9 @@ class LatentMap(QWidget):
         self._x = self._y = np.zeros(0, np.float32)
         self._shown = np.zeros(0, bool)
         self.scatter.clear()
+        self._index_timer.stop()
+        self._index_job.cancel()
+        self.density.clear()
         self._set_colour_choices([])
         self.legend.clear()
         self._legend_classes = None
@@ -254,7 +283,31 @@ class LatentMap(QWidget):
         if self._encoded is None:
             return
         self.scatter.set_colours(*self._colours())
+        self.density.set_colouring(self._density_colouring())
         self._update_colour_key()
+
+    def _density_colouring(self) -> dict:
+        """The density image's colours, from the palette of the points (see density_image)."""
+        enc, mode = self._encoded, self._colour_mode()
+        if mode == LABEL_MODE or mode not in enc.factors:
+            colours = [b.color() for b in self._label_palette.brushes]
+            return {"labels": enc.labels,
+                    "label_colors": np.array([(c.red(), c.green(), c.blue()) for c in colours], np.uint8)}
+        _, lo, hi = palette.quantise(enc.factors[mode], len(self._factor_palette))
+        lut = palette.factor_colormap().getLookupTable(nPts=len(self._factor_palette), alpha=False)
+        return {"values": enc.factors[mode], "value_lut": lut, "value_range": (lo, hi)}
+
+    def _on_draw_combo_changed(self, mode: str) -> None:
+        self.density.set_mode(mode)
+
+    def _on_index_timer_timeout(self) -> None:
+        encoded = self._encoded
+        if encoded is not None:
+            self._index_job.submit(lambda: prepare(encoded) or plane_index(encoded))
+
+    def _on_index_job_done(self, index: SpatialIndex) -> None:
+        if self._encoded is not None and plane_index(self._encoded, build=False) is index:
+            self.density.set_index(index)
 
     def _update_colour_key(self) -> None:
         """Legend of class names for label colouring, a colour bar for a factor. The legend is
@@ -300,6 +353,7 @@ class LatentMap(QWidget):
         if not np.array_equal(shown, self._shown):
             self._shown = shown
             self.scatter.set_shown(shown)
+            self.density.set_allowed(shown)
 
     def _show_colour_bar(self, show: bool) -> None:
         layout = self._plot.getPlotItem().layout
@@ -434,7 +488,8 @@ class LatentMap(QWidget):
         self._place_hover_card(self._hover_pos)
 
     def _nearest_point(self, viewport_pos: QPoint) -> int | None:
-        """Index of the shown point nearest the cursor, if within HOVER_RADIUS_PX; vectorised."""
+        """Index of the shown point nearest the cursor, if within HOVER_RADIUS_PX: from the
+        map's spatial index, or a scan of all points while it is being built."""
         if self._encoded is None or not len(self._x):
             return None
         view = self._plot.getPlotItem().getViewBox()
@@ -442,10 +497,20 @@ class LatentMap(QWidget):
         if p is None:
             return None
         px, py = view.viewPixelSize()
+        index = plane_index(self._encoded, build=False)
+        if index is not None:
+            # Equal units on both axes (the aspect is locked): a radius in the plane is one on screen.
+            found, _ = index.nearest((p.x(), p.y()), HOVER_RADIUS_PX * max(px, py),
+                                     None if self._all_shown() else self._shown)
+            return None if found < 0 else found
         d2 = ((self._x - p.x()) / px) ** 2 + ((self._y - p.y()) / py) ** 2
         d2[~self._shown] = np.inf
         index = int(np.argmin(d2))
         return index if d2[index] <= HOVER_RADIUS_PX ** 2 else None
+
+    def _all_shown(self) -> bool:
+        return self._legend_classes is None or all(
+            sample.item.isVisible() for sample, _ in self.legend.items[:MAX_LEGEND_ENTRIES])
 
     def _place_hover_card(self, viewport_pos: QPoint) -> None:
         """Below right of the cursor, flipped to the other side near the widget's edges."""

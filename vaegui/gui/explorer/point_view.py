@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QGridLayout, QLabel, QSizePolicy, QVBoxLayout, QWi
 
 from vaegui.core.explorer import ExplorerModel
 from vaegui.core.latent import EncodedSet, nearest_index
+from vaegui.core.spatial_index import latent_index
 
 from .decode_worker import DecodeFailure, DecodeWorker
 from .decoding_view import DecodingView
@@ -48,7 +49,10 @@ def decode_point(decoder: Decoder, z: np.ndarray, encoded: EncodedSet | None) ->
     image = decoder.decode(z[None])[0]
     if encoded is None or not len(encoded.latents):
         return PointResult(z, image, None)
-    index, distance = nearest_index(encoded.latents, z)
+    # On the decoding thread: the first pick of a map builds its index here if the map's
+    # own build has not finished.
+    tree = latent_index(encoded)
+    index, distance = tree.nearest(z) if tree is not None else nearest_index(encoded.latents, z)
     return PointResult(z, image, encoded, index, distance)
 
 

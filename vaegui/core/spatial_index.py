@@ -1,0 +1,146 @@
+"""A spatial index of a map's points, so that hover cards, the nearest real image of a drag and
+brushing ask a tree or a slab of sorted points, not every point (a million of them take 5-10 ms
+to scan, and a hover or a drag asks up to 60 times a second).
+
+Nearest points come from scipy's cKDTree (exact, any dimension: the plane of the map, or the
+latent space for L > 2). Rectangles (brushing, the points in view) come from the points sorted by
+x: a ``searchsorted`` finds the slab of the rectangle's x range and only that slab is tested on
+y, which gives numpy index arrays (cKDTree's ball queries give Python lists, far slower for the
+hundreds of thousands of points of a zoomed-out view).
+
+An index is built once per map, off the GUI thread: :func:`plane_index` and
+:func:`latent_index` build it on first use and keep it with the map's :class:`EncodedSet`, and
+``build=False`` asks only whether it is there yet.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .latent import EncodedSet
+
+# A KD-tree prunes little in more dimensions than this (its queries then visit most points, more
+# slowly than one vectorised scan): latent means of a wider model are scanned.
+MAX_TREE_DIM = 16
+# Neighbours fetched at once when the nearest ones are masked out (hidden classes): the first
+# query asks for one, then this many times more each round.
+_GROWTH = 8
+
+
+class SpatialIndex:
+    """Exact nearest-neighbour and rectangle queries on fixed points (N, D)."""
+
+    def __init__(self, points: np.ndarray):
+        from scipy.spatial import cKDTree  # imported here: it costs start-up time the window needs
+
+        points = np.asarray(points, np.float64)
+        if points.ndim != 2 or points.shape[1] < 1:
+            raise ValueError(f"points must be (N, D), got shape {points.shape}")
+        finite = np.isfinite(points).all(axis=1)
+        # Points with NaN or inf (a diverged model) are left out of the tree, never found.
+        self._ids = np.flatnonzero(finite) if not finite.all() else None
+        kept = points[finite] if self._ids is not None else points
+        self._n = len(points)
+        self._tree = cKDTree(kept, balanced_tree=False, compact_nodes=False) if len(kept) else None
+        if points.shape[1] >= 2:
+            order = np.argsort(kept[:, 0], kind="stable")
+            ids = order if self._ids is None else self._ids[order]
+            self._order = ids.astype(np.int64)  # (K,) point indices by increasing x
+            self._xs = np.ascontiguousarray(kept[order, 0])
+            self._ys = np.ascontiguousarray(kept[order, 1])
+        self.dim = points.shape[1]
+
+    def __len__(self) -> int:
+        return self._n
+
+    def nearest(self, p: np.ndarray, max_distance: float = np.inf,
+                allowed: np.ndarray | None = None) -> tuple[int, float]:
+        """The index of the point nearest ``p`` within ``max_distance`` among those ``allowed``
+        (a boolean mask over all points; None: all), and its distance; (-1, inf) if none."""
+        if self._tree is None:
+            return -1, float("inf")
+        p = np.asarray(p, np.float64).reshape(self.dim)
+        bound = float(max_distance) * (1 + 1e-9) if np.isfinite(max_distance) else np.inf
+        size = self._tree.n
+        k = 1
+        while True:
+            dist, found = self._tree.query(p, k=min(k, size), distance_upper_bound=bound)
+            dist, found = np.atleast_1d(dist), np.atleast_1d(found)
+            valid = found < size
+            ids = found[valid] if self._ids is None else self._ids[found[valid]]
+            dist = dist[valid]
+            ok = np.ones(len(ids), bool) if allowed is None else np.asarray(allowed)[ids]
+            if ok.any():
+                j = int(np.argmax(ok))  # the first allowed: distances come sorted
+                if dist[j] > max_distance:
+                    return -1, float("inf")
+                return int(ids[j]), float(dist[j])
+            # None allowed among these: all within the bound were seen, or all points were.
+            if len(ids) < min(k, size) or k >= size:
+                return -1, float("inf")
+            k *= _GROWTH
+
+    def in_rect(self, x0: float, x1: float, y0: float, y1: float) -> np.ndarray:
+        """Indices of the points with x0 <= x <= x1 and y0 <= y <= y1, increasing."""
+        lo, hi = self._slab(x0, x1)
+        ys = self._ys[lo:hi]
+        return np.sort(self._order[lo:hi][(ys >= y0) & (ys <= y1)])
+
+    def count_in_rect(self, x0: float, x1: float, y0: float, y1: float,
+                      allowed: np.ndarray | None = None) -> int:
+        """How many points (of those ``allowed``) lie in the rectangle (edges included)."""
+        lo, hi = self._slab(x0, x1)
+        ys = self._ys[lo:hi]
+        inside = (ys >= y0) & (ys <= y1)
+        if allowed is not None:
+            inside &= np.asarray(allowed)[self._order[lo:hi]]
+        return int(np.count_nonzero(inside))
+
+    def _slab(self, x0: float, x1: float) -> tuple[int, int]:
+        if self.dim < 2:
+            raise ValueError("rectangle queries need points in a plane (D >= 2)")
+        return (int(np.searchsorted(self._xs, x0, "left")), int(np.searchsorted(self._xs, x1, "right")))
+
+
+# Indexes built for a map, kept as long as the map is (the history's blended maps come and go).
+_built: "weakref.WeakKeyDictionary[EncodedSet, dict[str, SpatialIndex]]" = weakref.WeakKeyDictionary()
+_lock = threading.Lock()
+
+
+def plane_index(encoded: "EncodedSet", build: bool = True) -> SpatialIndex | None:
+    """The index of the map's points in its plane (``encoded.xy``); None if not built and
+    ``build`` is False."""
+    return _index(encoded, "plane", lambda: encoded.xy, build)
+
+
+def latent_index(encoded: "EncodedSet", build: bool = True) -> SpatialIndex | None:
+    """The index of the map's latent means: the plane's own when the projection is exact (L <= 2:
+    the plane is the latent space), else one of its own in L dimensions; None above
+    MAX_TREE_DIM dimensions (scan them with ``latent.nearest_index``)."""
+    if encoded.projection.is_exact and encoded.latents.shape[1] == 2:
+        return plane_index(encoded, build)
+    if encoded.latents.shape[1] > MAX_TREE_DIM:
+        return None
+    return _index(encoded, "latent", lambda: encoded.latents, build)
+
+
+def prepare(encoded: "EncodedSet") -> None:
+    """Build both indexes of a map (call it off the GUI thread)."""
+    plane_index(encoded)
+    latent_index(encoded)
+
+
+def _index(encoded: "EncodedSet", kind: str, points, build: bool) -> SpatialIndex | None:
+    with _lock:
+        index = _built.get(encoded, {}).get(kind)
+    if index is not None or not build:
+        return index
+    index = SpatialIndex(points())  # outside the lock: a build of a million points takes a while
+    with _lock:
+        # Two threads may have built it at once: keep the first, so every caller shares one.
+        return _built.setdefault(encoded, {}).setdefault(kind, index)
