@@ -144,7 +144,7 @@ def measure_map(app, data, model, n: int, rng) -> dict:
 def write_folder(root: Path, count: int) -> None:
     from PIL import Image
 
-    from vaegui.core.data import make_shapes
+    from vaegui.core.dataset_loader import make_shapes
 
     data = make_shapes(count, 1, image_size=28, seed=1)
     images, labels = data.train_images.numpy()[:, 0], data.train_labels.numpy()
@@ -156,7 +156,7 @@ def write_folder(root: Path, count: int) -> None:
 
 LOAD_SCRIPT = """
 import json, sys, time
-from vaegui.core.data import load_folder
+from vaegui.core.dataset_loader import load_folder
 t = time.perf_counter()
 data = load_folder(sys.argv[1], image_size=28)
 seconds = time.perf_counter() - t
@@ -200,7 +200,7 @@ def main() -> int:
     from PySide6.QtWidgets import QApplication
 
     from vaegui.core.config import ModelConfig
-    from vaegui.core.data import make_shapes
+    from vaegui.core.dataset_loader import make_shapes
     from vaegui.core.model import VAE
 
     app = QApplication.instance() or QApplication([])

@@ -9,7 +9,7 @@ from core_helpers import tiny_config
 from vaegui.core import decoder as decoder_module
 from vaegui.core import map_history
 from vaegui.core.config import DataConfig, ModelConfig
-from vaegui.core.data import load_dataset, make_shapes
+from vaegui.core.dataset_loader import load_dataset, make_shapes
 from vaegui.core.map_history import compact_means
 from vaegui.core.model import VAE
 from vaegui.core.run_folder import RunFolder

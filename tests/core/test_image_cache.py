@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from vaegui.core import data as D
+from vaegui.core import dataset_loader as D
 from vaegui.core import image_cache
 from vaegui.core.image_folder import read_images
 
