@@ -7,10 +7,10 @@ import torch
 
 from core_helpers import tiny_config
 from vaegui.core import decoder as decoder_module
-from vaegui.core import map_history
+from vaegui.core import run_writer
 from vaegui.core.config import DataConfig, ModelConfig
 from vaegui.core.dataset_loader import load_dataset, make_shapes
-from vaegui.core.map_history import compact_means
+from vaegui.core.run_writer import compact_means
 from vaegui.core.model import VAE
 from vaegui.core.run_folder import RunFolder
 from vaegui.core.run_reader import RunReader
@@ -44,7 +44,7 @@ def test_the_map_is_encoded_a_batch_at_a_time_with_progress(monkeypatch):
 
 def test_compact_means_are_float16_above_the_threshold_unless_out_of_range():
     rng = np.random.default_rng(0)
-    big = rng.normal(size=(map_history.COMPACT_ABOVE + 1, 3)).astype(np.float32)
+    big = rng.normal(size=(run_writer.COMPACT_ABOVE + 1, 3)).astype(np.float32)
     assert compact_means(big).dtype == np.float16
     np.testing.assert_allclose(compact_means(big), big, atol=2e-3)
     assert compact_means(big[:-1]).dtype == np.float32
@@ -53,7 +53,7 @@ def test_compact_means_are_float16_above_the_threshold_unless_out_of_range():
 
 
 def test_a_big_runs_map_history_is_written_compact_and_read_as_float32(tmp_path, monkeypatch):
-    monkeypatch.setattr(map_history, "COMPACT_ABOVE", 100)  # the tiny run's 128 test images count as big
+    monkeypatch.setattr(run_writer, "COMPACT_ABOVE", 100)  # the tiny run's 128 test images count as big
     config = tiny_config(epochs=1)
     trainer = Trainer(config, load_dataset(config.data, download=False), report_interval=0.0, keep_test_means=True)
     run = tmp_path / "run"

@@ -16,21 +16,6 @@ if TYPE_CHECKING:  # the window holds a MapHistory before torch is imported
     from .run_reader import RunReader
 
 CACHED_EPOCHS = 8  # (N, L) float32 each: 10,000 x 20 is 0.8 MB
-# Maps of more points than this are stored as float16: a million points at L = 32 would take
-# 128 MB an epoch as float32. Half precision keeps 3 significant digits, far finer than a map's
-# pixels (its points move by more from one epoch to the next).
-COMPACT_ABOVE = 100_000
-
-
-def compact_means(means: np.ndarray) -> np.ndarray:
-    """An epoch's means (N, L) as a run folder stores them: float16 above COMPACT_ABOVE points
-    unless a value lies beyond float16's range, else float32. Readers take either."""
-    means = np.asarray(means)
-    if len(means) > COMPACT_ABOVE and np.all(np.abs(means) < np.finfo(np.float16).max):
-        return means.astype(np.float16)
-    return means.astype(np.float32, copy=False)
-
-
 class MapHistory:
     def __init__(self, reader: RunReader):
         self.reader = reader

@@ -8,7 +8,7 @@ A run folder (format version 1) holds::
     checkpoint.pt     the latest weights, optimiser and history (resume from here)
     best.pt           the checkpoint of the best test -ELBO so far
     maps/             labels.npy, and epoch-0001.npy ... the test set's latent means (N, L) float32
-                      (float16 above 100,000 points: map_history.compact_means)
+                      (float16 above 100,000 points: compact_means below)
     decoders/         epoch-0001.pt ... the decoder weights of each epoch, when they are small
     heartbeat         the writer's pid; its time stamp is renewed every few seconds
     .lock             held (flock) by the one process that writes
@@ -34,7 +34,6 @@ from .atomic import atomic_write, remove_stale_temp_files_in
 from .checkpoint import save_checkpoint
 from .errors import RunFolderError, os_reason
 from .decoder import encode_means
-from .map_history import compact_means
 from .progress import EvalResult, Progress
 from .run_folder import RunFolder
 
@@ -49,6 +48,21 @@ DECODERS_DIR = "decoders"
 HEARTBEAT_NAME = "heartbeat"
 HEARTBEAT_S = 2.0  # the writer rewrites its heartbeat at most this often
 KEEP_DECODER_BYTES = 8 << 20  # per-epoch decoder weights are kept when at most this size
+
+
+# Maps of more points than this are stored as float16: a million points at L = 32 would take
+# 128 MB an epoch as float32. Half precision keeps 3 significant digits, far finer than a map's
+# pixels (its points move by more from one epoch to the next).
+COMPACT_ABOVE = 100_000
+
+
+def compact_means(means: np.ndarray) -> np.ndarray:
+    """An epoch's means (N, L) as a run folder stores them: float16 above COMPACT_ABOVE points
+    unless a value lies beyond float16's range, else float32. Readers take either."""
+    means = np.asarray(means)
+    if len(means) > COMPACT_ABOVE and np.all(np.abs(means) < np.finfo(np.float16).max):
+        return means.astype(np.float16)
+    return means.astype(np.float32, copy=False)
 
 
 def epoch_file(epoch: int, suffix: str) -> str:
