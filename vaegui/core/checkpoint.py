@@ -36,9 +36,10 @@ REQUIRED_KEYS = ("format", "format_version", "config", "dataset", "model", "opti
 DIGEST_KEY = "sha256"  # of everything else in the checkpoint; absent from the first checkpoints
 
 
-def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
+def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any], *, dir_fd: int | None = None) -> Path:
     """Atomically write ``payload`` (plus the format header and a digest) to ``path``; returns
-    the path. Refuses weights or optimizer state that hold NaN or infinities."""
+    the path. Refuses weights or optimizer state that hold NaN or infinities. With ``dir_fd``
+    (a run folder's open descriptor), the file is written as ``path``'s name in that folder."""
     path = Path(path)
     bad = non_finite_tensors(payload.get("model"), "model") + non_finite_tensors(
         payload.get("optimizer"), "optimizer")
@@ -48,8 +49,9 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
     data = {"format": MAGIC, "format_version": FORMAT_VERSION, **payload}
     data[DIGEST_KEY] = digest(data)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, lambda f: _torch_save(data, f))
+        if dir_fd is None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path.name if dir_fd is not None else path, lambda f: _torch_save(data, f), dir_fd=dir_fd)
     except OSError as exc:
         raise CheckpointError(path, f"cannot write: {exc.strerror or exc}") from None
     return path
