@@ -111,9 +111,9 @@ def _open(args: argparse.Namespace):
     from .core.run_reader import RunReader
 
     checkpoint = Path(args.checkpoint)
-    if checkpoint.is_dir():
-        checkpoint = RunReader(checkpoint).checkpoint
-    state = load_checkpoint(checkpoint)
+    reader = RunReader(checkpoint) if checkpoint.is_dir() else None  # checked against its run.json
+    checkpoint = reader.checkpoint if reader else checkpoint
+    state = reader.load_checkpoint() if reader else load_checkpoint(checkpoint)
     config, model = model_from_checkpoint(state, checkpoint)
     if args.data_dir:
         config = config.replace(data={"data_dir": args.data_dir})

@@ -30,10 +30,12 @@ import numpy as np
 import torch
 
 from .checkpoint import save_checkpoint
+from .checkpoint_schema import SchemaError
 from .decoder import encode_means
 from .progress import EvalResult, Progress
 from .run_folder import (BEST_NAME, CHECKPOINT_NAME, DECODERS_DIR, HEARTBEAT_NAME, MAPS_DIR, RUN_JSON,
                          STEPS_CSV, RunFolder)
+from .run_schema import check_record
 from .safe_dir import SafeDir
 
 RUN_FORMAT = "vaegui-run"
@@ -149,16 +151,28 @@ class RunWriter:
         return record
 
     def _is_best(self, neg_elbo: float) -> bool:
-        best = min((r["test_elbo"] for r in self.folder.read_metrics()
-                    if isinstance(r.get("test_elbo"), (int, float))), default=math.inf)
+        best = min((r["test_elbo"] for r in self._checked_metrics()), default=math.inf)
         return math.isfinite(neg_elbo) and neg_elbo < best
 
     def _rewrite_last_metrics(self, e: EvalResult) -> None:
         """The final evaluation adds the IWAE bound to the last epoch's (same weights)."""
-        records = self.folder.read_metrics()
-        if e.nll_iw is not None and records and records[-1].get("step") == e.step:
+        records = self._checked_metrics()
+        if e.nll_iw is not None and records and records[-1]["step"] == e.step:
             records[-1].update(test_nll_iw=e.nll_iw, iw_samples=e.iw_samples)
             self.folder.write_metrics(records)
+
+    def _checked_metrics(self) -> list[dict[str, Any]]:
+        """The metrics lines that pass the reader's check (run_schema.py); a damaged line is
+        dropped, and rebuilt from the checkpoint's history when it holds that epoch."""
+        latent = self.trainer.config.model.latent_dim
+        checked = []
+        for r in self.folder.read_metrics():
+            try:
+                check_record(r, latent)
+            except SchemaError:
+                continue
+            checked.append(r)
+        return checked
 
     # ---- files ----------------------------------------------------------------------------------
     def _append_steps(self, steps: np.ndarray, losses: np.ndarray, weights: np.ndarray) -> None:
@@ -169,9 +183,8 @@ class RunWriter:
         after it are dropped (those epochs run again); epochs it holds but whose lines a killed
         run never wrote are rebuilt from its history."""
         t, history, step = self.trainer, self.trainer.history, self.trainer.step
-        records = [r for r in self.folder.read_metrics()
-                   if isinstance(r.get("step"), int) and r["step"] <= step]
-        have = {r.get("epoch") for r in records}
+        records = [r for r in self._checked_metrics() if r["step"] <= step]
+        have = {r["epoch"] for r in records}
         previous = 0
         for e in history.evals:
             if e.epoch not in have and 0 < e.step <= step:

@@ -218,6 +218,7 @@ class MainWindow(QMainWindow):
         f.snapshotTaken.connect(self._on_worker_snapshotTaken)
         f.mapEncoded.connect(self._on_worker_mapEncoded)
         f.writerChanged.connect(self._on_follower_writerChanged)
+        f.statusChanged.connect(self.statusBar().showMessage)
         f.failed.connect(self._on_worker_failed)
         f.finished.connect(self._on_follower_finished)
         w.runFinished.connect(self._on_worker_runFinished)
@@ -337,7 +338,10 @@ class MainWindow(QMainWindow):
         self._info = info
         self.explorer.clear()
         self.explorer.set_examples(info.examples)
-        self.explorer.set_history(_history_of(info.run_dir))
+        history = _history_of(info.run_dir)
+        self.explorer.set_history(history)
+        if history is not None and history.problem:
+            self.statusBar().showMessage(history.problem, 15000)
         if info.history is not None and info.history.evals:
             self.explorer.set_evaluation(info.history.evals[-1])
         if len(info.history.steps) or info.history.evals:
@@ -394,7 +398,9 @@ class MainWindow(QMainWindow):
         self._following = False
         self.follow_label.hide()
         self._sync_actions()
-        self.statusBar().showMessage("Stopped following", 8000)
+        because = self.follower.stopped_because  # what ended it, kept in view
+        self.statusBar().showMessage(f"Stopped following: {because}" if because else "Stopped following",
+                                     15000 if because else 8000)
         self.followFinished.emit()
 
     def _on_worker_dataSkipped(self, summary: str, details: str) -> None:
