@@ -27,6 +27,7 @@ from typing import Any, TextIO
 from .cli_options import (EXIT_USER_ERROR, OneLineParser, build_parser, config_from_args,
                           int_at_least, name_the_option, resumed_config)
 from .core.config import RunConfig
+from .core.ending import exit_code, sigterm_as_ctrl_c, stop_word
 from .core.errors import ConfigError, Reported, VaeguiError
 
 __all__ = ["EXIT_INTERRUPTED", "EXIT_USER_ERROR", "OneLineParser", "fail", "int_at_least", "main"]  # the app uses these
@@ -36,6 +37,8 @@ TENSORBOARD_MISSING = "--tensorboard needs the tensorboard package: pip install 
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:
+        sigterm_as_ctrl_c()  # SIGTERM takes Ctrl-C's path: save, one line, exit 143
     try:
         code = _run(argv)
     except KeyboardInterrupt:
@@ -64,7 +67,7 @@ def _run(argv: list[str] | None) -> int:
             # would end by SIGINT instead of saying so in one line.
             signal.signal(signal.SIGINT, signal.SIG_IGN)
         if _rank() == 0:
-            print("vaegui: interrupted", file=sys.stderr)
+            print(f"vaegui: {stop_word()}", file=sys.stderr)
         if argv is None:
             # A Ctrl-C that landed in code a library ran through PyRun_* (torch's import does)
             # makes Python kill itself with SIGINT at exit, whatever we return: exit now, with
@@ -85,7 +88,7 @@ def _exit_now(code: int) -> None:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):
             stream.flush()
-    os._exit(code)
+    os._exit(exit_code(code))
 
 
 def _main(argv: list[str], ends_process: bool = False) -> int:
@@ -237,7 +240,7 @@ def train(args: argparse.Namespace, out: TextIO | None = None, ends_process: boo
                 writer.close()
                 print(json.dumps(summary), file=out, flush=True)
                 if ctrl_c.pressed:
-                    print(f"vaegui: interrupted: stopped at step {trainer.step}, saved in "
+                    print(f"vaegui: {stop_word()}: stopped at step {trainer.step}, saved in "
                           f"{folder.checkpoint}", file=sys.stderr)
             if dist.enabled and last.stopped:  # every rank stopped at the same step
                 wait_for_all(dist)  # for rank 0 to save: a rank leaving with 130 ends the others

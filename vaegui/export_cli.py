@@ -73,7 +73,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
     from PySide6.QtWidgets import QApplication, QWidget
 
-    from .core.export import copy_file
+    from .core.export import all_or_nothing, copy_file
     from .gui.export.bundle import CHECKPOINT, Sources, finish, write_bundle
     from .gui.export.plot_export import lay_out
 
@@ -84,10 +84,11 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         lay_out(target.plot, FIGURE_SIZES.get(target.name))
     sources = Sources(explorer, plots, history=history, steps_per_epoch=steps_per_epoch,
                       settings=config.to_dict())
-    report = write_bundle(args.out, sources, args.format, args.dpi / SCREEN_DPI, args.image_scale)
-    copy_file(checkpoint, report.folder / CHECKPOINT)
-    report.add(CHECKPOINT)
-    finish(report, f"vaegui export of {checkpoint}")
+    with all_or_nothing(args.out):  # Ctrl-C or SIGTERM: no partial bundle
+        report = write_bundle(args.out, sources, args.format, args.dpi / SCREEN_DPI, args.image_scale)
+        copy_file(checkpoint, report.folder / CHECKPOINT)
+        report.add(CHECKPOINT)
+        finish(report, f"vaegui export of {checkpoint}")
     for name, why in report.missing:
         print(f"vaegui: not exported: {name}: {why}", file=sys.stderr)
     print(json.dumps({"out": str(report.folder), "files": [n for n, _ in report.written] + ["README.md"],

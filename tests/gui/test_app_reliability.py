@@ -211,6 +211,37 @@ def test_a_real_ctrl_c_is_one_line_and_exit_130(tmp_path, delay):
         assert RunReader(lines[0].removeprefix(prefix)).load_checkpoint()["step"] > 0
 
 
+def test_sigterm_mid_epoch_saves_says_one_line_exits_143_and_the_folder_resumes(tmp_path, capsys):
+    """What a service manager or a closing terminal sends: the same path as Ctrl-C."""
+    from vaegui.cli import main
+
+    proc = _app(tmp_path, "--dataset", "shapes", "--epochs", "100000", "--autostart")
+    runs = tmp_path / "runs"
+    deadline = time.monotonic() + 120
+    # A subprocess, not this test's event loop: polling its files cannot starve it.
+    while not any(p.stat().st_size for p in runs.glob("*/metrics.jsonl")):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.poll() else "slow"
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    try:
+        out, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+    lines = [line for line in err.splitlines() if "propagateSizeHints" not in line]
+    assert proc.returncode == 143, err
+    prefix = "vaegui: terminated: saved the run in "
+    assert len(lines) == 1 and lines[0].startswith(prefix) and "Traceback" not in err, err
+    run = Path(lines[0].removeprefix(prefix))
+    step = RunReader(run).load_checkpoint()["step"]
+    per_epoch = RunReader(run).steps_per_epoch
+    assert step >= per_epoch  # at least the first epoch, and the steps after it
+    epochs = step // per_epoch + 1
+    assert main(["train", "--resume", str(run / "checkpoint.pt"), "--epochs", str(epochs), "--offline",
+                 "--no-progress"]) == 0
+    assert RunReader(run).load_checkpoint()["step"] == epochs * per_epoch
+
+
 def test_skipped_folder_files_are_listed_for_the_user(qtbot, settings, tiny_config, tmp_path):
     from PIL import Image
     import numpy as np

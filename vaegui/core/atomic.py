@@ -55,13 +55,29 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None], *,
                 os.fsync(f.fileno())
             os.replace(tmp, path.name, src_dir_fd=folder_fd, dst_dir_fd=folder_fd)
             _fsync_fd(folder_fd)
-        except BaseException:
+        except BaseException as exc:
             with contextlib.suppress(OSError):
                 os.unlink(tmp, dir_fd=folder_fd)
+            # A failed write (a full disk) that a library reported as its own error (torch:
+            # RuntimeError "unexpected pos") is the OSError it is, for a one-line message.
+            if not isinstance(exc, (OSError, KeyboardInterrupt)) and \
+                    context_of(exc, KeyboardInterrupt) is None and (cause := context_of(exc, OSError)):
+                raise cause from None
             raise
     finally:
         if dir_fd is None:
             os.close(folder_fd)
+
+
+def context_of(exc: BaseException | None, kind: type) -> BaseException | None:
+    """``exc``, or the first exception of ``kind`` it was raised while handling."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, kind):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__context__
+    return None
 
 
 def remove_stale_temp_files(path: str | os.PathLike | None, *, dir_fd: int | None = None) -> list[str]:

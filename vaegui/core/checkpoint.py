@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from . import limits
-from .atomic import atomic_write, remove_stale_temp_files
+from .atomic import atomic_write, context_of, remove_stale_temp_files
 from .checkpoint_schema import SchemaError, digest, non_finite_tensors, validate
 from .config import RunConfig
 from .errors import CheckpointError, ConfigError
@@ -53,7 +53,7 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any], *, dir_fd:
             path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path.name if dir_fd is not None else path, lambda f: _torch_save(data, f), dir_fd=dir_fd)
     except OSError as exc:
-        raise CheckpointError(path, f"cannot write: {exc.strerror or exc}") from None
+        raise CheckpointError(path, f"cannot write: {exc.strerror or exc}; the previous file is kept") from None
     return path
 
 
@@ -65,18 +65,14 @@ def _torch_save(data: dict[str, Any], f: Any) -> None:
         # ("unexpected pos"): let it be the interrupt it is.
         if interrupted(exc):
             raise KeyboardInterrupt from None
-        raise
+        raise  # a failed write behind torch's own error is found by atomic_write
+
+
 
 
 def interrupted(exc: BaseException) -> bool:
     """Whether ``exc`` is, or was raised while handling, a KeyboardInterrupt."""
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, KeyboardInterrupt):
-            return True
-        seen.add(id(exc))
-        exc = exc.__context__
-    return False
+    return context_of(exc, KeyboardInterrupt) is not None
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:

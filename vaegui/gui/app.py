@@ -26,6 +26,7 @@ from vaegui.cli import OneLineParser, fail, int_at_least
 from vaegui.core.config import RunConfig
 from vaegui.core.datasets import (DATASET_NAMES, FOLDER_PREFIX, dataset_available, download_problem,
                               resolve_data_dir)
+from vaegui.core.ending import exit_code, stop_word
 from vaegui.core.errors import ConfigError, DataError, VaeguiError
 
 from . import settings as store
@@ -177,7 +178,7 @@ def _run_app(args: argparse.Namespace) -> int:
         _leave_now(code)
     if owned and window.interrupted:
         _leave_now(code)  # saved and said: skip a second of torch's and Qt's teardown
-    return code
+    return exit_code(code)
 
 
 class _StartupTimes(QObject):
@@ -205,7 +206,7 @@ class _StartupTimes(QObject):
 def _leave_now(code: int) -> None:
     sys.stderr.flush()
     sys.stdout.flush()
-    os._exit(code)
+    os._exit(exit_code(code))
 
 
 class _Interrupts:
@@ -239,7 +240,7 @@ class _Interrupts:
         if self.window is None:
             self.pending = True
         elif self.pending or self.window.interrupted:
-            print("vaegui: interrupted again: leaving without saving", file=sys.stderr)
+            print(f"vaegui: {stop_word()} again: leaving without saving", file=sys.stderr)
             _leave_now(130)
         else:
             self.pending = True

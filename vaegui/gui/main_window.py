@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QFrame, QLabel, QMainWi
 
 from vaegui import __version__
 from vaegui.core.config import RunConfig
+from vaegui.core.ending import stop_word
 from vaegui.core.errors import ConfigError, VaeguiError
 from vaegui.core.explorer import ExplorerModel
 from vaegui.core.latent import EncodedSet, Snapshot
@@ -299,7 +300,7 @@ class MainWindow(QMainWindow):
         if self.training_panel.state != "idle":
             self._stop_and_close()
         else:
-            print("vaegui: interrupted", file=sys.stderr)
+            print(f"vaegui: {stop_word()}", file=sys.stderr)
             self.close()
 
     def _stop_and_close(self) -> None:
@@ -439,7 +440,7 @@ class MainWindow(QMainWindow):
                 self.interrupted, self.exit_code = False, None
                 return
             if self.interrupted:
-                print(f"vaegui: interrupted: saved the run in {self._info.run_dir}", file=sys.stderr)
+                print(f"vaegui: {stop_word()}: saved the run in {self._info.run_dir}", file=sys.stderr)
             self.close()
 
     # ---- panel events ------------------------------------------------------------------------
