@@ -30,7 +30,8 @@ from .core.config import RunConfig
 from .core.ending import exit_code, sigterm_as_ctrl_c, stop_word
 from .core.errors import ConfigError, Reported, VaeguiError
 
-__all__ = ["EXIT_INTERRUPTED", "EXIT_USER_ERROR", "OneLineParser", "fail", "int_at_least", "main"]  # the app uses these
+__all__ = ["EXIT_INTERRUPTED", "EXIT_USER_ERROR", "OneLineParser", "fail", "int_at_least", "main",
+           "name_the_option"]  # the app uses these
 EXIT_INTERRUPTED = 130
 TENSORBOARD_DIR = "tensorboard"  # in the run folder
 TENSORBOARD_MISSING = "--tensorboard needs the tensorboard package: pip install 'vaegui[tensorboard]'"

@@ -71,6 +71,27 @@ def test_a_scripted_run_whose_model_cannot_get_its_data_ends_in_one_line(qtbot, 
     assert not (tmp_path / "shot.png").exists()
 
 
+@pytest.mark.parametrize("case", ["one image", "epochs out of range"])
+def test_a_scripted_run_always_ends_with_one_line_and_exit_2(qtbot, tmp_path, capsys, case):
+    """A data error found once training started (a folder of one image cannot be split), or an
+    option out of range, used to leave `--autostart --screenshot` waiting for ever (or print a
+    traceback)."""
+    from PIL import Image
+
+    (tmp_path / "data" / "a").mkdir(parents=True)
+    Image.new("L", (10, 10), 5).save(tmp_path / "data" / "a" / "only.png")
+    dataset, epochs, needle = ((f"folder:{tmp_path / 'data'}", "1", "needs at least one training and one test image")
+                               if case == "one image" else ("shapes", "1000000000000", "argument --epochs"))
+    started = time.monotonic()
+    code = app.main(["--dataset", dataset, "--epochs", epochs, "--autostart",
+                     "--screenshot", str(tmp_path / "shot.png")])
+    assert code == 2 and time.monotonic() - started < 60
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("vaegui")]
+    assert len(lines) == 1 and needle in lines[0] and "Traceback" not in err, err
+    assert not (tmp_path / "shot.png").exists()
+
+
 def test_interrupt_stops_saves_the_run_and_closes(qtbot, window, capsys):
     _training(qtbot, window)
     with qtbot.waitSignal(window.closed, timeout=TIMEOUT):

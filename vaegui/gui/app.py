@@ -22,7 +22,7 @@ from pathlib import Path
 from PySide6.QtCore import QEvent, QEventLoop, QObject, QSettings, QTimer, QtMsgType, qInstallMessageHandler
 from PySide6.QtWidgets import QApplication
 
-from vaegui.cli import OneLineParser, fail, int_at_least
+from vaegui.cli import OneLineParser, fail, int_at_least, name_the_option
 from vaegui.core.config import RunConfig
 from vaegui.core.datasets import (DATASET_NAMES, FOLDER_PREFIX, dataset_available, download_problem,
                               resolve_data_dir)
@@ -147,7 +147,12 @@ def _run_app(args: argparse.Namespace) -> int:
     previous_handler = _quiet_offscreen_warnings(app)
     interrupts = _Interrupts() if owned else None  # before the window starts its threads
     settings = QSettings()
-    config, note = initial_config(store.load_config(settings), args)
+    try:
+        config, note = initial_config(store.load_config(settings), args)
+    except VaeguiError as exc:  # an option out of range (--epochs 10**12): one line, exit 2
+        if interrupts is not None:
+            interrupts.restore()
+        return fail(name_the_option(str(exc)))
     window = MainWindow(settings, config=config, data_dir=args.data_dir)
     if times_file := os.environ.get(STARTUP_TIMES_ENV):
         window._startup_times = _StartupTimes(window, times_file)
