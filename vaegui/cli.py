@@ -415,6 +415,7 @@ def evaluate_checkpoint(args: argparse.Namespace, out: TextIO | None = None) -> 
     from .core.checkpoint import load_checkpoint, model_from_checkpoint
     from .core.data import load_dataset
     from .core.device import describe_device, resolve_device
+    from .core.eval_progress import EvalProgress
     from .core.evaluate import evaluate
     from .core.trainer import check_iw_memory
 
@@ -435,8 +436,12 @@ def evaluate_checkpoint(args: argparse.Namespace, out: TextIO | None = None) -> 
     check_iw_memory(config.model, data.image_shape, args.iw_samples, device.type)
     model.to(device)
     started = time.perf_counter()
-    result = evaluate(model, data.test_images, epoch=int(state["epoch"]), step=int(state["step"]),
-                      iw_samples=args.iw_samples, seed=config.train.seed)
+    shown = EvalProgress(sys.stderr)  # the IWAE bound may take minutes: progress and time left
+    try:
+        result = evaluate(model, data.test_images, epoch=int(state["epoch"]), step=int(state["step"]),
+                          iw_samples=args.iw_samples, seed=config.train.seed, on_progress=shown.update)
+    finally:
+        shown.clear()
     print(json.dumps({
         "test_elbo": result.neg_elbo, "test_recon": result.recon, "test_kl": result.kl,
         "test_bits_per_dim": result.bits_per_dim, "test_nll_iw": result.nll_iw,

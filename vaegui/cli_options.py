@@ -14,6 +14,7 @@ from typing import Any
 from .core.config import (DEVICES, KL_FORMS, LIKELIHOODS, MAX_IW_SAMPLES, MODEL_FAMILIES, THREADS_AUTO,
                           DataConfig, ModelConfig, RunConfig, TrainConfig)
 from .core.errors import ConfigError
+from .core.threads import check_threads
 
 EXIT_USER_ERROR = 2
 
@@ -157,6 +158,7 @@ def config_from_args(args: argparse.Namespace, base: RunConfig | None = None,
         if value is not None and (only is None or dest in only):
             changes.setdefault(section, {})[name] = value
     try:
+        check_threads(getattr(args, "threads", None))  # this machine's limit, with the reason
         return (base or RunConfig()).replace(**changes)
     except ConfigError as exc:
         raise ConfigError(name_the_option(str(exc))) from None

@@ -185,7 +185,7 @@ def test_an_eps_file_named_png_is_skipped_and_no_program_runs(tmp_path, monkeypa
     data = D.load_folder(tmp_path, image_size=8, test_fraction=0)
     assert len(data.train_images) == 3
     assert sorted(data.skipped) == [str(tmp_path / "cats" / "payload.png"), str(tmp_path / "cats" / "payload2.jpg")]
-    assert all(r.startswith("not an image in a format vaegui reads (PNG") for r in data.skip_reasons)
+    assert all(r.startswith("cannot identify image file as one of the formats vaegui reads (PNG") for r in data.skip_reasons)
     assert "payload.png" in data.skipped_summary()
 
 

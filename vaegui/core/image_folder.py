@@ -140,7 +140,8 @@ def read_images(samples: list[tuple[str, int]], size: int, channels: int,
                     # Pillow's resize filters over the whole source footprint, so downscaling is antialiased.
                     small = _eight_bit(_opaque(im)).convert(mode).resize((size, size), Image.Resampling.BILINEAR)
             except Image.UnidentifiedImageError:
-                skipped.append((path, f"not an image in a format vaegui reads ({', '.join(PILLOW_FORMATS)})"))
+                skipped.append((path, f"cannot identify image file as one of the formats vaegui reads "
+                                     f"({', '.join(PILLOW_FORMATS)})"))
                 continue
             except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
                 skipped.append((path, f"too large, a possible decompression bomb ({one_line(exc)[:80]})"))
