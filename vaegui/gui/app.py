@@ -112,9 +112,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.checkpoint:
             # Fail early, with a one-line message, rather than in a message box (a scripted
             # run: it waits for torch anyway).
-            from vaegui.core.checkpoint import load_checkpoint, model_from_checkpoint
+            from vaegui.core.checkpoint import model_from_checkpoint
+            from vaegui.core.run_reader import load_run_checkpoint
 
-            model_from_checkpoint(load_checkpoint(args.checkpoint), args.checkpoint)
+            from .training_worker import run_of
+
+            path, run_dir = run_of(args.checkpoint)  # a run folder: its checkpoint, checked against it
+            model_from_checkpoint(load_run_checkpoint(path, run_dir), path)
     except SystemExit as exc:  # --help (0), or a bad argument already reported in one line (2)
         return int(exc.code or 0)
     except VaeguiError as exc:
