@@ -383,3 +383,39 @@ def test_the_map_history_leaves_out_a_bad_epoch_and_says_why(run):
     history.problem = ""
     assert history.decoder_state(1) is None  # shown with the live decoder instead
     assert "epoch-0001.pt" in history.problem
+
+
+# ---- the same folders through `vaegui train --resume` -------------------------------------------
+RESUME_ARGS = ["--epochs", "2", "--offline", "--no-progress"]
+
+
+@pytest.mark.parametrize("line", [
+    '{"epoch": Infinity, "step": 4}',
+    "[" * 100_000,
+    None,  # kl_per_dim of 50 values: filled in from the run's own line
+])
+def test_resume_drops_a_damaged_metrics_line_and_rewrites_the_file_clean(run, capsys, line):
+    from vaegui.cli import main
+
+    good = (run / "metrics.jsonl").read_text()
+    if line is None:
+        line = json.dumps({**json.loads(good.splitlines()[0]), "kl_per_dim": [0.1] * 50})
+    with open(run / "metrics.jsonl", "a") as f:
+        f.write(line + "\n")
+    with within(60.0):
+        assert main(["train", "--resume", str(run / "checkpoint.pt"), *RESUME_ARGS]) == 0
+    records = RunReader(run).metrics()
+    assert [r["epoch"] for r in records] == [1, 2] and RunReader(run).skipped_lines == 0
+    assert (run / "metrics.jsonl").read_text().startswith(good)
+
+
+@pytest.mark.parametrize("name, kind", [("metrics.jsonl", "fifo"), ("steps.csv", "fifo"), ("maps", "link"),
+                                        ("run.json", "dir")])
+def test_resume_into_a_folder_with_a_planted_entry_is_one_line_exit_2(run, capsys, name, kind):
+    from vaegui.cli import main
+
+    replace_with(kind, name)(run)
+    with within(30.0):
+        assert main(["train", "--resume", str(run / "checkpoint.pt"), *RESUME_ARGS]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and name in err[0] and str(run) in err[0], err

@@ -160,3 +160,38 @@ def test_sigterm_during_export_leaves_no_partial_bundle(checkpoint, tmp_path):
                           text=True, timeout=600)
     assert (done.returncode, done.stderr, done.stdout) == (143, "vaegui: terminated\n", "")
     assert not out.exists() and list(tmp_path.iterdir()) == []  # nothing left, no .tmp either
+
+
+def _latent_7(run):
+    info = json.loads((run / "run.json").read_text())
+    info["config"]["model"]["latent_dim"] = 7
+    (run / "run.json").write_text(json.dumps(info))
+
+
+def _infinite_steps(run):
+    info = json.loads((run / "run.json").read_text())
+    info["steps_per_epoch"] = float("inf")  # json writes Infinity
+    (run / "run.json").write_text(json.dumps(info))
+
+
+def _fifo_checkpoint(run):
+    (run / "checkpoint.pt").unlink()
+    os.mkfifo(run / "checkpoint.pt")
+
+
+@pytest.mark.parametrize("damage, needle", [
+    (lambda run: (run / "run.json").write_text("[" * 200_000), "run.json cannot be read (nested"),
+    (_latent_7, "checkpoint.pt: model latent_dim 2 disagrees with run.json's 7"),
+    (_infinite_steps, "run.json: steps_per_epoch"),
+    (_fifo_checkpoint, "checkpoint.pt is not a regular file"),
+])
+def test_export_of_a_crafted_run_folder_is_one_line_and_exit_2(checkpoint, tmp_path, capsys, damage, needle):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(checkpoint.parent, run)
+    damage(run)
+    assert cli.main(["export", str(run), "--out", str(tmp_path / "bundle")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0] and str(run) in err[0], err
+    assert not (tmp_path / "bundle").exists()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import secrets
 import stat
 import time
@@ -22,6 +23,8 @@ from typing import BinaryIO
 # A temporary file that names no pid (another naming, or one from another machine) is only
 # treated as abandoned after this long.
 STALE_TEMP_SECONDS = 3600.0
+# .{target}.{pid}.{random}.tmp, as atomic_write (and tempfile.mkstemp before it) names them.
+_OUR_TEMP = re.compile(r"^\.(?P<target>.+)\.\d+\.[a-z0-9_]{8}\.tmp$")
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
@@ -109,8 +112,10 @@ def remove_stale_temp_files(path: str | os.PathLike | None, *, dir_fd: int | Non
             if not name.startswith(f".{target}."):
                 continue
             of = target
+        elif (ours := _OUR_TEMP.match(name)) is not None:
+            of = ours["target"]
         else:
-            of = name[1:].rsplit(".", 3)[0]  # .{target}.{pid}.{random}.tmp
+            continue  # not named as atomic_write names its files: someone else's
         try:
             if _is_stale(name, of, dir_fd):
                 os.unlink(name, dir_fd=dir_fd)
