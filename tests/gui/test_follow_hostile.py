@@ -78,3 +78,13 @@ def test_a_corrupted_metrics_line_is_skipped_and_said_and_following_goes_on(foll
     (run / "metrics.jsonl").unlink()
     (run / "metrics.jsonl").mkdir()  # then a folder in its place: that ends it
     ends_with_error(qtbot, window, capfd, "metrics.jsonl is a folder")
+
+
+def test_a_model_changed_under_the_follower_ends_following(following, qtbot, capfd, tmp_path, train_shapes):
+    window, run = following
+    other = train_shapes(tmp_path / "other", "--latent-dim", "3")
+    shutil.copy(other / "checkpoint.pt", run / "checkpoint.pt")  # another model's weights land
+    with open(run / "metrics.jsonl", "a") as f:  # with an epoch line that is fine for this run
+        line = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+        f.write(json.dumps({**line, "epoch": 2, "step": line["step"] * 2}) + "\n")
+    ends_with_error(qtbot, window, capfd, "checkpoint.pt: model latent_dim 3 disagrees with run.json's 2")
