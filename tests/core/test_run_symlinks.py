@@ -112,3 +112,33 @@ def test_cleanup_deletes_only_the_run_s_own_files(tmp_path):
     (folder.path / "notes.txt").write_text("mine")
     folder.close()
     assert (tmp_path / "run" / "notes.txt").read_text() == "mine"
+
+
+@pytest.fixture
+def by_path(monkeypatch):
+    """As on a system without folder descriptors (Windows): entries are reached by path."""
+    from vaegui.core import atomic, safe_dir
+
+    monkeypatch.setattr(atomic, "DIR_FD", False)
+    monkeypatch.setattr(safe_dir, "DIR_FD", False)
+
+
+@pytest.mark.parametrize("name", [".lock", "maps", "metrics.jsonl"])
+def test_without_folder_descriptors_runs_work_and_links_are_still_refused(tmp_path, capsys, by_path, name):
+    from vaegui.core.run_reader import RunReader
+
+    user = outside(tmp_path)
+    before = snapshot(user)
+    run = tmp_path / "run"
+    assert main(["train", *TINY, "--epochs", "1", "--out", str(run)]) == 0
+    reader = RunReader(run)
+    assert [r["epoch"] for r in reader.metrics()] == [1] and reader.map_means(1).shape == (64, 2)
+    assert set(reader.decoder_state(1)) == set(reader.decoder_shapes())
+    capsys.readouterr()
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    (fresh / name).symlink_to(user / PLANTS[name])
+    assert main(["train", *TINY, "--epochs", "1", "--out", str(fresh)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and name in err[0] and "link" in err[0], err
+    assert snapshot(user) == before

@@ -26,25 +26,28 @@ STALE_TEMP_SECONDS = 3600.0
 # .{target}.{pid}.{random}.tmp, as atomic_write (and tempfile.mkstemp before it) names them.
 _OUR_TEMP = re.compile(r"^\.(?P<target>.+)\.\d+\.[a-z0-9_]{8}\.tmp$")
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+# Folders reached through a descriptor (POSIX). Elsewhere by path: a link is then checked with
+# lstat before use, which a racing attacker could beat, but Windows links need privileges.
+DIR_FD = os.name == "posix" and {os.open, os.stat, os.unlink, os.mkdir, os.utime} <= os.supports_dir_fd
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None], *,
-                 dir_fd: int | None = None) -> None:
+                 dir_fd: int | str | None = None) -> None:
     """Replace ``path`` with what ``write(file)`` writes, atomically and durably. Any exception
-    (OSError included) leaves the old file as it was and no temporary file. With ``dir_fd``,
-    ``path`` is a name in that open folder. The temporary file is created exclusively without
+    (OSError included) leaves the old file as it was and no temporary file. With ``dir_fd``
+    (an :func:`open_folder`), ``path`` is a name in that folder. The temporary file is created exclusively without
     following links, and the rename replaces a link at ``path`` rather than writing through it."""
     path = Path(path)
-    folder_fd = dir_fd if dir_fd is not None else _open_folder(path.parent)
+    folder_fd = dir_fd if dir_fd is not None else open_folder(path.parent)
     try:
         remove_stale_temp_files(path.name, dir_fd=folder_fd)
         tmp = None
         for _ in range(100):
             name = f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+            target, kw = at(folder_fd, name)
             try:
-                fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, 0o644,
-                             dir_fd=folder_fd)
+                fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, 0o644, **kw)
             except FileExistsError:
                 continue
             tmp = name
@@ -56,11 +59,15 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None], *,
                 write(f)
                 f.flush()
                 os.fsync(f.fileno())
-            os.replace(tmp, path.name, src_dir_fd=folder_fd, dst_dir_fd=folder_fd)
-            _fsync_fd(folder_fd)
+            if isinstance(folder_fd, int):
+                os.replace(tmp, path.name, src_dir_fd=folder_fd, dst_dir_fd=folder_fd)
+                _fsync_fd(folder_fd)
+            else:
+                os.replace(at(folder_fd, tmp)[0], at(folder_fd, path.name)[0])
         except BaseException as exc:
             with contextlib.suppress(OSError):
-                os.unlink(tmp, dir_fd=folder_fd)
+                target, kw = at(folder_fd, tmp)
+                os.unlink(target, **kw)
             # A failed write (a full disk) that a library reported as its own error (torch:
             # RuntimeError "unexpected pos") is the OSError it is, for a one-line message.
             if not isinstance(exc, (OSError, KeyboardInterrupt)) and \
@@ -69,7 +76,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None], *,
             raise
     finally:
         if dir_fd is None:
-            os.close(folder_fd)
+            close_folder(folder_fd)
 
 
 def context_of(exc: BaseException | None, kind: type) -> BaseException | None:
@@ -83,7 +90,7 @@ def context_of(exc: BaseException | None, kind: type) -> BaseException | None:
     return None
 
 
-def remove_stale_temp_files(path: str | os.PathLike | None, *, dir_fd: int | None = None) -> list[str]:
+def remove_stale_temp_files(path: str | os.PathLike | None, *, dir_fd: int | str | None = None) -> list[str]:
     """Delete the temporary files that interrupted writes of ``path`` left behind (best effort:
     a folder that cannot be written is left alone); returns the names removed. A live writer's
     file is kept. ``path`` None with ``dir_fd``: those of every target in that folder (for
@@ -92,13 +99,13 @@ def remove_stale_temp_files(path: str | os.PathLike | None, *, dir_fd: int | Non
     if dir_fd is None:
         path = Path(path)
         try:
-            folder_fd = _open_folder(path.parent)
+            folder_fd = open_folder(path.parent)
         except OSError:
             return []
         try:
             return remove_stale_temp_files(path.name, dir_fd=folder_fd)
         finally:
-            os.close(folder_fd)
+            close_folder(folder_fd)
     target = None if path is None else Path(path).name
     removed = []
     try:
@@ -118,7 +125,8 @@ def remove_stale_temp_files(path: str | os.PathLike | None, *, dir_fd: int | Non
             continue  # not named as atomic_write names its files: someone else's
         try:
             if _is_stale(name, of, dir_fd):
-                os.unlink(name, dir_fd=dir_fd)
+                where, kw = at(dir_fd, name)
+                os.unlink(where, **kw)
                 removed.append(name)
         except OSError:
             pass
@@ -128,17 +136,18 @@ def remove_stale_temp_files(path: str | os.PathLike | None, *, dir_fd: int | Non
 def remove_stale_temp_files_in(folder: str | os.PathLike) -> list[str]:
     """:func:`remove_stale_temp_files` for every target in ``folder``."""
     try:
-        fd = _open_folder(Path(folder))
+        fd = open_folder(Path(folder))
     except OSError:
         return []
     try:
         return remove_stale_temp_files(None, dir_fd=fd)
     finally:
-        os.close(fd)
+        close_folder(fd)
 
 
-def _is_stale(tmp: str, name: str, dir_fd: int) -> bool:
-    st = os.stat(tmp, dir_fd=dir_fd, follow_symlinks=False)
+def _is_stale(tmp: str, name: str, dir_fd: int | str) -> bool:
+    target, kw = at(dir_fd, tmp)
+    st = os.stat(target, follow_symlinks=False, **kw)
     if not stat.S_ISREG(st.st_mode):
         return False  # not one of ours: left alone
     pid_text = tmp[len(name) + 2:].split(".", 1)[0]
@@ -159,8 +168,24 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def _open_folder(folder: Path) -> int:
+def open_folder(folder: str | os.PathLike) -> int | str:
+    """A folder to work in by name: its open descriptor, or, where the system has no descriptor
+    for folders (Windows), its path."""
+    if not DIR_FD:
+        return os.fspath(folder)
     return os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _CLOEXEC)
+
+
+def close_folder(folder: int | str) -> None:
+    if isinstance(folder, int):
+        os.close(folder)
+
+
+def at(folder: int | str, name: str) -> tuple[str, dict]:
+    """(what to pass, keyword arguments) to reach ``name`` in an open_folder() folder."""
+    if isinstance(folder, int):
+        return name, {"dir_fd": folder}
+    return os.path.join(folder, name), {}
 
 
 def _fsync_fd(fd: int) -> None:

@@ -138,7 +138,7 @@ class RunFolder:
     def _lock(self) -> None:
         """Lock the folder's own descriptor: no file in it (which anyone may delete or replace)
         decides who writes."""
-        if fcntl is None:
+        if fcntl is None or not isinstance(self.dir.fd, int):
             return
         try:
             fcntl.flock(self.dir.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

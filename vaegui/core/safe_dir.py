@@ -20,7 +20,7 @@ import stat
 from collections.abc import Callable
 from typing import BinaryIO
 
-from .atomic import atomic_write, remove_stale_temp_files
+from .atomic import DIR_FD, at, atomic_write, close_folder, open_folder, remove_stale_temp_files
 from .errors import RunFolderError, os_reason
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -30,15 +30,18 @@ _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
 class SafeDir:
-    """An open folder (``SafeDir.open(path)``); ``where`` names it in messages."""
+    """An open folder (``SafeDir.open(path)``); ``where`` names it in messages. ``fd`` is its
+    descriptor, or its path where the system has none for folders (atomic.open_folder)."""
 
-    def __init__(self, fd: int, path: str | os.PathLike, where: str = ""):
+    def __init__(self, fd: int | str, path: str | os.PathLike, where: str = ""):
         self.fd, self.path, self.where = fd, os.fspath(path), where
 
     @classmethod
     def open(cls, path: str | os.PathLike) -> "SafeDir":
         try:
-            fd = os.open(path, os.O_RDONLY | _DIRECTORY | _CLOEXEC)
+            if not DIR_FD and not os.path.isdir(path):
+                raise FileNotFoundError(path) if not os.path.lexists(path) else NotADirectoryError(path)
+            fd = open_folder(path)
         except FileNotFoundError:
             raise RunFolderError(path, "no such folder") from None
         except NotADirectoryError:
@@ -48,9 +51,9 @@ class SafeDir:
         return cls(fd, path)
 
     def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
+        if self.fd is not None:
+            close_folder(self.fd)
+            self.fd = None
 
     def __enter__(self) -> "SafeDir":
         return self
@@ -70,8 +73,9 @@ class SafeDir:
     # ---- what is there ----------------------------------------------------------------------
     def lstat(self, name: str) -> os.stat_result | None:
         """The entry itself (a link is not followed); None when there is none."""
+        target, kw = at(self.fd, name)
         try:
-            return os.stat(name, dir_fd=self.fd, follow_symlinks=False)
+            return os.stat(target, follow_symlinks=False, **kw)
         except FileNotFoundError:
             return None
 
@@ -89,15 +93,20 @@ class SafeDir:
 
     def subdir(self, name: str, create: bool = False) -> "SafeDir":
         """The subfolder ``name`` (created when asked); a link or a file there is refused."""
+        target, kw = at(self.fd, name)
         if create:
             try:
-                os.mkdir(name, 0o755, dir_fd=self.fd)
+                os.mkdir(target, 0o755, **kw)
             except FileExistsError:
                 pass
             except OSError as exc:
                 raise self._error(name, "create", exc) from None
+        if not DIR_FD:  # by path: a link is refused by looking first
+            if self.kind(name) != "folder":
+                raise self._error(name, "open", OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR)))
+            return SafeDir(target, self.path, f"{self._name(name)}/")
         try:
-            fd = os.open(name, os.O_RDONLY | _DIRECTORY | _NOFOLLOW | _CLOEXEC, dir_fd=self.fd)
+            fd = os.open(target, os.O_RDONLY | _DIRECTORY | _NOFOLLOW | _CLOEXEC, **kw)
         except OSError as exc:
             raise self._error(name, "open", exc) from None
         return SafeDir(fd, self.path, f"{self._name(name)}/")
@@ -112,9 +121,12 @@ class SafeDir:
             raise self._error(name, "write", exc) from None
 
     def append(self, name: str, data: bytes, sync: bool = False) -> None:
+        target, kw = at(self.fd, name)
+        if not DIR_FD and self.kind(name) == "link":  # no O_NOFOLLOW here: look first
+            raise self._error(name, "write", OSError(errno.ELOOP, os.strerror(errno.ELOOP)))
         try:
-            fd = os.open(name, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NOFOLLOW | _NONBLOCK | _CLOEXEC,
-                         0o644, dir_fd=self.fd)
+            fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NOFOLLOW | _NONBLOCK | _CLOEXEC,
+                         0o644, **kw)
         except OSError as exc:
             raise self._error(name, "write", exc) from None
         try:
@@ -132,8 +144,9 @@ class SafeDir:
 
     def touch(self, name: str) -> None:
         """Renew the entry's time stamp (best effort; a link's target is never touched)."""
+        target, kw = at(self.fd, name)
         try:
-            os.utime(name, dir_fd=self.fd, follow_symlinks=False)
+            os.utime(target, follow_symlinks=False, **kw)
         except (OSError, NotImplementedError):
             pass
 
@@ -142,7 +155,8 @@ class SafeDir:
         try:
             if self.kind(name) != "file":
                 return False
-            os.unlink(name, dir_fd=self.fd)
+            target, kw = at(self.fd, name)
+            os.unlink(target, **kw)
             return True
         except OSError:
             return False
@@ -158,13 +172,16 @@ class SafeDir:
         return read_regular(name, cap, offset, dir_fd=self.fd, folder=self.path, shown=self._name(name))
 
 
-def read_regular(name: str | os.PathLike, cap: int, offset: int = 0, *, dir_fd: int | None = None,
+def read_regular(name: str | os.PathLike, cap: int, offset: int = 0, *, dir_fd: int | str | None = None,
                  folder: str | os.PathLike = "", shown: str = "") -> bytes | None:
     """Read a regular file without following a link and without blocking on a pipe; None when
     there is none. Errors are RunFolderError(folder, "<shown> ...")."""
     shown = shown or os.fspath(name)
+    target, kw = at(dir_fd, os.fspath(name)) if dir_fd is not None else (os.fspath(name), {})
     try:
-        fd = os.open(name, os.O_RDONLY | _NOFOLLOW | _NONBLOCK | _CLOEXEC, dir_fd=dir_fd)
+        if not DIR_FD and os.path.islink(target):  # no O_NOFOLLOW here: look first
+            raise OSError(errno.ELOOP, os.strerror(errno.ELOOP))
+        fd = os.open(target, os.O_RDONLY | _NOFOLLOW | _NONBLOCK | _CLOEXEC, **kw)
     except FileNotFoundError:
         return None
     except OSError as exc:
