@@ -133,18 +133,6 @@ def remove_stale_temp_files(path: str | os.PathLike | None, *, dir_fd: int | str
     return removed
 
 
-def remove_stale_temp_files_in(folder: str | os.PathLike) -> list[str]:
-    """:func:`remove_stale_temp_files` for every target in ``folder``."""
-    try:
-        fd = open_folder(Path(folder))
-    except OSError:
-        return []
-    try:
-        return remove_stale_temp_files(None, dir_fd=fd)
-    finally:
-        close_folder(fd)
-
-
 def _is_stale(tmp: str, name: str, dir_fd: int | str) -> bool:
     target, kw = at(dir_fd, tmp)
     st = os.stat(target, follow_symlinks=False, **kw)
