@@ -19,7 +19,8 @@ import torch
 from core_helpers import tiny_config, tiny_data
 from vaegui.core.errors import RunFolderError
 from vaegui.core.run_folder import RunFolder
-from vaegui.core.run_reader import RunReader, follow
+from vaegui.core.following import follow
+from vaegui.core.run_reader import RunReader
 from vaegui.core.run_writer import RunWriter
 from vaegui.core.trainer import Trainer
 

@@ -2,7 +2,7 @@
 a server whose folder is mounted), on a thread of its own.
 
 It sends what the training worker sends, with the same signal shapes: Progress snapshots (from
-``core.run_reader.follow``, the iterator a local trainer's loop has), a weight Snapshot and a map
+``core.following.follow``, the iterator a local trainer's loop has), a weight Snapshot and a map
 when an epoch's checkpoint lands. So the window feeds the same panels from either.
 
 Whatever the writer's folder does (a damaged line, a file replaced by a pipe or a folder, the
@@ -103,7 +103,7 @@ class RunFollower(QObject):
         self.finished.emit()
 
     def _loop(self, reader: RunReader, config, data: ImageData | None) -> None:
-        from vaegui.core.run_reader import follow
+        from vaegui.core.following import follow
 
         throttle = ProgressThrottle(self.progress_interval)
         alive = None
