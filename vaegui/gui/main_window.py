@@ -399,7 +399,7 @@ class MainWindow(QMainWindow):
         self._following = False
         self.follow_label.hide()
         self._sync_actions()
-        because = self.follower.stopped_because  # what ended it, kept in view
+        because = self.follower.stopped_because or self.follower.skipped_note  # kept in view
         self.statusBar().showMessage(f"Stopped following: {because}" if because else "Stopped following",
                                      15000 if because else 8000)
         self.followFinished.emit()

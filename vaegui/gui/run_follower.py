@@ -51,6 +51,7 @@ class RunFollower(QObject):
         super().__init__()
         self.progress_interval = progress_interval
         self.stopped_because = ""  # why the last follow ended, when it failed
+        self.skipped_note = ""  # how many metrics lines it skipped, when it did
         self._stop = threading.Event()
         self.thread = QThread()
         self.thread.setObjectName("vaegui-follow")
@@ -79,7 +80,7 @@ class RunFollower(QObject):
         from vaegui.core.run_reader import RunReader
 
         pin_threads(1)  # a viewer: never a second full OpenMP pool beside training (core.threads)
-        self.stopped_because = ""
+        self.stopped_because = self.skipped_note = ""
         try:
             reader = RunReader(path)
             config = reader.config
@@ -114,8 +115,9 @@ class RunFollower(QObject):
             # Between reads, also when a read found only lines it skipped (no snapshot then).
             if reader.skipped_since != skipped[0]:
                 skipped[0] = n = reader.skipped_since
-                self.statusChanged.emit(f"{n:,} line{'s' * (n > 1)} of metrics.jsonl skipped "
-                                        f"({reader.skip_reason.split(': ', 2)[-1]})")
+                self.skipped_note = (f"{n:,} line{'s' * (n > 1)} of metrics.jsonl skipped "
+                                     f"({reader.skip_reason.split(': ', 2)[-1]})")
+                self.statusChanged.emit(self.skipped_note)
             self._stop.wait(seconds)
 
         for p in follow(reader, poll_s=POLL_S, should_stop=self._stop.is_set, sleep=pause):
