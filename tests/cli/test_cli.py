@@ -226,7 +226,7 @@ def test_skipped_folder_images_are_listed_in_one_line(tmp_path, capsys):
     (["--hidden", str(10**9)], "argument --hidden: 1000000000 is out of range"),
     (["--batch-size", str(10**12)], "argument --batch-size: 1000000000000 is out of range"),
     (["--threads", "0"], "argument --threads: 0 is out of range (1 to 1,024)"),
-    (["--threads", "5000"], "argument --threads: 5000 is out of range (1 to 1,024)"),
+    (["--threads", "100000"], "argument --threads: 100,000 is more than 4 per CPU this process may use"),
     (["--lr", "inf"], "argument --lr: inf is not a finite number"),
     (["--lr", "nan"], "argument --lr: nan is not a finite number"),
     (["--beta", "nan"], "argument --beta: nan is not a finite number"),

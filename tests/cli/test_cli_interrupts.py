@@ -189,3 +189,30 @@ def test_a_second_ctrl_c_before_the_save_interrupts():
         signal.raise_signal(signal.SIGINT)
         signal.raise_signal(signal.SIGINT)
     assert ctrl_c.pressed == 2 and signal.getsignal(signal.SIGINT) is before
+
+
+def test_sigterm_during_training_saves_says_one_line_and_exits_143_and_the_run_resumes(tmp_path, capsys):
+    run = tmp_path / "run"
+    proc = start("train", *SMALL, "--test-limit", "64", "--epochs", "100000", "--out", str(run))
+    wait_for_line(proc, "epoch   2")
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143, err
+    step = load_checkpoint(run / "checkpoint.pt")["step"]
+    assert err == f"vaegui: terminated: stopped at step {step}, saved in {run / 'checkpoint.pt'}\n"
+    assert json.loads(out.strip().splitlines()[-1])["stopped"]
+    epochs = step // 2 + 2  # 2 steps an epoch: one more epoch than it finished
+    assert main(["train", "--resume", str(run / "checkpoint.pt"), "--epochs", str(epochs), "--offline",
+                 "--no-progress"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["steps"] == 2 * epochs
+
+
+def test_sigterm_during_eval_is_one_line_and_exit_143(tmp_path, capsys):
+    assert main(["train", *SMALL, "--test-limit", "1000", "--epochs", "1", "--out", str(tmp_path)]) == 0
+    capsys.readouterr()
+    proc = start("eval", str(tmp_path / "checkpoint.pt"), "--iw-samples", "20000", "--device", "cpu",
+                 "--offline")
+    time.sleep(4)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert (proc.returncode, out) == (143, "") and err.startswith("vaegui: terminated") and err.count("\n") == 1, err

@@ -1,6 +1,8 @@
 """Crafted and damaged checkpoints: each is refused in one line naming the file, by
 load_checkpoint (what the app calls), `vaegui eval` and `vaegui train --resume` alike."""
 
+import errno
+import io
 import os
 import zipfile
 
@@ -279,3 +281,45 @@ def test_ctrl_c_inside_torch_save_stays_an_interrupt(tmp_path, good_state, monke
     with pytest.raises(KeyboardInterrupt):
         save_checkpoint(path, good_state)
     assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["a.pt"]
+
+
+def test_a_full_disk_during_a_run_s_save_is_one_line_naming_the_folder_and_keeps_the_last_checkpoint(
+        tmp_path, monkeypatch, capsys):
+    """The disk fills up while torch writes the second epoch's checkpoint: torch reports the
+    failed write as its own RuntimeError, which must still be one line, not a traceback."""
+    from vaegui.cli import main
+
+    run = tmp_path / "run"
+    real_save = torch.save
+    saves = []
+
+    def fills_up(obj, f):
+        if "format" in obj:  # a checkpoint (not a decoder's weights)
+            saves.append(1)
+        if len(saves) < 2:
+            return real_save(obj, f)
+
+        class Full(io.RawIOBase):
+            written = 0
+
+            def writable(self):
+                return True
+
+            def write(self, data):
+                if self.written > 1000:
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                self.written += len(data)
+                return f.write(data)
+
+        real_save(obj, Full())  # torch raises RuntimeError("... unexpected pos ...") from the OSError
+
+    monkeypatch.setattr(ckpt_module.torch, "save", fills_up)
+    code = main(["train", "--dataset", "shapes", "--train-limit", "128", "--test-limit", "64", "--hidden", "16",
+                 "--batch-size", "64", "--device", "cpu", "--offline", "--no-progress", "--epochs", "3",
+                 "--out", str(run)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert str(run) in err[0] and "No space left on device" in err[0] and "previous file is kept" in err[0]
+    monkeypatch.setattr(ckpt_module.torch, "save", real_save)
+    assert load_checkpoint(run / "checkpoint.pt")["step"] == 2  # the first epoch's, intact
+    assert not [p.name for p in run.iterdir() if p.name.endswith(".tmp")]

@@ -160,3 +160,68 @@ def test_image_shape_is_known_before_loading(tmp_path):
     assert D.image_shape_of(DataConfig(dataset=f"folder:{tmp_path}", channels=3, image_size=20)) == (3, 20, 20)
     assert D.load_dataset(DataConfig(dataset="shapes", image_size=16, train_limit=4,
                                      test_limit=2)).image_shape == (1, 16, 16)
+
+
+# An EPS file (PostScript that would write a file if run) named like an image.
+EPS_PAYLOAD = b"""%!PS-Adobe-3.0 EPSF-3.0
+%%BoundingBox: 0 0 10 10
+(/tmp/vaegui-eps-ran) (w) file closefile
+showpage
+"""
+
+
+def test_an_eps_file_named_png_is_skipped_and_no_program_runs(tmp_path, monkeypatch):
+    import subprocess
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"an external program was started: {args[:1]}")
+
+    for name in ("Popen", "run", "call", "check_call", "check_output"):
+        monkeypatch.setattr(subprocess, name, refuse)
+    for i in range(3):
+        write_png(tmp_path / "cats" / f"c{i}.png", 100)
+    (tmp_path / "cats" / "payload.png").write_bytes(EPS_PAYLOAD)
+    (tmp_path / "cats" / "payload2.jpg").write_bytes(b"%PDF-1.4\n%" + b"x" * 100)
+    data = D.load_folder(tmp_path, image_size=8, test_fraction=0)
+    assert len(data.train_images) == 3
+    assert sorted(data.skipped) == [str(tmp_path / "cats" / "payload.png"), str(tmp_path / "cats" / "payload2.jpg")]
+    assert all(r.startswith("cannot identify image file as one of the formats vaegui reads (PNG") for r in data.skip_reasons)
+    assert "payload.png" in data.skipped_summary()
+
+
+def test_a_link_to_the_root_of_the_file_system_is_not_followed(tmp_path):
+    for i in range(3):
+        write_png(tmp_path / "cats" / f"c{i}.png", 100)
+    (tmp_path / "everything").symlink_to("/")  # a class folder
+    (tmp_path / "cats" / "deeper").symlink_to("/")  # and a folder inside one
+    (tmp_path / "cats" / "inside").symlink_to(tmp_path / "cats")  # inside the dataset: once
+    with deadline(20):
+        data = D.load_folder(tmp_path, image_size=8, test_fraction=0)
+    assert data.class_names == ("cats",) and len(data.train_images) == 3
+    assert sorted(data.skipped) == sorted([str(tmp_path / "everything"), str(tmp_path / "cats" / "deeper")])
+    assert all("outside the dataset folder" in r for r in data.skip_reasons)
+
+
+def test_a_walk_over_its_budget_is_one_clear_error(tmp_path, monkeypatch):
+    from vaegui.core import image_folder
+
+    for i in range(5):
+        write_png(tmp_path / "cats" / f"c{i}.png", 100)
+    monkeypatch.setattr(image_folder, "MAX_WALK_ENTRIES", 3)
+    with pytest.raises(DataError, match=r"more than 3 files and folders in it"):
+        D.load_folder(tmp_path, image_size=8)
+    monkeypatch.setattr(image_folder, "MAX_WALK_ENTRIES", 10**6)
+    monkeypatch.setattr(image_folder, "MAX_WALK_SECONDS", -1.0)
+    with pytest.raises(DataError, match=r"still listing its files after"):
+        D.load_folder(tmp_path, image_size=8)
+
+
+def test_a_palette_png_with_transparency_gives_no_warning(tmp_path):
+    im = Image.new("P", (10, 10), 1)
+    im.putpalette([0, 0, 0, 255, 255, 255] + [0] * 762)
+    for i in range(2):
+        im.save(tmp_path / f"p{i}.png", transparency=b"\x00\xff" + b"\xff" * 254)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        data = D.load_folder(tmp_path, image_size=8, test_fraction=0)
+    assert len(data.train_images) == 2 and data.skipped == ()

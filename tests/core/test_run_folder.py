@@ -98,10 +98,10 @@ def test_a_read_only_folder_is_one_error(tmp_path, monkeypatch):
     # As root, permissions do not stop writes; a read-only file system is what it looks like.
     real_open = os.open
 
-    def read_only(path, flags, *args):
+    def read_only(path, flags, *args, **kw):
         if flags & os.O_CREAT:
             raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
-        return real_open(path, flags, *args)
+        return real_open(path, flags, *args, **kw)
 
     monkeypatch.setattr(rf_module.os, "open", read_only)
     with pytest.raises(RunFolderError, match="cannot write in it: Read-only file system"):

@@ -12,7 +12,8 @@ from core_helpers import tiny_config, tiny_data
 from vaegui.core.checkpoint import load_checkpoint
 from vaegui.core.errors import RunFolderError
 from vaegui.core.run_folder import RunFolder
-from vaegui.core.run_reader import RunReader, follow
+from vaegui.core.following import follow
+from vaegui.core.run_reader import RunReader
 from vaegui.core.run_writer import HEARTBEAT_NAME, RUN_JSON, RunWriter
 from vaegui.core.trainer import Trainer
 
@@ -121,8 +122,8 @@ def test_a_half_written_line_waits_for_its_end(tmp_path):
     (lambda run: (run / RUN_JSON).write_text("{not json"), "cannot be read"),
     (lambda run: (run / RUN_JSON).write_text(json.dumps({"format": "other"})), "not a vaegui run"),
     (lambda run: (run / RUN_JSON).write_text(json.dumps({"format": "vaegui-run", "version": 99})), "newer"),
-    (lambda run: np.save(run / "maps" / "epoch-0001.npy", np.full((4, 3), np.nan)), "finite means"),
-    (lambda run: (run / "decoders" / "epoch-0001.pt").write_bytes(b"junk"), "cannot be read"),
+    (lambda run: np.save(run / "maps" / "epoch-0001.npy", np.full((128, 3), np.nan)), "NaN or infinite means"),
+    (lambda run: (run / "decoders" / "epoch-0001.pt").write_bytes(b"junk"), "not a zip archive"),
 ])
 def test_damaged_files_are_one_error_naming_them(tmp_path, damage, message):
     run = tmp_path / "run"

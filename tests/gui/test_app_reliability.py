@@ -72,6 +72,27 @@ def test_a_scripted_run_whose_model_cannot_get_its_data_ends_in_one_line(qtbot, 
     assert not (tmp_path / "shot.png").exists()
 
 
+@pytest.mark.parametrize("case", ["one image", "epochs out of range"])
+def test_a_scripted_run_always_ends_with_one_line_and_exit_2(qtbot, tmp_path, capsys, case):
+    """A data error found once training started (a folder of one image cannot be split), or an
+    option out of range, used to leave `--autostart --screenshot` waiting for ever (or print a
+    traceback)."""
+    from PIL import Image
+
+    (tmp_path / "data" / "a").mkdir(parents=True)
+    Image.new("L", (10, 10), 5).save(tmp_path / "data" / "a" / "only.png")
+    dataset, epochs, needle = ((f"folder:{tmp_path / 'data'}", "1", "needs at least one training and one test image")
+                               if case == "one image" else ("shapes", "1000000000000", "argument --epochs"))
+    started = time.monotonic()
+    code = app.main(["--dataset", dataset, "--epochs", epochs, "--autostart",
+                     "--screenshot", str(tmp_path / "shot.png")])
+    assert code == 2 and time.monotonic() - started < 60
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("vaegui")]
+    assert len(lines) == 1 and needle in lines[0] and "Traceback" not in err, err
+    assert not (tmp_path / "shot.png").exists()
+
+
 def test_interrupt_stops_saves_the_run_and_closes(qtbot, window, capsys):
     _training(qtbot, window)
     with qtbot.waitSignal(window.closed, timeout=TIMEOUT):
@@ -233,6 +254,37 @@ def test_a_real_ctrl_c_is_one_line_and_exit_130(tmp_path, moment):
     prefix = "vaegui: interrupted: saved the run in "
     if lines[0].startswith(prefix):
         assert RunReader(lines[0].removeprefix(prefix)).load_checkpoint()["step"] > 0
+
+
+def test_sigterm_mid_epoch_saves_says_one_line_exits_143_and_the_folder_resumes(tmp_path, capsys):
+    """What a service manager or a closing terminal sends: the same path as Ctrl-C."""
+    from vaegui.cli import main
+
+    proc = _app(tmp_path, "--dataset", "shapes", "--epochs", "100000", "--autostart")
+    runs = tmp_path / "runs"
+    deadline = time.monotonic() + 120
+    # A subprocess, not this test's event loop: polling its files cannot starve it.
+    while not any(p.stat().st_size for p in runs.glob("*/metrics.jsonl")):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.poll() else "slow"
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    try:
+        out, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+    lines = [line for line in err.splitlines() if "propagateSizeHints" not in line]
+    assert proc.returncode == 143, err
+    prefix = "vaegui: terminated: saved the run in "
+    assert len(lines) == 1 and lines[0].startswith(prefix) and "Traceback" not in err, err
+    run = Path(lines[0].removeprefix(prefix))
+    step = RunReader(run).load_checkpoint()["step"]
+    per_epoch = RunReader(run).steps_per_epoch
+    assert step >= per_epoch  # at least the first epoch, and the steps after it
+    epochs = step // per_epoch + 1
+    assert main(["train", "--resume", str(run / "checkpoint.pt"), "--epochs", str(epochs), "--offline",
+                 "--no-progress"]) == 0
+    assert RunReader(run).load_checkpoint()["step"] == epochs * per_epoch
 
 
 def test_skipped_folder_files_are_listed_for_the_user(qtbot, settings, tiny_config, tmp_path):

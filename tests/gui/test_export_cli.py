@@ -134,3 +134,64 @@ def test_qt_runs_offscreen_unless_a_display_can_take_the_platform_asked_for():
     assert chosen(QT_QPA_PLATFORM="xcb", DISPLAY=":0") == "xcb"  # the user's choice, where it works
     assert chosen(QT_QPA_PLATFORM="minimal") == "minimal"
     assert chosen("darwin", QT_QPA_PLATFORM="cocoa") == "cocoa"
+
+
+# SIGTERM lands while the bundle is half written (sent from inside, at a known point: as the
+# settings are written, after the figures and images).
+TERMINATED_EXPORT = """
+import os, signal, sys
+from vaegui.core import export
+write_json = export.write_json
+def terminated_here(path, value):
+    os.kill(os.getpid(), signal.SIGTERM)
+    return write_json(path, value)
+export.write_json = terminated_here
+from vaegui.cli import main
+sys.argv = ["vaegui", *sys.argv[1:]]
+main()
+"""
+
+
+def test_sigterm_during_export_leaves_no_partial_bundle(checkpoint, tmp_path):
+    out = tmp_path / "bundle"
+    environ = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    done = subprocess.run([sys.executable, "-c", TERMINATED_EXPORT, "export", str(checkpoint), "--out", str(out),
+                           "--format", "png"], env={**environ, "PYTHONPATH": str(REPO)}, capture_output=True,
+                          text=True, timeout=600)
+    assert (done.returncode, done.stderr, done.stdout) == (143, "vaegui: terminated\n", "")
+    assert not out.exists() and list(tmp_path.iterdir()) == []  # nothing left, no .tmp either
+
+
+def _latent_7(run):
+    info = json.loads((run / "run.json").read_text())
+    info["config"]["model"]["latent_dim"] = 7
+    (run / "run.json").write_text(json.dumps(info))
+
+
+def _infinite_steps(run):
+    info = json.loads((run / "run.json").read_text())
+    info["steps_per_epoch"] = float("inf")  # json writes Infinity
+    (run / "run.json").write_text(json.dumps(info))
+
+
+def _fifo_checkpoint(run):
+    (run / "checkpoint.pt").unlink()
+    os.mkfifo(run / "checkpoint.pt")
+
+
+@pytest.mark.parametrize("damage, needle", [
+    (lambda run: (run / "run.json").write_text("[" * 200_000), "run.json cannot be read (nested"),
+    (_latent_7, "checkpoint.pt: model latent_dim 2 disagrees with run.json's 7"),
+    (_infinite_steps, "run.json: steps_per_epoch"),
+    (_fifo_checkpoint, "checkpoint.pt is not a regular file"),
+])
+def test_export_of_a_crafted_run_folder_is_one_line_and_exit_2(checkpoint, tmp_path, capsys, damage, needle):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(checkpoint.parent, run)
+    damage(run)
+    assert cli.main(["export", str(run), "--out", str(tmp_path / "bundle")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0] and str(run) in err[0], err
+    assert not (tmp_path / "bundle").exists()

@@ -21,6 +21,7 @@ import threading
 from types import ModuleType
 from typing import Any
 
+from ..core.ending import exit_code, sigterm_as_ctrl_c, stop_word
 from ..core.errors import EXIT_INTERRUPTED, EXIT_USER_ERROR, Reported
 from .options import OneLineParser, fail, out_of_memory, rank, report
 
@@ -53,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:
+        sigterm_as_ctrl_c()  # SIGTERM takes Ctrl-C's path: save, one line, exit 143
     try:
         code = _run(argv)
     except KeyboardInterrupt:
@@ -81,7 +84,7 @@ def _run(argv: list[str] | None) -> int:
             # would end by SIGINT instead of saying so in one line.
             signal.signal(signal.SIGINT, signal.SIG_IGN)
         if rank() == 0:
-            print("vaegui: interrupted", file=sys.stderr)
+            print(f"vaegui: {stop_word()}", file=sys.stderr)
         if argv is None:
             # A Ctrl-C that landed in code a library ran through PyRun_* (torch's import does)
             # makes Python kill itself with SIGINT at exit, whatever we return: exit now, with
@@ -99,7 +102,7 @@ def _exit_now(code: int) -> None:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):
             stream.flush()
-    os._exit(code)
+    os._exit(exit_code(code))
 
 
 def _main(argv: list[str], ends_process: bool = False) -> int:

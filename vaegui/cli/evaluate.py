@@ -26,16 +26,18 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    from ..core.checkpoint import check_images_match, load_checkpoint, model_from_checkpoint
+    from ..core.checkpoint import check_images_match, model_from_checkpoint
     from ..core.dataset_loader import load_dataset
     from ..core.device import describe_device, resolve_device
+    from ..core.eval_progress import EvalProgress
     from ..core.evaluate import evaluate
-    from ..core.run_paths import checkpoint_of
+    from ..core.run_paths import run_of
+    from ..core.run_reader import load_run_checkpoint
     from ..core.trainer import check_iw_memory
 
     out = out or sys.stdout
-    checkpoint = checkpoint_of(args.checkpoint)
-    state = load_checkpoint(checkpoint)
+    checkpoint, run_dir = run_of(args.checkpoint)
+    state = load_run_checkpoint(checkpoint, run_dir)  # checked against its run.json
     config, model = model_from_checkpoint(state, checkpoint)
     if args.data_dir:
         config = config.replace(data={"data_dir": args.data_dir})
@@ -47,8 +49,12 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     check_iw_memory(config.model, data.image_shape, args.iw_samples, device.type)
     model.to(device)
     started = time.perf_counter()
-    result = evaluate(model, data.test_images, epoch=int(state["epoch"]), step=int(state["step"]),
-                      iw_samples=args.iw_samples, seed=config.train.seed)
+    shown = EvalProgress(sys.stderr)  # the IWAE bound may take minutes: progress and time left
+    try:
+        result = evaluate(model, data.test_images, epoch=int(state["epoch"]), step=int(state["step"]),
+                          iw_samples=args.iw_samples, seed=config.train.seed, on_progress=shown.update)
+    finally:
+        shown.clear()
     print(json.dumps({
         **result.test_record(), "epoch": result.epoch, "step": result.step,
         "device": describe_device(device), "seconds": time.perf_counter() - started,

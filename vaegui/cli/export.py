@@ -70,7 +70,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
     from PySide6.QtWidgets import QApplication, QWidget
 
-    from ..core.export import copy_file
+    from ..core.export import all_or_nothing, copy_file
     from ..gui.export.bundle import CHECKPOINT, Sources, finish, write_bundle
     from ..gui.export.plot_export import lay_out
 
@@ -81,10 +81,11 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         lay_out(target.plot, FIGURE_SIZES.get(target.name))
     sources = Sources(explorer, plots, history=history, steps_per_epoch=steps_per_epoch,
                       settings=config.to_dict())
-    report = write_bundle(args.out, sources, args.format, args.dpi / SCREEN_DPI, args.image_scale)
-    copy_file(checkpoint, report.folder / CHECKPOINT)
-    report.add(CHECKPOINT)
-    finish(report, f"vaegui export of {checkpoint}")
+    with all_or_nothing(args.out):  # Ctrl-C or SIGTERM: no partial bundle
+        report = write_bundle(args.out, sources, args.format, args.dpi / SCREEN_DPI, args.image_scale)
+        copy_file(checkpoint, report.folder / CHECKPOINT)
+        report.add(CHECKPOINT)
+        finish(report, f"vaegui export of {checkpoint}")
     for name, why in report.missing:
         print(f"vaegui: not exported: {name}: {why}", file=sys.stderr)
     print(json.dumps({"out": str(report.folder), "files": [n for n, _ in report.written] + ["README.md"],
@@ -98,17 +99,18 @@ def _open(args: argparse.Namespace):
     test images of different classes."""
     import numpy as np
 
-    from ..core.checkpoint import check_images_match, load_checkpoint, model_from_checkpoint
+    from ..core.checkpoint import check_images_match, model_from_checkpoint
     from ..core.dataset_loader import load_dataset
     from ..core.decoder import encode_set
     from ..core.explorer import ExplorerModel
     from ..core.latent import Snapshot, example_indices
     from ..core.loss_history import History
     from ..core.progress import steps_per_epoch
-    from ..core.run_paths import checkpoint_of
+    from ..core.run_paths import run_of
+    from ..core.run_reader import load_run_checkpoint
 
-    checkpoint = checkpoint_of(args.checkpoint)
-    state = load_checkpoint(checkpoint)
+    checkpoint, run_dir = run_of(args.checkpoint)
+    state = load_run_checkpoint(checkpoint, run_dir)  # checked against its run.json
     config, model = model_from_checkpoint(state, checkpoint)
     if args.data_dir:
         config = config.replace(data={"data_dir": args.data_dir})

@@ -19,6 +19,7 @@ from ..core.config import (DEVICES, KL_FORMS, LIKELIHOODS, MODEL_FAMILIES, THREA
                            ModelConfig, RunConfig, TrainConfig)
 from ..core.dataset_catalog import DATASET_NAMES, FOLDER_PREFIX
 from ..core.errors import EXIT_USER_ERROR, ConfigError, VaeguiError
+from ..core.thread_governor import check_threads
 
 # Options of `vaegui train` -> (section, setting) of RunConfig. Their defaults are the
 # dataclasses' (an option left out is None here, so a resumed run knows what was asked).
@@ -135,6 +136,7 @@ def config_from_args(args: argparse.Namespace, base: RunConfig | None = None,
         if value is not None and (only is None or dest in only):
             changes.setdefault(section, {})[name] = value
     try:
+        check_threads(getattr(args, "threads", None))  # this machine's limit, with the reason
         return (base or RunConfig()).replace(**changes)
     except ConfigError as exc:
         raise ConfigError(name_the_option(str(exc))) from None

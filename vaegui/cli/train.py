@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ..core.config import RunConfig
+from ..core.ending import stop_word
 from ..core.errors import EXIT_INTERRUPTED, ConfigError, Reported
 from ..core.progress import format_duration
 from .options import add_config_options, config_from_args, file_name, report, resumed_config
@@ -86,7 +87,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None, ends_process: bool 
                 writer.close()
                 print(json.dumps(summary), file=out, flush=True)
                 if ctrl_c.pressed:
-                    print(f"vaegui: interrupted: stopped at step {trainer.step}, saved in "
+                    print(f"vaegui: {stop_word()}: stopped at step {trainer.step}, saved in "
                           f"{folder.checkpoint}", file=sys.stderr)
             if dist.enabled and last.stopped:  # every rank stopped at the same step
                 wait_for_all(dist)  # for rank 0 to save: a rank leaving with 130 ends the others
@@ -99,18 +100,18 @@ def _start(args: argparse.Namespace, dist, stack: contextlib.ExitStack):
     """Settings, run folder (rank 0's), data and trainer, resumed if asked; the TensorBoard log
     if asked. Returns (run folder or None, trainer, TensorBoard log or None)."""
     from ..core import tensorboard_log
-    from ..core.checkpoint import load_checkpoint
     from ..core.dataset_loader import image_shape_of, load_dataset
     from ..core.run_folder import RunFolder, run_name
-    from ..core.run_paths import checkpoint_of
+    from ..core.run_paths import run_of
+    from ..core.run_reader import load_run_checkpoint
     from ..core.trainer import Trainer
 
     if args.tensorboard and dist.is_main and not tensorboard_log.available():
         raise ConfigError(TENSORBOARD_MISSING)
     state = resumed = None
     if args.resume is not None:
-        resumed = checkpoint_of(args.resume)  # a run folder means its latest checkpoint
-        state = load_checkpoint(resumed)
+        resumed, run_dir = run_of(args.resume)  # a run folder means its latest checkpoint
+        state = load_run_checkpoint(resumed, run_dir)  # checked against its run.json
         config = resumed_config(args, RunConfig.from_dict(state["config"]))
         out_dir = Path(args.out) if args.out else resumed.parent
     else:

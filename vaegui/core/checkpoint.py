@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from . import limits
-from .atomic import atomic_write, remove_stale_temp_files
+from .atomic import atomic_write, context_of, remove_stale_temp_files
 from .checkpoint_schema import SchemaError, digest, non_finite_tensors, validate
 from .config import RunConfig
 from .errors import CheckpointError, ConfigError
@@ -37,9 +37,10 @@ REQUIRED_KEYS = ("format", "format_version", "config", "dataset", "model", "opti
 DIGEST_KEY = "sha256"  # of everything else in the checkpoint; absent from the first checkpoints
 
 
-def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
+def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any], *, dir_fd: int | None = None) -> Path:
     """Atomically write ``payload`` (plus the format header and a digest) to ``path``; returns
-    the path. Refuses weights or optimizer state that hold NaN or infinities."""
+    the path. Refuses weights or optimizer state that hold NaN or infinities. With ``dir_fd``
+    (a run folder's open descriptor), the file is written as ``path``'s name in that folder."""
     path = Path(path)
     bad = non_finite_tensors(payload.get("model"), "model") + non_finite_tensors(
         payload.get("optimizer"), "optimizer")
@@ -49,10 +50,11 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
     data = {"format": MAGIC, "format_version": FORMAT_VERSION, **payload}
     data[DIGEST_KEY] = digest(data)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, lambda f: _torch_save(data, f))
+        if dir_fd is None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path.name if dir_fd is not None else path, lambda f: _torch_save(data, f), dir_fd=dir_fd)
     except OSError as exc:
-        raise CheckpointError(path, f"cannot write: {exc.strerror or exc}") from None
+        raise CheckpointError(path, f"cannot write: {exc.strerror or exc}; the previous file is kept") from None
     return path
 
 
@@ -64,18 +66,14 @@ def _torch_save(data: dict[str, Any], f: Any) -> None:
         # ("unexpected pos"): let it be the interrupt it is.
         if interrupted(exc):
             raise KeyboardInterrupt from None
-        raise
+        raise  # a failed write behind torch's own error is found by atomic_write
+
+
 
 
 def interrupted(exc: BaseException) -> bool:
     """Whether ``exc`` is, or was raised while handling, a KeyboardInterrupt."""
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, KeyboardInterrupt):
-            return True
-        seen.add(id(exc))
-        exc = exc.__context__
-    return False
+    return context_of(exc, KeyboardInterrupt) is not None
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:

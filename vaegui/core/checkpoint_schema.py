@@ -41,135 +41,135 @@ def validate(data: dict[str, Any]) -> RunConfig:
         config = RunConfig.from_dict(data["config"])
     except ConfigError as exc:
         raise SchemaError(f"bad settings ({exc})") from None
-    shape = _dataset(data["dataset"])
+    shape = check_dataset(data["dataset"])
     try:
         config.model.check_size(shape)
     except ConfigError as exc:
         raise SchemaError(str(exc)) from None
     _weights(data["model"])
     _optimizer(data["optimizer"])
-    step = _int(data["step"], "step", 0, MAX_STEPS)
-    _int(data["epoch"], "epoch", 0, step)
+    step = whole(data["step"], "step", 0, MAX_STEPS)
+    whole(data["epoch"], "epoch", 0, step)
     _history(data["history"], step, config.model.latent_dim)
     _rng(data["rng"])
     return config
 
 
-def _require(ok: bool, reason: str | Callable[[], str]) -> None:
+def require(ok: bool, reason: str | Callable[[], str]) -> None:
     """SchemaError(reason) unless ``ok``; a reason that is costly to write is a function,
     called only on failure."""
     if not ok:
         raise SchemaError(reason() if callable(reason) else reason)
 
 
-def _int(value: Any, name: str, low: int, high: int) -> int:
-    _require(isinstance(value, numbers.Integral) and not isinstance(value, bool),
-             lambda: f"{name} is {_kind(value)}, not a whole number")
-    _require(low <= value <= high, f"{name} {value} is out of range ({low} to {high})")
+def whole(value: Any, name: str, low: int, high: int) -> int:
+    require(isinstance(value, numbers.Integral) and not isinstance(value, bool),
+             lambda: f"{name} is {describe(value)}, not a whole number")
+    require(low <= value <= high, f"{name} {value} is out of range ({low} to {high})")
     return int(value)
 
 
-def _number(value: Any, name: str) -> None:
-    _require(isinstance(value, numbers.Real) and not isinstance(value, bool),
-             lambda: f"{name} is {_kind(value)}, not a number")
+def number(value: Any, name: str) -> None:
+    require(isinstance(value, numbers.Real) and not isinstance(value, bool),
+             lambda: f"{name} is {describe(value)}, not a number")
 
 
-def _kind(value: Any) -> str:
+def describe(value: Any) -> str:
     text = repr(value)
     return f"{type(value).__name__} {text[:40]}{'...' if len(text) > 40 else ''}"
 
 
-def _dataset(d: Any) -> tuple[int, int, int]:
-    _require(isinstance(d, dict), lambda: f"dataset is {_kind(d)}, not a mapping")
+def check_dataset(d: Any) -> tuple[int, int, int]:
+    require(isinstance(d, dict), lambda: f"dataset is {describe(d)}, not a mapping")
     for key in ("name", "image_shape", "class_names"):
-        _require(key in d, f"dataset has no {key}")
-    _require(isinstance(d["name"], str) and d["name"] != "", lambda: f"dataset name is {_kind(d['name'])}")
+        require(key in d, f"dataset has no {key}")
+    require(isinstance(d["name"], str) and d["name"] != "", lambda: f"dataset name is {describe(d['name'])}")
     shape = d["image_shape"]
-    _require(isinstance(shape, (list, tuple)) and len(shape) == 3,
-             lambda: f"dataset image_shape is {_kind(shape)}, not (channels, height, width)")
-    c = _int(shape[0], "image channels", 1, 3)
-    _require(c in (1, 3), f"image channels {c} is not 1 or 3")
-    h = _int(shape[1], "image height", 1, MAX_IMAGE_SIZE)
-    w = _int(shape[2], "image width", 1, MAX_IMAGE_SIZE)
+    require(isinstance(shape, (list, tuple)) and len(shape) == 3,
+             lambda: f"dataset image_shape is {describe(shape)}, not (channels, height, width)")
+    c = whole(shape[0], "image channels", 1, 3)
+    require(c in (1, 3), f"image channels {c} is not 1 or 3")
+    h = whole(shape[1], "image height", 1, MAX_IMAGE_SIZE)
+    w = whole(shape[2], "image width", 1, MAX_IMAGE_SIZE)
     names = d["class_names"]
-    _require(isinstance(names, (list, tuple)) and 1 <= len(names) <= MAX_CLASSES
+    require(isinstance(names, (list, tuple)) and 1 <= len(names) <= MAX_CLASSES
              and all(isinstance(n, str) for n in names),
-             lambda: f"dataset class_names is {_kind(names)}, not a list of 1 to {MAX_CLASSES} names")
+             lambda: f"dataset class_names is {describe(names)}, not a list of 1 to {MAX_CLASSES} names")
     return c, h, w
 
 
 def _weights(model: Any) -> None:
-    _require(isinstance(model, dict) and all(isinstance(k, str) and isinstance(v, torch.Tensor)
+    require(isinstance(model, dict) and all(isinstance(k, str) and isinstance(v, torch.Tensor)
                                              for k, v in model.items()),
-             lambda: f"model weights are {_kind(model)}, not named tensors")
+             lambda: f"model weights are {describe(model)}, not named tensors")
     total = sum(v.numel() for v in model.values())
-    _require(total <= MAX_PARAMETERS, f"model weights hold {total:,} numbers, more than {MAX_PARAMETERS:,}")
+    require(total <= MAX_PARAMETERS, f"model weights hold {total:,} numbers, more than {MAX_PARAMETERS:,}")
     bad = non_finite_tensors(model, "model")
-    _require(not bad, f"the weights hold NaN or infinite values ({', '.join(bad[:3])})")
+    require(not bad, f"the weights hold NaN or infinite values ({', '.join(bad[:3])})")
 
 
 def _optimizer(opt: Any) -> None:
-    _require(isinstance(opt, dict) and isinstance(opt.get("state"), dict)
+    require(isinstance(opt, dict) and isinstance(opt.get("state"), dict)
              and isinstance(opt.get("param_groups"), list)
              and all(isinstance(g, dict) for g in opt["param_groups"]),
              "optimizer state is not an optimizer's state_dict")
     bad = non_finite_tensors(opt["state"], "optimizer")
-    _require(not bad, f"the optimizer state holds NaN or infinite values ({', '.join(bad[:3])})")
+    require(not bad, f"the optimizer state holds NaN or infinite values ({', '.join(bad[:3])})")
 
 
 def _history(h: Any, step: int, latent_dim: int) -> None:
-    _require(isinstance(h, dict) and {"steps", "losses", "evals"} <= set(h),
-             lambda: f"history is {_kind(h)}, not a mapping with steps, losses and evals")
+    require(isinstance(h, dict) and {"steps", "losses", "evals"} <= set(h),
+             lambda: f"history is {describe(h)}, not a mapping with steps, losses and evals")
     steps, losses, weights = h["steps"], h["losses"], h.get("kl_weights")
-    _require(isinstance(steps, torch.Tensor) and steps.dim() == 1 and not steps.is_floating_point()
+    require(isinstance(steps, torch.Tensor) and steps.dim() == 1 and not steps.is_floating_point()
              and steps.dtype != torch.bool, "history steps are not a 1-D tensor of whole numbers")
     n = steps.shape[0]
-    _require(isinstance(losses, torch.Tensor) and losses.is_floating_point()
+    require(isinstance(losses, torch.Tensor) and losses.is_floating_point()
              and tuple(losses.shape) == (n, 3), f"history losses are not a ({n}, 3) tensor of numbers")
-    _require(weights is None or (isinstance(weights, torch.Tensor) and weights.is_floating_point()
+    require(weights is None or (isinstance(weights, torch.Tensor) and weights.is_floating_point()
                                  and tuple(weights.shape) == (n,)),
              f"history kl_weights are not a ({n},) tensor of numbers")
     if n:
-        _require(bool((steps[1:] > steps[:-1]).all()) and int(steps[0]) >= 1 and int(steps[-1]) <= step,
+        require(bool((steps[1:] > steps[:-1]).all()) and int(steps[0]) >= 1 and int(steps[-1]) <= step,
                  f"history steps are not increasing step numbers from 1 to {step}")
     evals = h["evals"]
-    _require(isinstance(evals, (list, tuple)), lambda: f"history evals are {_kind(evals)}, not a list")
+    require(isinstance(evals, (list, tuple)), lambda: f"history evals are {describe(evals)}, not a list")
     for i, e in enumerate(evals):
         _eval(e, f"history evaluation {i + 1}", step, latent_dim)
 
 
 def _eval(e: Any, name: str, step: int, latent_dim: int) -> None:
-    _require(isinstance(e, dict) and all(isinstance(k, str) for k in e), lambda: f"{name} is {_kind(e)}")
+    require(isinstance(e, dict) and all(isinstance(k, str) for k in e), lambda: f"{name} is {describe(e)}")
     unknown, missing = set(e) - _EVAL_FIELDS, _EVAL_FIELDS - _EVAL_OPTIONAL - set(e)
-    _require(not unknown and not missing,
+    require(not unknown and not missing,
              f"{name} has unknown fields {sorted(unknown)} or misses {sorted(missing)}")
-    _int(e["epoch"], f"{name} epoch", 0, MAX_STEPS)
-    _int(e["step"], f"{name} step", 0, step)
-    _int(e["active_units"], f"{name} active_units", 0, latent_dim)
-    _int(e.get("iw_samples", 0), f"{name} iw_samples", 0, MAX_STEPS)
+    whole(e["epoch"], f"{name} epoch", 0, MAX_STEPS)
+    whole(e["step"], f"{name} step", 0, step)
+    whole(e["active_units"], f"{name} active_units", 0, latent_dim)
+    whole(e.get("iw_samples", 0), f"{name} iw_samples", 0, MAX_STEPS)
     for key in ("neg_elbo", "recon", "kl", "bits_per_dim"):
-        _number(e[key], f"{name} {key}")
+        number(e[key], f"{name} {key}")
     if e.get("nll_iw") is not None:
-        _number(e["nll_iw"], f"{name} nll_iw")
+        number(e["nll_iw"], f"{name} nll_iw")
     per_dim, active = e["kl_per_dim"], e.get("active")
-    _require(isinstance(per_dim, (list, tuple)) and len(per_dim) == latent_dim,
+    require(isinstance(per_dim, (list, tuple)) and len(per_dim) == latent_dim,
              f"{name} kl_per_dim is not {latent_dim} numbers")
     for v in per_dim:
-        _number(v, f"{name} kl_per_dim")
-    _require(active is None or (isinstance(active, (list, tuple)) and len(active) == latent_dim
+        number(v, f"{name} kl_per_dim")
+    require(active is None or (isinstance(active, (list, tuple)) and len(active) == latent_dim
                                 and all(isinstance(a, bool) for a in active)),
              f"{name} active is not {latent_dim} true/false values")
     EvalResult.from_dict(e)  # what History.from_dict will do; cannot fail after the checks above
 
 
 def _rng(rng: Any) -> None:
-    _require(isinstance(rng, dict) and isinstance(rng.get("device_type"), str),
-             lambda: f"rng is {_kind(rng)}, not a mapping with device_type and noise")
+    require(isinstance(rng, dict) and isinstance(rng.get("device_type"), str),
+             lambda: f"rng is {describe(rng)}, not a mapping with device_type and noise")
     noise = rng.get("noise")
-    _require(isinstance(noise, torch.Tensor) and noise.dtype == torch.uint8 and noise.dim() == 1
+    require(isinstance(noise, torch.Tensor) and noise.dtype == torch.uint8 and noise.dim() == 1
              and noise.numel() <= MAX_RNG_STATE_BYTES, "rng noise is not a generator state")
     if rng["device_type"] == "cpu":  # other devices' states are checked when set
-        _require(noise.numel() == _CPU_RNG_STATE_BYTES,
+        require(noise.numel() == _CPU_RNG_STATE_BYTES,
                  f"rng noise has {noise.numel()} bytes, not a CPU generator's {_CPU_RNG_STATE_BYTES}")
 
 

@@ -48,6 +48,10 @@ CLASS_NAMES = {
 }
 # The file names a folder dataset reads (torchvision's IMG_EXTENSIONS; a test holds them equal).
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+# The Pillow formats those files may hold, and the only ones Pillow is asked to open: a file is
+# identified by its content, and formats such as EPS, PS and PDF run an external program
+# (Ghostscript). A camera's multi-picture JPEG opens as JPEG (Pillow's JPEG reader hands it on).
+PILLOW_FORMATS = ("PNG", "JPEG", "PPM", "BMP", "TIFF", "WEBP")
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:

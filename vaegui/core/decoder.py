@@ -10,6 +10,7 @@ import torch
 
 from .config import ModelConfig
 from .dataset_loader import ImageData
+from .errors import VaeguiError
 from .evaluate import to_float
 from .latent import EncodedSet, Projection, Snapshot, dataset_split, encoded_set, tile
 from .model import VAE
@@ -47,6 +48,11 @@ def encode_set(model: VAE, data: ImageData, split: str = "test", limit: int | No
 # Latents decoded between two chances for a more urgent request: 32 MNIST images through the MLP
 # take about a millisecond on one CPU thread, a small wait for a click.
 DECODE_CHUNK = 32
+
+
+class NoEncoder(VaeguiError, ValueError):
+    """Reconstructions were asked of weights that hold only a decoder (a history epoch): a
+    request made for the previous weights can reach them, so it is a message, not a bug."""
 
 
 class Decoder:
@@ -113,7 +119,7 @@ class Decoder:
     def reconstruct(self, images: np.ndarray) -> np.ndarray:
         """uint8 images (n, C, H, W) -> decoded posterior means, float32 in [0, 1]."""
         if not self.has_encoder:
-            raise ValueError("these weights hold no encoder: reconstructions need the full model")
+            raise NoEncoder("these weights hold no encoder: reconstructions need the full model")
         mu, _ = self.model.encode(to_float(torch.as_tensor(images), "cpu"))
         return torch.sigmoid(self.model.decode(mu)).numpy()
 

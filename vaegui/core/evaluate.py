@@ -30,7 +30,8 @@ def to_float(images: torch.Tensor, device: torch.device | str) -> torch.Tensor:
 def evaluate(model: VAE, images: torch.Tensor, *, epoch: int = 0, step: int = 0,
              batch_size: int = 256, iw_samples: int = 0, seed: int = 0,
              means_out: np.ndarray | None = None,
-             should_stop: Callable[[], bool] | None = None) -> EvalResult:
+             should_stop: Callable[[], bool] | None = None,
+             on_progress: Callable[[float], None] | None = None) -> EvalResult:
     """Evaluate on uint8 images (N, C, H, W). One reparameterised sample per image, from a
     generator seeded with ``seed``, so repeated evaluations of the same weights agree and the
     training noise stream is left untouched. KL is the closed form.
@@ -39,7 +40,10 @@ def evaluate(model: VAE, images: torch.Tensor, *, epoch: int = 0, step: int = 0,
     evaluation computes anyway (the latent map reuses them instead of encoding the set again).
 
     ``should_stop``: polled between batches (and between the IWAE bound's chunks, which with
-    thousands of samples take minutes in all); when it answers true, EvaluationStopped is raised."""
+    thousands of samples take minutes in all); when it answers true, EvaluationStopped is raised.
+
+    ``on_progress``: called with the share of the images done, after each batch (and each of the
+    IWAE bound's chunks), for a progress display."""
     device = next(model.parameters()).device
     gen = torch.Generator(device=device)
     gen.manual_seed(seed)
@@ -74,6 +78,10 @@ def evaluate(model: VAE, images: torch.Tensor, *, epoch: int = 0, step: int = 0,
             if should_stop is not None and should_stop():
                 raise EvaluationStopped
             nll_iw += iwae_nll(model, x[s:s + iw_batch], iw_samples, gen).double().sum().item()
+            if on_progress is not None:
+                on_progress((start + min(s + iw_batch, x.shape[0])) / n)
+        if on_progress is not None:
+            on_progress((start + x.shape[0]) / n)
     model.train(was_training)
     if means_out is not None:
         means_out[:] = means.cpu().numpy()  # one transfer, not one per batch

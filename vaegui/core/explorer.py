@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from .errors import ConfigError
+from .errors import ConfigError, VaeguiError
 from .events import Event
 from .latent import (INTERPOLATIONS, EncodedSet, Snapshot, grid_points, interpolate,
                      traversal, traversal_order)
@@ -188,7 +188,11 @@ class ExplorerModel:
             return "no epochs kept yet"
         if base is None or base.split != "test":
             return "the history holds test-set maps: show the test set on the map"
-        if len(base.latents) != len(self.history.means(self.history.epochs[-1])):
+        try:
+            kept = len(self.history.means(self.history.epochs[-1]))
+        except VaeguiError as exc:  # changed on disk since the history checked it
+            return f"the history cannot be read: {exc}"
+        if len(base.latents) != kept:
             return "the map shows another number of test images than the history holds"
         return ""
 
@@ -206,7 +210,15 @@ class ExplorerModel:
             self.events.history.emit()
             return
         h, base = self.history, self._live_encoded
-        means = h.at(position)
+        try:
+            means = h.at(position)
+        except VaeguiError as exc:  # a map changed on disk since the history checked it
+            h.problem = h.problem or f"The history stops: {exc}"
+            self.history, self.history_position = None, None
+            self._show_snapshot(self._live_snapshot)
+            self._show_encoded(self._live_encoded)
+            self.events.history.emit()
+            return
         epoch = h.nearest_epoch(position)
         self._show_encoded(dataclasses.replace(base, latents=means, xy=base.projection.transform(means),
                                                step=h.step_of(epoch)))

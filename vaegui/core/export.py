@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import contextlib
 import json
 import os
 import shutil
@@ -62,7 +63,35 @@ def write_file(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Pa
         raise ExportError(path, os_reason(exc)) from None
     except (ValueError, RuntimeError) as exc:  # an encoder refused the data
         raise ExportError(path, f"{type(exc).__name__}: {exc}") from None
+    if _written is not None:
+        _written.append(path)
     return path
+
+
+_written: list[Path] | None = None  # the files written since all_or_nothing began
+
+
+@contextlib.contextmanager
+def all_or_nothing(folder: str | os.PathLike):
+    """An export that is interrupted (Ctrl-C, SIGTERM) or fails leaves no partial bundle: the
+    files it wrote go again, and so does ``folder`` when it made it and it is left empty. Each
+    file is atomic already; this makes the bundle so."""
+    global _written
+    folder = Path(folder)
+    made = not folder.exists()
+    _written = []
+    try:
+        yield
+    except BaseException:
+        for path in reversed(_written):
+            with contextlib.suppress(OSError):
+                path.unlink()
+        if made:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+    finally:
+        _written = None
 
 
 def _umask() -> int:

@@ -1,15 +1,23 @@
 """Reading a folder of images: one subfolder per class, or the images directly in it.
 
 Each file and folder is visited once however many links lead to it (a symlink loop would
-otherwise multiply the images), only regular files are opened (a named pipe called x.png would
-block the reader for ever), and every file that cannot be used is kept with the reason, for the
-user to see. :func:`vaegui.core.dataset_loader.load_folder` turns the result into a dataset.
+otherwise multiply the images), a link to a folder outside the dataset folder is not followed
+(a class folder linked to ``/`` would walk the whole file system), the walk has a budget of
+entries and seconds, only regular files are opened (a named pipe called x.png would block the
+reader for ever), and every file that cannot be used is kept with the reason, for the user to
+see. A link to a single file outside is read: it is one file, opened as an image only.
+
+Pillow is asked for the image formats vaegui lists and no other (``formats=``): a file is
+identified by its content, not its name, and some formats Pillow knows (EPS, PS, PDF) are
+rendered by an external program, so a PostScript file named ``.png`` would run its code.
+:func:`vaegui.core.dataset_loader.load_folder` turns the result into a dataset.
 """
 
 from __future__ import annotations
 
 import os
 import stat
+import time
 import warnings
 from pathlib import Path
 
@@ -17,7 +25,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .dataset_catalog import IMAGE_EXTENSIONS
+from .dataset_catalog import IMAGE_EXTENSIONS, PILLOW_FORMATS
+from .errors import DataError
+
+MAX_WALK_ENTRIES = 2_000_000  # files and folders listed while looking for images
+MAX_WALK_SECONDS = 120.0
 
 
 def one_line(exc: BaseException) -> str:
@@ -27,61 +39,88 @@ def one_line(exc: BaseException) -> str:
 
 def list_images(root: Path, skipped: list[tuple[str, str]]) -> tuple[tuple[str, ...], list[tuple[str, int]]]:
     """Class names and (path, label) pairs; classes are the subfolders that hold images, sorted.
-    Files that are not regular files go to ``skipped`` with the reason."""
-    seen: set[tuple[int, int]] = set()
-    _first_visit(root, seen)
-    subdirs = sorted(e.name for e in os.scandir(root) if e.is_dir() and not e.name.startswith("."))
-    per_class = [_image_files(root / d, seen, skipped, recursive=True) for d in subdirs]
+    Files that are not regular files, and links to folders outside ``root``, go to ``skipped``
+    with the reason. DataError when the walk is over its budget."""
+    walk = _Walk(root, skipped)
+    walk.first_visit(root)
+    entries = list(os.scandir(root))
+    walk.count(len(entries))
+    subdirs = sorted(e.name for e in entries if not e.name.startswith(".") and e.is_dir()
+                     and walk.visit_dir(os.path.join(root, e.name)))
+    per_class = [walk.image_files(root / d, recursive=True) for d in subdirs]
     present = [i for i, files in enumerate(per_class) if files]
     if present:
         # Empty subfolders are not classes, so labels run 0..K-1 without gaps.
         return (tuple(subdirs[i] for i in present),
                 [(p, label) for label, i in enumerate(present) for p in per_class[i]])
-    return (root.name or str(root),), [(p, 0) for p in _image_files(root, seen, skipped, recursive=False)]
+    return (root.name or str(root),), [(p, 0) for p in walk.image_files(root, recursive=False)]
 
 
-def _first_visit(path: str | os.PathLike, seen: set[tuple[int, int]]) -> os.stat_result | None:
-    """The file's stat when it is seen for the first time (by device and inode), else None."""
-    st = os.stat(path)
-    key = (st.st_dev, st.st_ino)
-    if key in seen:
-        return None
-    seen.add(key)
-    return st
+class _Walk:
+    """One walk of a dataset folder: what it has seen, its budget, and what it skipped."""
 
+    def __init__(self, root: Path, skipped: list[tuple[str, str]]):
+        self.root, self.skipped = root, skipped
+        self.real_root = os.path.realpath(root)
+        self.seen: set[tuple[int, int]] = set()
+        self.entries = 0
+        self.deadline = time.monotonic() + MAX_WALK_SECONDS
 
-def _image_files(folder: Path, seen: set[tuple[int, int]], skipped: list[tuple[str, str]],
-                 recursive: bool) -> list[str]:
-    """Image files under ``folder`` in sorted order, following links but visiting each once."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-        if not recursive:
-            filenames, dirnames[:] = filenames + dirnames, []
-        else:
-            dirnames[:] = [d for d in sorted(dirnames) if _visit_dir(os.path.join(dirpath, d), seen)]
-        for name in sorted(filenames):
-            if not name.lower().endswith(IMAGE_EXTENSIONS):
-                continue
-            path = os.path.join(dirpath, name)
-            try:
-                st = _first_visit(path, seen)
-            except OSError as exc:  # a dangling link, no permission
-                skipped.append((path, exc.strerror or "cannot be read"))
-                continue
-            if st is None or stat.S_ISDIR(st.st_mode):
-                continue
-            if not stat.S_ISREG(st.st_mode):
-                skipped.append((path, "not a regular file"))
-                continue
-            found.append(path)
-    return found
+    def count(self, n: int) -> None:
+        self.entries += n
+        if self.entries > MAX_WALK_ENTRIES:
+            raise DataError(f"folder {self.root}: more than {MAX_WALK_ENTRIES:,} files and folders "
+                            "in it; choose a folder that holds only the dataset")
+        if time.monotonic() > self.deadline:
+            raise DataError(f"folder {self.root}: still listing its files after {MAX_WALK_SECONDS:.0f} s "
+                            f"({self.entries:,} so far); choose a folder that holds only the dataset")
 
+    def first_visit(self, path: str | os.PathLike) -> os.stat_result | None:
+        """The file's stat when it is seen for the first time (by device and inode), else None."""
+        st = os.stat(path)
+        key = (st.st_dev, st.st_ino)
+        if key in self.seen:
+            return None
+        self.seen.add(key)
+        return st
 
-def _visit_dir(path: str, seen: set[tuple[int, int]]) -> bool:
-    try:
-        return _first_visit(path, seen) is not None
-    except OSError:
-        return False
+    def visit_dir(self, path: str) -> bool:
+        """Whether to walk into ``path``: a folder inside the dataset folder, not seen before."""
+        real = os.path.realpath(path)
+        if real != self.real_root and not real.startswith(self.real_root.rstrip(os.sep) + os.sep):
+            self.skipped.append((path, "a link to a folder outside the dataset folder (not followed)"))
+            return False
+        try:
+            return self.first_visit(path) is not None
+        except OSError:
+            return False
+
+    def image_files(self, folder: Path, recursive: bool) -> list[str]:
+        """Image files under ``folder`` in sorted order, following links inside the dataset
+        folder but visiting each once."""
+        found = []
+        for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+            self.count(len(dirnames) + len(filenames))
+            if not recursive:
+                filenames, dirnames[:] = filenames + dirnames, []
+            else:
+                dirnames[:] = [d for d in sorted(dirnames) if self.visit_dir(os.path.join(dirpath, d))]
+            for name in sorted(filenames):
+                if not name.lower().endswith(IMAGE_EXTENSIONS):
+                    continue
+                path = os.path.join(dirpath, name)
+                try:
+                    st = self.first_visit(path)
+                except OSError as exc:  # a dangling link, no permission
+                    self.skipped.append((path, exc.strerror or "cannot be read"))
+                    continue
+                if st is None or stat.S_ISDIR(st.st_mode):
+                    continue
+                if not stat.S_ISREG(st.st_mode):
+                    self.skipped.append((path, "not a regular file"))
+                    continue
+                found.append(path)
+        return found
 
 
 def read_images(samples: list[tuple[str, int]], size: int, channels: int,
@@ -97,9 +136,13 @@ def read_images(samples: list[tuple[str, int]], size: int, channels: int,
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         for path, label in samples:
             try:
-                with Image.open(path) as im:
+                with Image.open(path, formats=PILLOW_FORMATS) as im:
                     # Pillow's resize filters over the whole source footprint, so downscaling is antialiased.
-                    small = _eight_bit(im).convert(mode).resize((size, size), Image.Resampling.BILINEAR)
+                    small = _eight_bit(_opaque(im)).convert(mode).resize((size, size), Image.Resampling.BILINEAR)
+            except Image.UnidentifiedImageError:
+                skipped.append((path, f"cannot identify image file as one of the formats vaegui reads "
+                                     f"({', '.join(PILLOW_FORMATS)})"))
+                continue
             except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
                 skipped.append((path, f"too large, a possible decompression bomb ({one_line(exc)[:80]})"))
                 continue
@@ -110,6 +153,14 @@ def read_images(samples: list[tuple[str, int]], size: int, channels: int,
             labels.append(label)
     images = torch.from_numpy(pixels[: len(labels)]).permute(0, 3, 1, 2).contiguous()
     return images, torch.tensor(labels, dtype=torch.int64)
+
+
+def _opaque(im: Image.Image) -> Image.Image:
+    """A palette image with a transparent colour as RGBA first: converting it straight to L or
+    RGB makes Pillow warn on stderr (its transparency is dropped either way)."""
+    if im.mode in ("P", "PA") and "transparency" in im.info:
+        return im.convert("RGBA")
+    return im
 
 
 def _eight_bit(im: Image.Image) -> Image.Image:

@@ -1,5 +1,10 @@
 """A run's map history: the test set's latent means and (when kept) the decoder weights of each
-epoch, as its run folder stores them, read lazily and a few at a time."""
+epoch, as its run folder stores them, read lazily and a few at a time.
+
+The folder is untrusted: an epoch whose map fails the reader's check is left out when it is
+found (every map is read once then), and one whose decoder fails when it is first wanted shows
+with the live decoder instead; ``problem`` says what was left out, for the window to show. So
+nothing the history hands out can fail later, half-way through showing an epoch."""
 
 from __future__ import annotations
 
@@ -9,6 +14,8 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from .errors import VaeguiError
 
 if TYPE_CHECKING:  # the window holds a MapHistory before torch is imported
     import torch
@@ -20,16 +27,34 @@ class MapHistory:
     def __init__(self, reader: RunReader):
         self.reader = reader
         self.epochs: list[int] = []
+        self.problem = ""  # the first epoch left out, and why
         self._decoders: set[int] = set()
         self._means: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._bad: set[int] = set()  # epochs whose map failed its check
+        self._bad_decoders: set[int] = set()  # ... whose decoder did
         self.refresh()
 
     def refresh(self) -> bool:
         """Look for epochs written since; True if there are new ones."""
-        epochs = self.reader.map_epochs()
+        epochs = []
+        for epoch in self.reader.map_epochs():
+            if epoch in self._bad:
+                continue
+            if epoch not in self.epochs:
+                try:
+                    self.means(epoch)  # checked once here, so that showing it cannot fail
+                except VaeguiError as exc:
+                    self._left_out(epoch, exc)
+                    continue
+            epochs.append(epoch)
         changed = epochs != self.epochs
-        self.epochs, self._decoders = epochs, set(self.reader.decoder_epochs())
+        self.epochs, self._decoders = epochs, set(self.reader.decoder_epochs()) - self._bad_decoders
         return changed
+
+    def _left_out(self, epoch: int, exc: Exception) -> None:
+        self._bad.add(epoch)
+        if not self.problem:
+            self.problem = f"The history leaves out epoch {epoch}: {exc}"
 
     def step_of(self, epoch: int) -> int:
         return epoch * self.reader.steps_per_epoch
@@ -59,7 +84,16 @@ class MapHistory:
 
     def decoder_state(self, epoch: int) -> dict[str, torch.Tensor] | None:
         """The decoder weights of ``epoch`` when the folder kept them, else None."""
-        return self.reader.decoder_state(epoch) if epoch in self._decoders else None
+        if epoch not in self._decoders:
+            return None
+        try:
+            return self.reader.decoder_state(epoch)
+        except VaeguiError as exc:  # shown with the live decoder; said once
+            self._decoders.discard(epoch)
+            self._bad_decoders.add(epoch)
+            if not self.problem:
+                self.problem = f"The history shows epoch {epoch} with the live decoder: {exc}"
+            return None
 
     def __len__(self) -> int:
         return len(self.epochs)

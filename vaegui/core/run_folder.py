@@ -2,9 +2,14 @@
 
 A new run never writes into a folder that already holds a run (it would overwrite the checkpoint
 and mix two runs' metrics); resuming may. While a run writes the folder it holds an OS lock
-(``fcntl.flock`` on ``.lock``, which also records the writer's pid for the message a second
-writer gets); the OS releases it when the process ends, however it ends, so a killed run never
-leaves the folder locked. Where ``fcntl`` is missing (Windows) runs are not locked.
+(``fcntl.flock``) on the folder's own open descriptor, so deleting or replacing ``.lock`` (which
+only records the writer's pid for the message a second writer gets) lets no second writer in;
+the OS releases it when the process ends, however it ends, so a killed run never leaves the
+folder locked. Where ``fcntl`` is missing (Windows) runs are not locked.
+
+Every entry is reached through the folder's descriptor without following links (see
+:mod:`.safe_dir`); a folder whose known entries are links, pipes or devices is refused before
+anything is written, so a planted link cannot turn a run into a write outside its folder.
 """
 
 from __future__ import annotations
@@ -15,9 +20,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .atomic import atomic_write, remove_stale_temp_files
 from .errors import RunFolderError, os_reason
+from .json_limits import loads_bounded
 from .paths import user_cache_dir
+from .safe_dir import SafeDir
 
 try:
     import fcntl
@@ -28,6 +34,19 @@ RUNS_ENV_VAR = "VAEGUI_RUNS_DIR"
 CHECKPOINT_NAME = "checkpoint.pt"
 METRICS_NAME = "metrics.jsonl"
 LOCK_NAME = ".lock"
+RUN_JSON = "run.json"
+STEPS_CSV = "steps.csv"
+BEST_NAME = "best.pt"
+MAPS_DIR = "maps"
+DECODERS_DIR = "decoders"
+TENSORBOARD_DIR = "tensorboard"
+HEARTBEAT_NAME = "heartbeat"
+# What each known entry must be when it is there; anything else (a link above all) is refused.
+ENTRY_KINDS = {LOCK_NAME: "file", RUN_JSON: "file", METRICS_NAME: "file", STEPS_CSV: "file",
+               CHECKPOINT_NAME: "file", BEST_NAME: "file", HEARTBEAT_NAME: "file",
+               MAPS_DIR: "folder", DECODERS_DIR: "folder", TENSORBOARD_DIR: "folder"}
+METRICS_CAP = 256 << 20  # bytes of metrics.jsonl read at once (a line per epoch is ~1-60 kB)
+LOCK_CAP = 64
 
 
 def default_runs_dir() -> Path:
@@ -56,36 +75,46 @@ def new_run_path(runs_dir: str | os.PathLike, dataset: str) -> Path:
 
 
 class RunFolder:
-    """Use as ``with RunFolder(path).open(resume=False) as folder: ...``."""
+    """Use as ``with RunFolder(path).open(resume=False) as folder: ...``; ``folder.dir`` is the
+    open folder every file of the run is written through."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self.checkpoint = self.path / CHECKPOINT_NAME
         self.metrics = self.path / METRICS_NAME
-        self._lock_fd: int | None = None
+        self.dir: SafeDir | None = None
         self._created = False
 
     def holds_run(self) -> bool:
+        if self.dir is None:
+            return False
         try:
-            return self.checkpoint.exists() or (self.metrics.exists() and self.metrics.stat().st_size > 0)
+            metrics = self.dir.lstat(METRICS_NAME)
+            return self.dir.lstat(CHECKPOINT_NAME) is not None or (metrics is not None and metrics.st_size > 0)
         except OSError:
             return False
 
     def open(self, *, resume: bool, resumed_checkpoint: str | os.PathLike | None = None) -> "RunFolder":
         """Create the folder and lock it. A folder that holds a run is refused unless ``resume``
-        and the resumed checkpoint is that run's (``resumed_checkpoint`` None: any run)."""
+        and the resumed checkpoint is that run's (``resumed_checkpoint`` None: any run); so is
+        one whose known entries are not what this writer makes (a link, a pipe)."""
         self._create()
-        self._lock()
-        remove_stale_temp_files(self.metrics)  # a rewrite that a kill interrupted
-        if self.holds_run() and not (resume and self._is_this_run(resumed_checkpoint)):
+        try:
+            self._lock()
+            self._check_entries()
+            self.dir.remove_stale_temp_files(METRICS_NAME)  # a rewrite that a kill interrupted
+            if self.holds_run() and not (resume and self._is_this_run(resumed_checkpoint)):
+                what = ", ".join(n for n in (CHECKPOINT_NAME, METRICS_NAME) if self.dir.lstat(n))
+                raise RunFolderError(self.path, f"already holds {'another' if resume else 'a'} run "
+                                                f"({what}); resume it or choose another folder")
+            self._write_pid()
+        except BaseException:
             self.close()
-            what = ", ".join(p.name for p in (self.checkpoint, self.metrics) if p.exists())
-            raise RunFolderError(self.path, f"already holds {'another' if resume else 'a'} run "
-                                            f"({what}); resume it or choose another folder")
+            raise
         return self
 
     def _is_this_run(self, resumed: str | os.PathLike | None) -> bool:
-        if resumed is None or not self.checkpoint.exists():
+        if resumed is None or self.dir.lstat(CHECKPOINT_NAME) is None:
             return True
         try:
             return os.path.samefile(resumed, self.checkpoint)
@@ -104,43 +133,58 @@ class RunFolder:
             raise RunFolderError(self.path, f"cannot create it: {os_reason(exc)}") from None
         except ValueError as exc:  # an embedded NUL, for one
             raise RunFolderError(self.path, f"not a usable folder name ({exc})") from None
+        self.dir = SafeDir.open(self.path)
 
     def _lock(self) -> None:
-        lock_path = self.path / LOCK_NAME
+        """Lock the folder's own descriptor: no file in it (which anyone may delete or replace)
+        decides who writes."""
+        if fcntl is None or not isinstance(self.dir.fd, int):
+            return
         try:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise RunFolderError(self.path, f"cannot write in it: {os_reason(exc)}") from None
-        try:
-            if fcntl is not None:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(self.dir.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            owner = _read_pid(fd)
-            os.close(fd)
+            owner = _read_pid(self.dir)
             raise RunFolderError(self.path, f"another run (process {owner or '?'}) is writing it; "
                                             "wait for it to end or choose another folder") from None
         except OSError:
-            pass  # a file system without locks (some network mounts): go on unlocked
+            return  # a file system without locks (some network mounts): go on unlocked
+        # The path must still name the folder locked (not one renamed away, with another put in
+        # its place, between the open and the lock).
         try:
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()}\n".encode())
-        except OSError as exc:
-            os.close(fd)
-            raise RunFolderError(self.path, f"cannot write in it: {os_reason(exc)}") from None
-        self._lock_fd = fd
+            same = os.path.samestat(os.stat(self.path), os.fstat(self.dir.fd))
+        except OSError:
+            same = False
+        if not same:
+            raise RunFolderError(self.path, "was replaced while it was being opened; try again")
+
+    def _check_entries(self) -> None:
+        for name, kind in ENTRY_KINDS.items():
+            found = self.dir.kind(name)
+            if found is not None and found != kind:
+                what = {"link": "a symbolic link", "other": "a pipe, device or socket",
+                        "file": "a file", "folder": "a folder"}[found]
+                raise RunFolderError(self.path, f"{name} is {what}, not a {kind}; vaegui never "
+                                                f"writes through it: remove it or choose another folder")
+
+    def _write_pid(self) -> None:
+        try:
+            self.dir.write_atomic(LOCK_NAME, lambda f: f.write(f"{os.getpid()}\n".encode()))
+        except RunFolderError as exc:
+            raise RunFolderError(self.path, f"cannot write in it: {exc.reason.split(': ', 1)[-1]}") from None
 
     def close(self) -> None:
         """Release the lock; a folder this run created and left empty is removed again."""
-        if self._lock_fd is None:
+        if self.dir is None:
             return
         if self._created and not self.holds_run():
+            self.dir.unlink(LOCK_NAME)
+            self.dir.unlink(HEARTBEAT_NAME)
             try:
-                (self.path / LOCK_NAME).unlink()
-                self.path.rmdir()
+                self.path.rmdir()  # only when empty: nothing but this run's own files is deleted
             except OSError:
                 pass
-        os.close(self._lock_fd)
-        self._lock_fd = None
+        self.dir.close()  # the lock goes with the descriptor
+        self.dir = None
 
     def __enter__(self) -> "RunFolder":
         return self
@@ -151,26 +195,15 @@ class RunFolder:
     # ---- metrics -------------------------------------------------------------------------------
     def append_metrics(self, record: dict[str, Any]) -> None:
         """One JSON line per epoch, flushed to disk before the next epoch starts."""
-        try:
-            with open(self.metrics, "a", encoding="utf-8") as f:
-                f.write(json.dumps(record) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
-        except OSError as exc:
-            raise RunFolderError(self.path, f"cannot write {METRICS_NAME}: {os_reason(exc)}") from None
+        self.dir.append(METRICS_NAME, (json.dumps(record) + "\n").encode("utf-8"), sync=True)
 
     def read_metrics(self) -> list[dict[str, Any]]:
         """The records in metrics.jsonl; a line a killed run left half-written is skipped."""
-        try:
-            lines = self.metrics.read_text(encoding="utf-8", errors="replace").splitlines()
-        except FileNotFoundError:
-            return []
-        except OSError as exc:
-            raise RunFolderError(self.path, f"cannot read {METRICS_NAME}: {os_reason(exc)}") from None
+        data = self.dir.read(METRICS_NAME, METRICS_CAP)
         records = []
-        for line in lines:
+        for line in (data or b"").decode("utf-8", errors="replace").splitlines():
             try:
-                record = json.loads(line)
+                record = loads_bounded(line)
             except ValueError:
                 continue
             if isinstance(record, dict):
@@ -181,19 +214,18 @@ class RunFolder:
         """Replace metrics.jsonl with ``records`` (atomically; untouched when they are what it
         holds already)."""
         text = "".join(json.dumps(r) + "\n" for r in records)
+        old = self.dir.read(METRICS_NAME, METRICS_CAP)
+        if (old is None and not text) or (old is not None and text == old.decode("utf-8", errors="replace")):
+            return
         try:
-            if self.metrics.exists() and text == self.metrics.read_text(encoding="utf-8", errors="replace"):
-                return
-            if not text and not self.metrics.exists():
-                return
-            atomic_write(self.metrics, lambda f: f.write(text.encode("utf-8")))
-        except OSError as exc:
-            raise RunFolderError(self.path, f"cannot rewrite {METRICS_NAME}: {os_reason(exc)}") from None
+            self.dir.write_atomic(METRICS_NAME, lambda f: f.write(text.encode("utf-8")))
+        except RunFolderError as exc:
+            raise RunFolderError(self.path, exc.reason.replace("cannot write", "cannot rewrite", 1)) from None
 
 
-def _read_pid(fd: int) -> str:
+def _read_pid(folder: SafeDir) -> str:
     try:
-        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
-    except OSError:
+        text = (folder.read(LOCK_NAME, LOCK_CAP) or b"").decode("ascii", "replace").strip()
+    except RunFolderError:
         return ""
     return text if text.isdigit() else ""

@@ -30,22 +30,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from .atomic import atomic_write, remove_stale_temp_files_in
 from .checkpoint import save_checkpoint
-from .errors import RunFolderError, os_reason
+from .checkpoint_schema import SchemaError
 from .decoder import encode_means
 from .progress import EvalResult, Progress
-from .run_folder import RunFolder
+from .run_folder import (BEST_NAME, CHECKPOINT_NAME, DECODERS_DIR, HEARTBEAT_NAME, MAPS_DIR, RUN_JSON,
+                         STEPS_CSV, RunFolder)
+from .run_schema import check_record
+from .safe_dir import SafeDir
 
 RUN_FORMAT = "vaegui-run"
 RUN_VERSION = 1
-RUN_JSON = "run.json"
-STEPS_CSV = "steps.csv"
 STEPS_HEADER = "step,recon,kl,neg_elbo,kl_weight"
-BEST_NAME = "best.pt"
-MAPS_DIR = "maps"
-DECODERS_DIR = "decoders"
-HEARTBEAT_NAME = "heartbeat"
 HEARTBEAT_S = 2.0  # the writer rewrites its heartbeat at most this often
 KEEP_DECODER_BYTES = 8 << 20  # per-epoch decoder weights are kept when at most this size
 
@@ -105,10 +101,14 @@ class RunWriter:
         self.path = folder.path
         decoder_bytes = sum(v.numel() * v.element_size() for v in trainer.decoder_state().values())
         self.keep_decoders = decoder_bytes <= KEEP_DECODER_BYTES if keep_decoders is None else keep_decoders
+        # Every file goes through the open folder, never through a link (see safe_dir.py).
+        self.dir: SafeDir = folder.dir
+        self.maps = self.dir.subdir(MAPS_DIR, create=True)
+        self.decoders = self.dir.subdir(DECODERS_DIR, create=True)
         # The heartbeat first: a follower that finds run.json must find the writer alive.
-        self._write(self.path / HEARTBEAT_NAME, lambda f: f.write(json.dumps({"pid": os.getpid()}).encode()))
-        self._write(self.path / RUN_JSON, lambda f: f.write(json.dumps(run_info(trainer), indent=1).encode()))
-        self._write(self.path / MAPS_DIR / "labels.npy", lambda f: np.save(f, trainer.data.test_labels.numpy()))
+        self.dir.write_atomic(HEARTBEAT_NAME, lambda f: f.write(json.dumps({"pid": os.getpid()}).encode()))
+        self.dir.write_atomic(RUN_JSON, lambda f: f.write(json.dumps(run_info(trainer), indent=1).encode()))
+        self.maps.write_atomic("labels.npy", lambda f: np.save(f, trainer.data.test_labels.numpy()))
         self._reconcile()
         self._last_beat = time.time()
         self._epoch_mark = (0, 0.0, trainer.step)  # images, train seconds and step at the last epoch end
@@ -129,11 +129,13 @@ class RunWriter:
 
     def close(self) -> None:
         """The writer is done: followers see it at once (a killed writer's heartbeat goes stale)."""
-        (self.path / HEARTBEAT_NAME).unlink(missing_ok=True)
+        self.dir.unlink(HEARTBEAT_NAME)
+        self.maps.close()
+        self.decoders.close()
 
     def save(self) -> Path:
         """The checkpoint of the trainer's current state."""
-        save_checkpoint(self.folder.checkpoint, self.trainer.state_dict())
+        save_checkpoint(self.folder.checkpoint, self.trainer.state_dict(), dir_fd=self.dir.fd)
         self._beat(self.trainer.step, force=True)
         return self.folder.checkpoint
 
@@ -149,47 +151,53 @@ class RunWriter:
         # metrics line never written is rebuilt from the checkpoint's history.
         self.save()
         if self._is_best(e.neg_elbo):
-            saved = self.folder.checkpoint.read_bytes()
-            self._write(self.path / BEST_NAME, lambda f: f.write(saved))
+            saved = self.dir.read(CHECKPOINT_NAME, 1 << 62)
+            self.dir.write_atomic(BEST_NAME, lambda f: f.write(saved))
         means = t.test_means
         if means is not None and means.step == e.step:
-            self._write(self.path / MAPS_DIR / epoch_file(e.epoch, ".npy"),
-                        lambda f: np.save(f, compact_means(means.means)))
+            self.maps.write_atomic(epoch_file(e.epoch, ".npy"),
+                                   lambda f: np.save(f, compact_means(means.means)))
         if self.keep_decoders:
             state = t.decoder_state()
-            self._write(self.path / DECODERS_DIR / epoch_file(e.epoch, ".pt"), lambda f: torch.save(state, f))
+            self.decoders.write_atomic(epoch_file(e.epoch, ".pt"), lambda f: torch.save(state, f))
         self.folder.append_metrics(record)
         return record
 
     def _is_best(self, neg_elbo: float) -> bool:
-        best = min((r["test_elbo"] for r in self.folder.read_metrics()
-                    if isinstance(r.get("test_elbo"), (int, float))), default=math.inf)
+        best = min((r["test_elbo"] for r in self._checked_metrics()), default=math.inf)
         return math.isfinite(neg_elbo) and neg_elbo < best
 
     def _rewrite_last_metrics(self, e: EvalResult) -> None:
         """The final evaluation adds the IWAE bound to the last epoch's (same weights)."""
-        records = self.folder.read_metrics()
-        if e.nll_iw is not None and records and records[-1].get("step") == e.step:
+        records = self._checked_metrics()
+        if e.nll_iw is not None and records and records[-1]["step"] == e.step:
             records[-1].update(test_nll_iw=e.nll_iw, iw_samples=e.iw_samples)
             self.folder.write_metrics(records)
 
+    def _checked_metrics(self) -> list[dict[str, Any]]:
+        """The metrics lines that pass the reader's check (run_schema.py); a damaged line is
+        dropped, and rebuilt from the checkpoint's history when it holds that epoch."""
+        latent = self.trainer.config.model.latent_dim
+        checked = []
+        for r in self.folder.read_metrics():
+            try:
+                check_record(r, latent)
+            except SchemaError:
+                continue
+            checked.append(r)
+        return checked
+
     # ---- files ----------------------------------------------------------------------------------
     def _append_steps(self, steps: np.ndarray, losses: np.ndarray, weights: np.ndarray) -> None:
-        text = _step_rows(steps, losses, weights)
-        try:
-            with open(self.path / STEPS_CSV, "a", encoding="utf-8") as f:
-                f.write(text)
-        except OSError as exc:
-            raise RunFolderError(self.path, f"cannot write {STEPS_CSV}: {os_reason(exc)}") from None
+        self.dir.append(STEPS_CSV, _step_rows(steps, losses, weights).encode("utf-8"))
 
     def _reconcile(self) -> None:
         """Make metrics and steps match the trainer's state (its checkpoint, when resumed): lines
         after it are dropped (those epochs run again); epochs it holds but whose lines a killed
         run never wrote are rebuilt from its history."""
         t, history, step = self.trainer, self.trainer.history, self.trainer.step
-        records = [r for r in self.folder.read_metrics()
-                   if isinstance(r.get("step"), int) and r["step"] <= step]
-        have = {r.get("epoch") for r in records}
+        records = [r for r in self._checked_metrics() if r["step"] <= step]
+        have = {r["epoch"] for r in records}
         previous = 0
         for e in history.evals:
             if e.epoch not in have and 0 < e.step <= step:
@@ -199,16 +207,19 @@ class RunWriter:
                                             float(weights[-1]) if len(weights) else math.nan, None))
             previous = e.step
         self.folder.write_metrics(sorted(records, key=lambda r: r["step"]))
-        for folder in (self.path, self.path / MAPS_DIR, self.path / DECODERS_DIR):
-            remove_stale_temp_files_in(folder)  # of saves killed mid-write
+        for folder in (self.dir, self.maps, self.decoders):
+            folder.remove_stale_temp_files()  # of saves killed mid-write
         keep = history.steps <= step
         text = STEPS_HEADER + "\n" + _step_rows(history.steps[keep], history.losses[keep],
                                                 history.kl_weights[keep])
-        self._write(self.path / STEPS_CSV, lambda f: f.write(text.encode()))
-        for folder, suffix in ((MAPS_DIR, ".npy"), (DECODERS_DIR, ".pt")):
-            for f in (self.path / folder).glob("epoch-*" + suffix):
-                if _epoch_of(f) > step // max(1, t.steps_per_epoch):
-                    f.unlink(missing_ok=True)
+        self.dir.write_atomic(STEPS_CSV, lambda f: f.write(text.encode()))
+        # Only this run's own epoch files (regular files of its naming) are deleted: the epochs
+        # after the checkpoint it resumes from, which it will write again.
+        for folder, suffix in ((self.maps, ".npy"), (self.decoders, ".pt")):
+            for name in folder.names():
+                if name.startswith("epoch-") and name.endswith(suffix) \
+                        and _epoch_of(name) > step // max(1, t.steps_per_epoch):
+                    folder.unlink(name)
         self._complete_last_epoch()
 
     def _complete_last_epoch(self) -> None:
@@ -218,32 +229,21 @@ class RunWriter:
         epoch, offset = divmod(t.step, max(1, t.steps_per_epoch))
         if offset or epoch == 0:
             return
-        map_path = self.path / MAPS_DIR / epoch_file(epoch, ".npy")
-        if not map_path.exists():
+        map_name = epoch_file(epoch, ".npy")
+        if self.maps.lstat(map_name) is None:
             means = encode_means(t.model, t.data.test_images)
-            self._write(map_path, lambda f: np.save(f, compact_means(means)))
-        decoder_path = self.path / DECODERS_DIR / epoch_file(epoch, ".pt")
-        if self.keep_decoders and not decoder_path.exists():
+            self.maps.write_atomic(map_name, lambda f: np.save(f, compact_means(means)))
+        decoder_name = epoch_file(epoch, ".pt")
+        if self.keep_decoders and self.decoders.lstat(decoder_name) is None:
             state = t.decoder_state()
-            self._write(decoder_path, lambda f: torch.save(state, f))
+            self.decoders.write_atomic(decoder_name, lambda f: torch.save(state, f))
 
     def _beat(self, step: int, force: bool = False) -> None:
         """Renew the heartbeat's time stamp (a follower on another machine reads its age)."""
         now = time.time()
         if force or now - self._last_beat >= HEARTBEAT_S:
             self._last_beat = now
-            try:
-                os.utime(self.path / HEARTBEAT_NAME)
-            except OSError:
-                pass  # a missing heartbeat only makes the writer look stopped
-
-    def _write(self, path: Path, write) -> None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(path, write)
-        except OSError as exc:
-            raise RunFolderError(self.path, f"cannot write {path.relative_to(self.path)}: "
-                                            f"{os_reason(exc)}") from None
+            self.dir.touch(HEARTBEAT_NAME)  # a missing heartbeat only makes the writer look stopped
 
 
 def _step_rows(steps: np.ndarray, losses: np.ndarray, weights: np.ndarray) -> str:
@@ -251,8 +251,8 @@ def _step_rows(steps: np.ndarray, losses: np.ndarray, weights: np.ndarray) -> st
                    for s, r, w in zip(steps, losses, weights))
 
 
-def _epoch_of(path: Path) -> int:
+def _epoch_of(name: str) -> int:
     try:
-        return int(path.stem.split("-")[1])
+        return int(name.split(".")[0].split("-")[1])
     except (IndexError, ValueError):
         return 0

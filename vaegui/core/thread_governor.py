@@ -68,6 +68,26 @@ def available_cpus() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+THREADS_PER_CPU = 4  # the most threads per CPU a count may ask for (see max_threads)
+
+
+def max_threads() -> int:
+    """The most torch threads one training thread may have here: a few per CPU this process may
+    use. Far more is never faster, and thousands abort the process inside the OpenMP runtime
+    ("Thread creation failed") instead of failing cleanly."""
+    return THREADS_PER_CPU * available_cpus()
+
+
+def check_threads(count: int | str) -> int | str:
+    """``count`` when this machine can run it (or "auto"), else ConfigError with the reason."""
+    from .errors import ConfigError
+
+    if isinstance(count, int) and count > max_threads():
+        raise ConfigError(f"threads: {count:,} is more than {THREADS_PER_CPU} per CPU this process may "
+                          f"use ({available_cpus()} CPUs, so at most {max_threads()})")
+    return count
+
+
 def pin_threads(count: int) -> None:
     """Give the calling thread ``count`` torch CPU threads, for good (see the module's note)."""
     import torch
@@ -205,4 +225,6 @@ def thread_control(setting: int | str, apply: Callable[[int], None] | None = Non
     apply = apply or pin_threads
     if setting == THREADS_AUTO:
         return ThreadGovernor(top or available_cpus(), apply)
-    return FixedThreads(int(setting), apply)
+    # A count saved on a bigger machine (a resumed checkpoint) runs with what this one can take;
+    # a count asked for here is refused with the reason first (check_threads).
+    return FixedThreads(min(int(setting), max_threads()), apply)

@@ -22,10 +22,11 @@ from pathlib import Path
 from PySide6.QtCore import QEvent, QEventLoop, QObject, QSettings, QTimer, QtMsgType, qInstallMessageHandler
 from PySide6.QtWidgets import QApplication
 
-from vaegui.cli.options import OneLineParser, fail, int_at_least
+from vaegui.cli.options import OneLineParser, fail, int_at_least, name_the_option
 from vaegui.core.config import RunConfig
 from vaegui.core.dataset_catalog import (DATASET_NAMES, FOLDER_PREFIX, dataset_available, download_problem,
                               resolve_data_dir)
+from vaegui.core.ending import exit_code, stop_word
 from vaegui.core.errors import EXIT_INTERRUPTED, ConfigError, DataError, VaeguiError
 
 from . import settings as store
@@ -112,11 +113,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.checkpoint:
             # Fail early, with a one-line message, rather than in a message box (a scripted
             # run: it waits for torch anyway).
-            from vaegui.core.checkpoint import load_checkpoint, model_from_checkpoint
-            from vaegui.core.run_paths import checkpoint_of
+            from vaegui.core.checkpoint import model_from_checkpoint
+            from vaegui.core.run_paths import run_of
+            from vaegui.core.run_reader import load_run_checkpoint
 
-            checkpoint = checkpoint_of(args.checkpoint)  # a run folder means its latest
-            model_from_checkpoint(load_checkpoint(checkpoint), checkpoint)
+            path, run_dir = run_of(args.checkpoint)  # a run folder: its checkpoint, checked against it
+            model_from_checkpoint(load_run_checkpoint(path, run_dir), path)
     except SystemExit as exc:  # --help (0), or a bad argument already reported in one line (2)
         return int(exc.code or 0)
     except VaeguiError as exc:
@@ -149,7 +151,12 @@ def _run_app(args: argparse.Namespace) -> int:
     previous_handler = _quiet_offscreen_warnings(app)
     interrupts = _Interrupts() if owned else None  # before the window starts its threads
     settings = QSettings()
-    config, note = initial_config(store.load_config(settings), args)
+    try:
+        config, note = initial_config(store.load_config(settings), args)
+    except VaeguiError as exc:  # an option out of range (--epochs 10**12): one line, exit 2
+        if interrupts is not None:
+            interrupts.restore()
+        return fail(name_the_option(str(exc)))
     window = MainWindow(settings, config=config, data_dir=args.data_dir)
     if times_file := os.environ.get(STARTUP_TIMES_ENV):
         window._startup_times = _StartupTimes(window, times_file)
@@ -180,7 +187,7 @@ def _run_app(args: argparse.Namespace) -> int:
         _leave_now(code)
     if owned and window.interrupted:
         _leave_now(code)  # saved and said: skip a second of torch's and Qt's teardown
-    return code
+    return exit_code(code)
 
 
 class _StartupTimes(QObject):
@@ -208,7 +215,7 @@ class _StartupTimes(QObject):
 def _leave_now(code: int) -> None:
     sys.stderr.flush()
     sys.stdout.flush()
-    os._exit(code)
+    os._exit(exit_code(code))
 
 
 class _Interrupts:
@@ -242,8 +249,8 @@ class _Interrupts:
         if self.window is None:
             self.pending = True
         elif self.pending or self.window.interrupted:
-            print("vaegui: interrupted again: leaving without saving", file=sys.stderr)
-            _leave_now(EXIT_INTERRUPTED)
+            print(f"vaegui: {stop_word()} again: leaving without saving", file=sys.stderr)
+            _leave_now(exit_code(EXIT_INTERRUPTED))
         else:
             self.pending = True
             QTimer.singleShot(0, self.window.interrupt)

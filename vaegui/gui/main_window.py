@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QFrame, QLabel, QMainWi
 
 from vaegui import __version__
 from vaegui.core.config import RunConfig
+from vaegui.core.ending import stop_word
 from vaegui.core.errors import EXIT_INTERRUPTED, ConfigError, VaeguiError
 from vaegui.core.explorer import ExplorerModel
 from vaegui.core.latent import EncodedSet, Snapshot
@@ -218,6 +219,7 @@ class MainWindow(QMainWindow):
         f.snapshotTaken.connect(self._on_worker_snapshotTaken)
         f.mapEncoded.connect(self._on_worker_mapEncoded)
         f.writerChanged.connect(self._on_follower_writerChanged)
+        f.statusChanged.connect(self.statusBar().showMessage)
         f.failed.connect(self._on_worker_failed)
         f.finished.connect(self._on_follower_finished)
         w.runFinished.connect(self._on_worker_runFinished)
@@ -298,7 +300,7 @@ class MainWindow(QMainWindow):
         if self.training_panel.state != "idle":
             self._stop_and_close()
         else:
-            print("vaegui: interrupted", file=sys.stderr)
+            print(f"vaegui: {stop_word()}", file=sys.stderr)
             self.close()
 
     def _stop_and_close(self) -> None:
@@ -337,7 +339,10 @@ class MainWindow(QMainWindow):
         self._info = info
         self.explorer.clear()
         self.explorer.set_examples(info.examples)
-        self.explorer.set_history(_history_of(info.run_dir))
+        history = _history_of(info.run_dir)
+        self.explorer.set_history(history)
+        if history is not None and history.problem:
+            self.statusBar().showMessage(history.problem, 15000)
         if info.history is not None and info.history.evals:
             self.explorer.set_evaluation(info.history.evals[-1])
         if len(info.history.steps) or info.history.evals:
@@ -394,7 +399,9 @@ class MainWindow(QMainWindow):
         self._following = False
         self.follow_label.hide()
         self._sync_actions()
-        self.statusBar().showMessage("Stopped following", 8000)
+        because = self.follower.stopped_because or self.follower.skipped_note  # kept in view
+        self.statusBar().showMessage(f"Stopped following: {because}" if because else "Stopped following",
+                                     15000 if because else 8000)
         self.followFinished.emit()
 
     def _on_worker_dataSkipped(self, summary: str, details: str) -> None:
@@ -433,7 +440,7 @@ class MainWindow(QMainWindow):
                 self.interrupted, self.exit_code = False, None
                 return
             if self.interrupted:
-                print(f"vaegui: interrupted: saved the run in {self._info.run_dir}", file=sys.stderr)
+                print(f"vaegui: {stop_word()}: saved the run in {self._info.run_dir}", file=sys.stderr)
             self.close()
 
     # ---- panel events ------------------------------------------------------------------------

@@ -2,8 +2,14 @@
 a server whose folder is mounted), on a thread of its own.
 
 It sends what the training worker sends, with the same signal shapes: Progress snapshots (from
-``core.run_reader.follow``, the iterator a local trainer's loop has), a weight Snapshot and a map
+``core.following.follow``, the iterator a local trainer's loop has), a weight Snapshot and a map
 when an epoch's checkpoint lands. So the window feeds the same panels from either.
+
+Whatever the writer's folder does (a damaged line, a file replaced by a pipe or a folder, the
+folder deleted, its model changed under it), the follower says what happened and stops
+following: every read goes through the run reader, which turns each of these into one
+RunFolderError within a read, and the loop ends on the first. A skipped metrics line is not an
+end: it is counted and said (``statusChanged``), and the run goes on.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ class RunFollower(QObject):
     snapshotTaken = Signal(object)  # Snapshot
     mapEncoded = Signal(object)  # EncodedSet
     writerChanged = Signal(bool)  # whether a process is writing the folder
+    statusChanged = Signal(str)  # news for the status bar (metrics lines skipped)
     failed = Signal(str)
     finished = Signal()
 
@@ -43,6 +50,8 @@ class RunFollower(QObject):
     def __init__(self, progress_interval: float = 0.25):
         super().__init__()
         self.progress_interval = progress_interval
+        self.stopped_because = ""  # why the last follow ended, when it failed
+        self.skipped_note = ""  # how many metrics lines it skipped, when it did
         self._stop = threading.Event()
         self.thread = QThread()
         self.thread.setObjectName("vaegui-follow")
@@ -71,6 +80,7 @@ class RunFollower(QObject):
         from vaegui.core.run_reader import RunReader
 
         pin_threads(1)  # a viewer: never a second full OpenMP pool beside training (core.thread_governor)
+        self.stopped_because = self.skipped_note = ""
         try:
             reader = RunReader(path)
             config = reader.config
@@ -80,26 +90,37 @@ class RunFollower(QObject):
                 data, problem = load_dataset(config.data, download=False), None
             except VaeguiError as exc:
                 data, problem = None, exc
-            info = reader.info["dataset"]
-            self.started.emit(RunInfo(config, tuple(info["image_shape"]), tuple(info["class_names"]),
-                                      reader.steps_per_epoch, History(), "follow", 0,
-                                      examples_of(data), str(reader.path)))
+            d = reader.description
+            self.started.emit(RunInfo(config, d.image_shape, d.class_names, reader.steps_per_epoch,
+                                      History(), "follow", 0, examples_of(data), str(reader.path)))
             if problem is not None:
                 self.failed.emit(f"Following {reader.path}: the map needs the data: {problem}")
             self._loop(reader, config, data)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a message, the app goes on
             if not isinstance(exc, VaeguiError):
                 traceback.print_exception(exc)
-            self.failed.emit(describe_error(exc))
+            self.stopped_because = describe_error(exc)
+            self.failed.emit(self.stopped_because)
         self.finished.emit()
 
     def _loop(self, reader: RunReader, config, data: ImageData | None) -> None:
-        from vaegui.core.run_reader import follow
+        from vaegui.core.following import follow
 
         throttle = ProgressThrottle(self.progress_interval)
         alive = None
         checkpoint_mtime = None
-        for p in follow(reader, poll_s=POLL_S, should_stop=self._stop.is_set, sleep=self._stop.wait):
+        skipped = [0]
+
+        def pause(seconds: float) -> None:
+            # Between reads, also when a read found only lines it skipped (no snapshot then).
+            if reader.skipped_since != skipped[0]:
+                skipped[0] = n = reader.skipped_since
+                self.skipped_note = (f"{n:,} line{'s' * (n > 1)} of metrics.jsonl skipped "
+                                     f"({reader.skip_reason.split(': ', 2)[-1]})")
+                self.statusChanged.emit(self.skipped_note)
+            self._stop.wait(seconds)
+
+        for p in follow(reader, poll_s=POLL_S, should_stop=self._stop.is_set, sleep=pause):
             if (out := throttle.offer(p)) is not None:
                 self.progressed.emit(out)
             if (now := reader.writer_alive()) != alive:
@@ -111,17 +132,12 @@ class RunFollower(QObject):
                 self._take_epoch(reader, config, data, p.eval.epoch if p.eval else None)
 
     def _take_epoch(self, reader: RunReader, config, data: ImageData | None, epoch: int | None) -> None:
-        """The weights and the map of the epoch that just landed (the latest checkpoint's)."""
-        from vaegui.core.checkpoint import load_checkpoint
-
-        try:
-            state = load_checkpoint(reader.checkpoint)
-        except VaeguiError as exc:  # being replaced right now, or damaged: say so, go on
-            self.failed.emit(str(exc))
-            return
+        """The weights and the map of the epoch that just landed (the latest checkpoint's,
+        which must agree with run.json: a model changed under the follower ends it). The
+        checkpoint is replaced atomically, so a failure is damage, not a write in progress."""
+        state = reader.load_checkpoint()
         step = int(state["step"])
-        shape = tuple(int(v) for v in state["dataset"]["image_shape"])
-        self.snapshotTaken.emit(Snapshot(config.model, shape, state["model"], step))
+        self.snapshotTaken.emit(Snapshot(config.model, reader.description.image_shape, state["model"], step))
         epochs = reader.map_epochs()
         if data is not None and epochs:
             shown = epoch if epoch in epochs else epochs[-1]

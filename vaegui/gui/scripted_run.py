@@ -105,4 +105,16 @@ class ScriptedRun:
         if self.exit_code is not None:
             return
         self.exit_code = code
-        self.window.close()  # ends the event loop (see _run_app)
+        w = self.window
+        if w.training_panel.state != "idle":
+            # An error while a run is on (its data, say): the run stops (or has failed already)
+            # and reports its end; only then does the window close. Closing now would make the
+            # window wait for a run that failed to save, and keep it open: a scripted run would
+            # never end.
+            w.runFinished.connect(self._on_failed_run_finished)
+            w.stop_training()
+            return
+        w.close()  # ends the event loop (see _run_app)
+
+    def _on_failed_run_finished(self, final) -> None:
+        self.window.close()

@@ -405,14 +405,15 @@ class TrainingWorker(QObject):
     @Slot(str, object)
     def _open(self, path: str, data_dir: str | None) -> None:
         """Open a run folder (its latest checkpoint) or a checkpoint file."""
-        from vaegui.core.checkpoint import load_checkpoint, model_from_checkpoint
+        from vaegui.core.checkpoint import model_from_checkpoint
         from vaegui.core.run_paths import run_of
+        from vaegui.core.run_reader import load_run_checkpoint
 
         self._use_threads()
         try:
             checkpoint, run_dir = run_of(path)
             path = str(checkpoint)
-            state = load_checkpoint(path)
+            state = load_run_checkpoint(path, run_dir)  # checked against its run.json too
             self._resume_path, self._resume_folder = path, run_dir
             config, model = model_from_checkpoint(state, path)
             if data_dir:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from vaegui.core.errors import VaeguiError
 from vaegui.core.explorer import ExplorerModel
 from vaegui.core.latent import Snapshot
 from vaegui.core.thread_governor import pin_threads
@@ -234,7 +235,8 @@ class DecodeWorker(QObject):
                         self._channels[name].started = (sequence, result)  # _next_job checks it
                     return
         except Exception as exc:  # noqa: BLE001 - a failed decode is shown in its view
-            traceback.print_exception(exc)
+            if not isinstance(exc, VaeguiError):  # unexpected: keep the traceback for a bug report
+                traceback.print_exception(exc)
             result = DecodeFailure(f"{type(exc).__name__}: {exc}")
         self.executed += 1
         self._finished.emit(name, sequence, result)

@@ -59,10 +59,15 @@ class HistoryBar(QWidget):
             self.slider.setValue(min(range(len(epochs)), key=lambda k: abs(epochs[k] - position)))
         self.slider.blockSignals(False)
         self.live_button.setChecked(position is None)
+        # What the history left out of a damaged run folder (see core.map_history), said here.
+        problem = self.model.history.problem if self.model.history is not None else ""
+        self.label.setToolTip(problem)
+        self.label.setStyleSheet("color: #b35900" if problem and not why else "")
         if why:
             self.label.setText("–")
         elif position is None:
-            self.label.setText(f"live · {len(epochs)} epoch{'s' * (len(epochs) != 1)}")
+            self.label.setText(f"live · {len(epochs)} epoch{'s' * (len(epochs) != 1)}"
+                               + (" · files skipped" if problem else ""))
         else:
             self.label.setText(f"epoch {position:.1f}" if position % 1 else f"epoch {int(position)} of {epochs[-1]}")
 
