@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TextIO
 
 from .core.export import PLOT_FORMATS, PLOT_SCALE, PLOT_SCALES, SCREEN_DPI
+from .core.projection import ProjectionSpec
 
 # Sizes, in logical pixels, of the figures `vaegui export` makes (the app exports its own sizes).
 FIGURE_SIZES = {"latent_map": (760, 680), "losses": (900, 480), "kl_per_dimension": (640, 420)}
@@ -39,6 +40,8 @@ def add_parser(sub) -> None:
                         f"{round(PLOT_SCALE * SCREEN_DPI)})")
     x.add_argument("--image-scale", type=int_at_least(1, 64),
                    help="whole enlargement of decoded images (default: to about 1024 pixels)")
+    x.add_argument("--projection", type=ProjectionSpec.argument, default=ProjectionSpec(),
+                   help="the latent map's plane for L > 2: pca, umap, tsne or axes:I,J (default pca)")
     x.add_argument("--data-dir", help="where the checkpoint's dataset is (default its own)")
     x.add_argument("--offline", action="store_true", help="never download a missing dataset")
 
@@ -108,11 +111,13 @@ def _open(args: argparse.Namespace):
     from .core.history import History
     from .core.decoder import encode_set
     from .core.latent import Snapshot, example_indices
+    from .core.layout_cache import map_epoch, project_encoded
     from .core.run_reader import RunReader
 
-    checkpoint = Path(args.checkpoint)
+    checkpoint, run = Path(args.checkpoint), None
     if checkpoint.is_dir():
-        checkpoint = RunReader(checkpoint).checkpoint
+        run = RunReader(checkpoint)
+        checkpoint = run.checkpoint
     state = load_checkpoint(checkpoint)
     config, model = model_from_checkpoint(state, checkpoint)
     if args.data_dir:
@@ -123,7 +128,8 @@ def _open(args: argparse.Namespace):
     step = int(state["step"])
     m = ExplorerModel()
     m.set_snapshot(Snapshot(config.model, tuple(model.image_shape), state["model"], step))
-    m.set_encoded(encode_set(model, data, "test", step=step))
+    m.set_encoded(project_encoded(encode_set(model, data, "test", step=step), args.projection,
+                                  *map_epoch(run, step), on_cache_error=lambda e: print(f"vaegui: {e}", file=sys.stderr)))
     labels = data.test_labels.numpy()
     m.set_examples(data.test_images.numpy()[example_indices(labels, m.samples.count)])
     history = History.from_dict(state["history"])

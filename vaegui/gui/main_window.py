@@ -73,6 +73,8 @@ class MainWindow(QMainWindow):
         self.kl_view = KLDimView()
         # The explorer: one Qt-free model, one decoding thread, and views of the model.
         self.explorer = ExplorerModel()
+        self.explorer.set_projection(store.load_map_projection(self._settings))
+        self.explorer.events.projection.connect(self._on_explorer_projection)
         self.decode_worker = DecodeWorker(self.explorer)
         self.latent_map = LatentMap(self.explorer)
         self.point_view = PointView(self.explorer, self.decode_worker)
@@ -542,6 +544,7 @@ class MainWindow(QMainWindow):
         most ``wait_ms`` (None: as long as it takes); False if the step had not ended by then."""
         self.explorer.set_playback(playing=False)
         self.decode_worker.shutdown()
+        self.latent_map.shutdown()
         self.follower.shutdown()
         if self.worker_thread.isRunning():
             self.worker.shutdown()
@@ -551,6 +554,9 @@ class MainWindow(QMainWindow):
             _keep_until_finished(self.worker_thread, self.worker)
             return False
         return True
+
+    def _on_explorer_projection(self) -> None:
+        store.save_map_projection(self._settings, self.explorer.projection)
 
     def closeEvent(self, event) -> None:
         if self._closed:

@@ -21,12 +21,14 @@ from PySide6.QtWidgets import (QComboBox, QFrame, QGraphicsItem, QGraphicsScene,
 
 from vaegui.core.explorer import ExplorerModel
 from vaegui.core.latent import EncodedSet, dimension_name
+from vaegui.core.projection import describe
 
 from .. import palette
 from ..point_cloud import PointCloud
 from ..stepped_view_box import SteppedViewBox
 from .history_bar import HistoryBar
 from .map_overlay import MapOverlay
+from .projection_bar import ProjectionBar
 
 LABEL_MODE = "label"
 HOVER_RADIUS_PX = 6  # a point counts as hovered within this many screen pixels of the cursor
@@ -108,9 +110,11 @@ class LatentMap(QWidget):
         self.colour_combo.setToolTip("Colour the points by their class label or by a generating factor")
         self.colour_combo.currentTextChanged.connect(self._on_colour_combo_changed)
         self.readout = QLabel()
+        self.projection_bar = ProjectionBar(self.model)
         header = QHBoxLayout()
         header.addWidget(QLabel("Colour by"))
         header.addWidget(self.colour_combo)
+        header.addWidget(self.projection_bar)
         header.addStretch(1)
         header.addWidget(self.readout)
 
@@ -171,6 +175,14 @@ class LatentMap(QWidget):
         """Where the picked point is drawn, in the plane."""
         return self.overlay.marker_xy()
 
+    def shutdown(self) -> None:
+        """End the projection's fitting thread (the window calls it as it closes)."""
+        self.projection_bar.shutdown()
+
+    def closeEvent(self, event) -> None:
+        self.shutdown()
+        super().closeEvent(event)
+
     def _on_model_encoded(self) -> None:
         if self.model.encoded is None:
             self._clear()
@@ -180,7 +192,8 @@ class LatentMap(QWidget):
     def _show_encoded(self, encoded: EncodedSet) -> None:
         """Show a new encoding. The view keeps a user's zoom unless the kind of map changed."""
         old = self._encoded
-        if old is None or old.latents.shape[1] != encoded.latents.shape[1] or old.split != encoded.split:
+        if old is None or old.latents.shape[1] != encoded.latents.shape[1] or old.split != encoded.split \
+                or getattr(old.projection, "name", "") != getattr(encoded.projection, "name", ""):
             self._plot.getPlotItem().enableAutoRange()
         self._encoded = encoded
         xy = np.asarray(encoded.xy, dtype=np.float32)
@@ -309,15 +322,8 @@ class LatentMap(QWidget):
         self.colour_bar.setVisible(show)
 
     def _label_axes(self, enc: EncodedSet) -> None:
-        proj, latent = enc.projection, enc.latents.shape[1]
-        if proj.is_exact:
-            left = dimension_name(1) if latent >= 2 else "(none: L = 1)"
-            self._set_axis_texts(dimension_name(0), left,
-                                 f"Latent means, L = {latent}")
-        else:
-            share = 100 * np.asarray(proj.explained)
-            self._set_axis_texts(f"PC1 ({share[0]:.0f}% var)", f"PC2 ({share[1]:.0f}% var)",
-                                 f"PCA of the latent means, L = {latent}")
+        bottom, left, title = describe(enc.projection)  # names the projection and its parameters
+        self._set_axis_texts(bottom, left, f"{title}, L = {enc.latents.shape[1]}")
 
     def _set_axis_texts(self, bottom: str, left: str, title: str) -> None:
         # Only when they change: setting an axis label, even the same, drops the axis's drawing,
