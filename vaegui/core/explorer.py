@@ -177,6 +177,8 @@ class ExplorerModel:
             raise ValueError(f"a map of {dim}-D latents for a {self.snapshot.latent_dim}-D model")
         if dim is not None and self.latent_dim not in (None, dim):
             self._forget_points(encoded_too=False)
+        if encoded is None or self.encoded is None or encoded.projection is not self.encoded.projection:
+            self.point_xy = None  # a place on another plane
         self.encoded = encoded
         self.events.encoded.emit()
 
@@ -367,7 +369,8 @@ class ExplorerModel:
             return
         if not getattr(self.encoded.projection, "is_linear", True):
             # No latent direction is "along the map" of a nonlinear one: move on the plane.
-            self.pick_plane(self.to_plane(self.point) + np.array([dx, dy], np.float32))
+            here = self.point_xy if self.point_xy is not None else self.to_plane(self.point)
+            self.pick_plane(here + np.array([dx, dy], np.float32))
             return
         step = np.array([dx, dy], np.float64) @ self.encoded.projection.components  # (L,)
         self.pick(self.point + step.astype(np.float32), on_plane=self.point_on_plane)

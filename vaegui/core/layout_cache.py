@@ -26,13 +26,14 @@ from .errors import RunFolderError, os_reason
 from .latent import EncodedSet
 from .plane_inverse import LearnedInverse
 from .projection import NonlinearProjection, ProjectionSpec, fit_projection
-from .run_writer import MAPS_DIR, epoch_file
 
 LAYOUT_FORMAT = 1
 _INVERSE_PREFIX = "inverse_"
 
 
 def layout_path(run: str | os.PathLike, epoch: int, kind: str) -> Path:
+    from .run_writer import MAPS_DIR, epoch_file  # here: run_writer imports torch, the window must not
+
     return Path(run) / MAPS_DIR / epoch_file(epoch, f".{kind}.npz")
 
 
@@ -52,7 +53,7 @@ def save_layout(run: str | os.PathLike, epoch: int, projection: NonlinearProject
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, lambda f: np.savez(f, **arrays))
     except OSError as exc:
-        raise RunFolderError(run, f"cannot write {MAPS_DIR}/{path.name}: {os_reason(exc)}") from None
+        raise RunFolderError(run, f"cannot write {path.parent.name}/{path.name}: {os_reason(exc)}") from None
     return path
 
 
@@ -63,7 +64,7 @@ def load_layout(run: str | os.PathLike, epoch: int, kind: str, latents: np.ndarr
     if not path.is_file():
         return None
     latents = np.asarray(latents, np.float32)
-    name = f"{MAPS_DIR}/{path.name}"
+    name = f"{path.parent.name}/{path.name}"
     try:
         with np.load(path, allow_pickle=False) as npz:
             files = {k: npz[k] for k in npz.files}

@@ -16,9 +16,13 @@ HIDDEN = 128  # units in each of the two hidden layers
 FIT_STEPS = 1000  # Adam steps of FIT_BATCH pairs (a cosine schedule to 0)
 FIT_BATCH = 256
 FIT_LR = 3e-3
-# A plane point farther than this many typical neighbour spacings from every map point lies
-# where no image of the data set was mapped: its decoding is an extrapolation.
-EXTRAPOLATING_SPACINGS = 5.0
+# The typical neighbour spacing of a map: the median distance of a map point to its
+# SPACING_NEIGHBOUR-th nearest other one. (The nearest one alone is a poor unit on UMAP maps,
+# which pack a cluster's points tightly: a step of a few pixels was 20 of them.)
+SPACING_NEIGHBOUR = 10
+# A plane point farther than this many spacings from every map point lies where no image of
+# the data set was mapped: its decoding is an extrapolation.
+EXTRAPOLATING_SPACINGS = 3.0
 PLACEMENT_NEIGHBOURS = 10
 
 
@@ -114,7 +118,7 @@ class LearnedInverse:
 
 class PlaneDistance:
     """How far plane points are from a map's points, in units of the map's typical neighbour
-    spacing (the median distance of a map point to its nearest other one)."""
+    spacing (see SPACING_NEIGHBOUR)."""
 
     def __init__(self, xy: np.ndarray):
         from scipy.spatial import cKDTree
@@ -123,8 +127,9 @@ class PlaneDistance:
         xy = xy[np.isfinite(xy).all(1)]
         self._tree = cKDTree(xy)
         if len(xy) >= 2:
-            d, _ = self._tree.query(xy, k=2)
-            spacing = float(np.median(d[:, 1]))
+            k = min(SPACING_NEIGHBOUR, len(xy) - 1)
+            d, _ = self._tree.query(xy, k=k + 1)
+            spacing = float(np.median(d[:, k]))
         else:
             spacing = 0.0
         # Duplicated points (a collapsed latent) give a zero median: fall back to the span.
