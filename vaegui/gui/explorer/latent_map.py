@@ -114,7 +114,6 @@ class LatentMap(QWidget):
         header = QHBoxLayout()
         header.addWidget(QLabel("Colour by"))
         header.addWidget(self.colour_combo)
-        header.addWidget(self.projection_bar)
         header.addStretch(1)
         header.addWidget(self.readout)
 
@@ -157,6 +156,7 @@ class LatentMap(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(header)
+        layout.addWidget(self.projection_bar)  # a row of its own: its status must not widen the dock
         layout.addWidget(self._plot, 1)
         self.history_bar = HistoryBar(self.model)
         layout.addWidget(self.history_bar)

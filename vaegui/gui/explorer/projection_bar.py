@@ -5,8 +5,8 @@ the last layout rather than laid out anew while training runs (a fit is a minute
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
+from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy,
+                               QWidget)
 
 from vaegui.core.errors import ConfigError
 from vaegui.core.explorer import ExplorerModel
@@ -38,6 +38,7 @@ class ProjectionBar(QWidget):
         self.progress = QProgressBar(maximumWidth=90, textVisible=False, maximum=100)
         self.status = QLabel()
         self.status.setStyleSheet("color: #555;")
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.cancel_button = QPushButton("Cancel", toolTip="Stop the fit; PCA stays shown")
         self.cancel_button.clicked.connect(self._on_cancel_clicked)
         self.refit_button = QPushButton("Refit", toolTip="Lay the current means out anew")
@@ -45,9 +46,9 @@ class ProjectionBar(QWidget):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(QLabel("Map"))
-        for w in (self.kind_combo, *self.dim_combos, self.progress, self.status, self.cancel_button,
-                  self.refit_button):
+        for w in (self.kind_combo, *self.dim_combos, self.progress, self.cancel_button, self.refit_button):
             layout.addWidget(w)
+        layout.addWidget(self.status, 1)
         self.worker.progressed.connect(self._on_worker_progressed)
         self.worker.finished.connect(self._on_worker_finished)
         self.worker.failed.connect(self._on_worker_failed)
@@ -107,7 +108,7 @@ class ProjectionBar(QWidget):
         self._refit = False
         self.worker.request(LayoutRequest(spec, base, previous, place, run, epoch))
         self.status.setText("placing on the last layout…" if place else f"fitting {self.kind_combo.currentText()}…")
-        self.progress.setValue(0)
+        self.progress.setRange(0, 0)  # busy until a fraction comes (umap-learn reports none)
         self._show_busy(True)
 
     def _on_choice_changed(self, _index: int = 0) -> None:
@@ -137,7 +138,9 @@ class ProjectionBar(QWidget):
 
     # ---- worker -> model --------------------------------------------------------------------
     def _on_worker_progressed(self, fraction: float, what: str) -> None:
-        self.progress.setValue(round(100 * fraction))
+        if fraction > 0.05:
+            self.progress.setRange(0, 100)
+            self.progress.setValue(round(100 * fraction))
         self.status.setText(what)
 
     def _on_worker_finished(self, layout, request: LayoutRequest) -> None:
