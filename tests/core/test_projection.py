@@ -201,3 +201,53 @@ def test_a_damaged_cached_layout_is_an_error_naming_it(fitted, data, tmp_path):
     errors = []
     refit = cached_projection(ProjectionSpec("pca"), z, tmp_path, 1, on_cache_error=errors.append)
     assert refit.name == "pca" and errors == []  # PCA is never cached
+
+
+def test_the_explorer_places_epochs_while_training_and_lays_out_anew_when_it_stops(data):
+    """ExplorerModel's layout bookkeeping (what the map's fitting thread is asked for)."""
+    from vaegui.core.explorer import ExplorerModel
+    from vaegui.core.latent import EncodedSet
+
+    z, labels = data
+
+    def encoded(latents):
+        p = Projection.fit(latents)
+        return EncodedSet(latents, p.transform(latents), p, labels, tuple("abcde"),
+                          np.zeros((len(latents), 1, 2, 2), np.uint8))
+
+    def layout(latents, fitted=True):
+        inverse = LearnedInverse([(np.zeros((2, LATENT)), np.zeros(LATENT))], np.zeros(2), 1.0,
+                                 np.zeros(LATENT), np.ones(LATENT))
+        p = NonlinearProjection("umap", {}, latents, latents[:, :2] * 2, inverse, model=object())
+        p.fitted = fitted
+        return p
+
+    m = ExplorerModel()
+    first = encoded(z)
+    m.set_encoded(first)
+    assert m.layout_wanted() is None  # PCA
+    m.set_projection("umap")
+    assert m.encoded.projection.name == "pca"  # shown until a layout comes
+    spec, base, previous = m.layout_wanted()
+    assert spec == ProjectionSpec("umap") and base is first and previous is None
+    fitted = layout(z)
+    m.set_layout(fitted, first)
+    assert m.encoded.projection is fitted and m.layout_wanted() is None
+    np.testing.assert_array_equal(m.encoded.xy, fitted.xy)
+
+    m.set_training(True)
+    second = encoded(z + 0.01)
+    m.set_encoded(second)
+    # Shown at once on the last layout (its fast placement), and a placement is wanted.
+    assert m.encoded.projection is fitted and m.encoded.latents is second.latents
+    _, base, previous = m.layout_wanted()
+    assert base is second and previous is fitted
+    placed = layout(second.latents, fitted=False)
+    m.set_layout(placed, second)
+    assert m.encoded.projection is placed and m.layout_wanted() is None  # while training
+    m.set_training(False)
+    _, base, previous = m.layout_wanted()  # paused or ended: laid out anew, from the placement
+    assert base is second and previous is placed
+    # A layout for a map since replaced is kept as a start, not shown.
+    m.set_layout(layout(z), first)
+    assert m.encoded.projection is placed

@@ -107,7 +107,7 @@ class ExplorerModel:
     def __init__(self) -> None:
         self.events = SimpleNamespace(**{name: Event(name) for name in (
             "snapshot", "encoded", "evaluation", "examples", "point", "interpolation", "playback",
-            "traversal", "grid", "grid_image", "samples", "click_target", "history", "projection")})
+            "traversal", "grid", "grid_image", "samples", "click_target", "history", "projection", "training")})
         self.snapshot: Snapshot | None = None
         self.encoded: EncodedSet | None = None
         self.evaluation: EvalResult | None = None
@@ -136,6 +136,9 @@ class ExplorerModel:
         # live map is drawn in it, placed there until a layout of its own means is fitted.
         self.projection = ProjectionSpec()
         self.layout: NonlinearProjection | None = None
+        # Whether a run is training into this map: its epochs' means are then placed on the last
+        # layout (a fit is a minute of a core), and laid out anew once it pauses or ends.
+        self.training = False
         self._plane = None  # the projection the live map is drawn in
         self._distance = None  # (encoded, PlaneDistance) of the map shown
 
@@ -275,10 +278,18 @@ class ExplorerModel:
         the live map's own means is shown: what a worker should fit (starting from the
         previous layout) and hand to :meth:`set_layout`."""
         base, spec = self._live_encoded, self.projection
-        if not spec.is_nonlinear or base is None or base.latents.shape[1] <= 2 or self._fits(base):
+        if not spec.is_nonlinear or base is None or base.latents.shape[1] <= 2:
+            return None
+        if self._fits(base) and (self.layout.fitted or self.training):
             return None
         previous = self.layout if self.layout is not None and self.layout.name == spec.kind else None
         return spec, base, previous
+
+    def set_training(self, running: bool) -> None:
+        """A run trains into this map (True), or paused or ended (False)."""
+        if bool(running) != self.training:
+            self.training = bool(running)
+            self.events.training.emit()
 
     def set_layout(self, layout: NonlinearProjection, base: EncodedSet) -> None:
         """A layout fitted on ``base`` (the live map of :meth:`layout_wanted`); one for a map

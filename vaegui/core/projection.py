@@ -187,6 +187,7 @@ class NonlinearProjection:
         self.learned_inverse = inverse
         self.model = model  # umap.UMAP or openTSNE.TSNEEmbedding; None when read from a cache
         self.fit_seconds = fit_seconds
+        self.fitted = True  # laid out on these latents; False: placed on another layout (placed())
         self._placement: NeighbourPlacement | None = None
 
     def transform(self, z: np.ndarray) -> np.ndarray:
@@ -208,8 +209,10 @@ class NonlinearProjection:
     def placed(self, latents: np.ndarray, xy: np.ndarray) -> "NonlinearProjection":
         """This layout's model and parameters for other means placed at ``xy`` (a new epoch's,
         through :meth:`place`), with an inverse fitted to them."""
-        return NonlinearProjection(self.name, self.params, latents, xy, LearnedInverse.fit(xy, latents),
-                                   self.model, self.fit_seconds)
+        placed = NonlinearProjection(self.name, self.params, latents, xy, LearnedInverse.fit(xy, latents),
+                                     self.model, self.fit_seconds)
+        placed.fitted = False
+        return placed
 
     def inverse(self, p: np.ndarray) -> np.ndarray:
         return self.learned_inverse(p)

@@ -511,6 +511,7 @@ class MainWindow(QMainWindow):
     def _sync_actions(self) -> None:
         state, a = self.training_panel.state, self.menu_actions
         idle = state == "idle" and not self._following
+        self.explorer.set_training(state == "running" or self._following)  # the map places, then refits
         a.start.setEnabled(idle and self.engine_ready)
         a.pause.setEnabled(state != "idle")
         a.pause.setText("&Resume" if state == "paused" else "&Pause")

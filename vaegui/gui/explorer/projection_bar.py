@@ -53,7 +53,8 @@ class ProjectionBar(QWidget):
         self.worker.finished.connect(self._on_worker_finished)
         self.worker.failed.connect(self._on_worker_failed)
         self.worker.cancelled.connect(self._on_worker_cancelled)
-        for event in (model.events.encoded, model.events.projection, model.events.evaluation):
+        for event in (model.events.encoded, model.events.projection, model.events.evaluation,
+                      model.events.training):
             event.connect(self._sync)
         self._sync()
 
@@ -98,13 +99,14 @@ class ProjectionBar(QWidget):
                 self.worker.cancel()
             return
         spec, base, previous = wanted
+        place = (self.model.training and not self._refit and previous is not None and previous.model is not None
+                 and previous.latents.shape == base.latents.shape)
         sent = self.worker.request_shown
-        if base is self._cancelled_base or (sent is not None and sent.base is base and sent.spec == spec):
+        if base is self._cancelled_base or (sent is not None and sent.base is base and sent.spec == spec
+                                            and sent.place == place):
             return
         history = self.model.history
         run, epoch = map_epoch(history.reader, base.step) if history is not None and base.split == "test" else (None, None)
-        place = (not self._refit and previous is not None and previous.model is not None
-                 and previous.latents.shape == base.latents.shape)
         self._refit = False
         self.worker.request(LayoutRequest(spec, base, previous, place, run, epoch))
         self.status.setText("placing on the last layout…" if place else f"fitting {self.kind_combo.currentText()}…")
