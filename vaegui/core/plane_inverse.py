@@ -16,6 +16,14 @@ HIDDEN = 128  # units in each of the two hidden layers
 FIT_STEPS = 1000  # Adam steps of FIT_BATCH pairs (a cosine schedule to 0)
 FIT_BATCH = 256
 FIT_LR = 3e-3
+# Random Fourier features of the standardised plane point (Tancik et al. 2020, "Fourier features
+# let networks learn high frequency functions in low dimensional domains"): a plain MLP of
+# (x, y) fits a UMAP map's sharp cluster edges too smoothly.
+FOURIER_FEATURES = 64
+# The frequencies' standard deviation, per standardised unit. On a UMAP map of 10,000 MNIST
+# means (held-out median relative error; 10-NN regression 0.168): none 0.192, 1.0 0.180, 2.0
+# 0.174; but 2.0 made a smooth function 10 times worse between its samples (1.0: as none).
+FOURIER_SCALE = 1.0
 # The typical neighbour spacing of a map: the median distance of a map point to its
 # SPACING_NEIGHBOUR-th nearest other one. (The nearest one alone is a poor unit on UMAP maps,
 # which pack a cluster's points tightly: a step of a few pixels was 20 of them.)
@@ -32,7 +40,9 @@ class LearnedInverse:
     all plain arrays, so it is cached in the run folder and shared between threads as is."""
 
     def __init__(self, weights: list[tuple[np.ndarray, np.ndarray]], xy_centre: np.ndarray,
-                 xy_scale: float, z_mean: np.ndarray, z_scale: np.ndarray):
+                 xy_scale: float, z_mean: np.ndarray, z_scale: np.ndarray, frequencies: np.ndarray | None = None):
+        self.frequencies = np.zeros((2, 0), np.float32) if frequencies is None else \
+            np.asarray(frequencies, np.float32)  # (2, F)
         self.weights = [(np.asarray(w, np.float32), np.asarray(b, np.float32)) for w, b in weights]
         self.xy_centre = np.asarray(xy_centre, np.float32)  # (2,)
         self.xy_scale = float(xy_scale)
@@ -47,6 +57,7 @@ class LearnedInverse:
 
         xy, latents = np.asarray(xy, np.float32), np.asarray(latents, np.float32)
         centre, scale = xy.mean(0), float(xy.std()) or 1.0
+        frequencies = np.random.default_rng(seed).normal(0, FOURIER_SCALE, (2, FOURIER_FEATURES)).astype(np.float32)
         z_mean, z_scale = latents.mean(0), np.maximum(latents.std(0), 1e-6)
         # One thread: a network this small gains nothing from more, and beside training (or
         # numba's threads) spinning OpenMP workers made a 2-second fit take a minute. The
@@ -54,17 +65,17 @@ class LearnedInverse:
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
-            return cls._fit(torch, xy, latents, centre, scale, z_mean, z_scale, steps, seed)
+            return cls._fit(torch, xy, latents, centre, scale, z_mean, z_scale, frequencies, steps, seed)
         finally:
             torch.set_num_threads(threads)
 
     @classmethod
-    def _fit(cls, torch, xy, latents, centre, scale, z_mean, z_scale, steps, seed) -> "LearnedInverse":
+    def _fit(cls, torch, xy, latents, centre, scale, z_mean, z_scale, frequencies, steps, seed) -> "LearnedInverse":
         gen = torch.Generator().manual_seed(seed)
-        x = torch.from_numpy((xy - centre) / scale)  # (N, 2)
+        x = torch.from_numpy(features((xy - centre) / scale, frequencies))  # (N, 2 + 2F)
         y = torch.from_numpy((latents - z_mean) / z_scale)  # (N, L)
         torch.manual_seed(seed)
-        net = torch.nn.Sequential(torch.nn.Linear(2, HIDDEN), torch.nn.SiLU(), torch.nn.Linear(HIDDEN, HIDDEN),
+        net = torch.nn.Sequential(torch.nn.Linear(x.shape[1], HIDDEN), torch.nn.SiLU(), torch.nn.Linear(HIDDEN, HIDDEN),
                                   torch.nn.SiLU(), torch.nn.Linear(HIDDEN, latents.shape[1]))
         opt = torch.optim.Adam(net.parameters(), lr=FIT_LR)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
@@ -78,10 +89,10 @@ class LearnedInverse:
             sched.step()
         layers = [m for m in net if isinstance(m, torch.nn.Linear)]
         weights = [(m.weight.detach().numpy().T.copy(), m.bias.detach().numpy().copy()) for m in layers]
-        return cls(weights, centre, scale, z_mean, z_scale)
+        return cls(weights, centre, scale, z_mean, z_scale, frequencies)
 
     def __call__(self, p: np.ndarray) -> np.ndarray:
-        h = (np.atleast_2d(np.asarray(p, np.float32)) - self.xy_centre) / self.xy_scale
+        h = features((np.atleast_2d(np.asarray(p, np.float32)) - self.xy_centre) / self.xy_scale, self.frequencies)
         for k, (w, b) in enumerate(self.weights):
             h = h @ w + b
             if k < len(self.weights) - 1:
@@ -91,7 +102,7 @@ class LearnedInverse:
     def arrays(self) -> dict[str, np.ndarray]:
         """Its arrays by name, for np.savez; :meth:`from_arrays` reads them back."""
         out = {"xy_centre": self.xy_centre, "xy_scale": np.float32(self.xy_scale),
-               "z_mean": self.z_mean, "z_scale": self.z_scale}
+               "z_mean": self.z_mean, "z_scale": self.z_scale, "frequencies": self.frequencies}
         for k, (w, b) in enumerate(self.weights):
             out[f"w{k}"], out[f"b{k}"] = w, b
         return out
@@ -99,7 +110,10 @@ class LearnedInverse:
     @classmethod
     def from_arrays(cls, arrays, latent_dim: int) -> "LearnedInverse":
         """Raises ValueError for arrays that do not make an inverse to ``latent_dim``."""
-        weights, k, width = [], 0, 2
+        frequencies = np.asarray(arrays["frequencies"]) if "frequencies" in arrays else np.zeros((2, 0))
+        if frequencies.ndim != 2 or frequencies.shape[0] != 2:
+            raise ValueError(f"frequencies of shape {frequencies.shape}")
+        weights, k, width = [], 0, 2 + 2 * frequencies.shape[1]
         while f"w{k}" in arrays:
             w, b = np.asarray(arrays[f"w{k}"]), np.asarray(arrays[f"b{k}"])
             if w.ndim != 2 or w.shape[0] != width or b.shape != (w.shape[1],):
@@ -108,12 +122,23 @@ class LearnedInverse:
             width, k = w.shape[1], k + 1
         if not weights or width != latent_dim:
             raise ValueError(f"the network ends in {width} values, not {latent_dim}")
-        inv = cls(weights, arrays["xy_centre"], float(arrays["xy_scale"]), arrays["z_mean"], arrays["z_scale"])
+        inv = cls(weights, arrays["xy_centre"], float(arrays["xy_scale"]), arrays["z_mean"], arrays["z_scale"],
+                  frequencies)
         if inv.xy_centre.shape != (2,) or inv.z_mean.shape != (latent_dim,) or inv.z_scale.shape != (latent_dim,):
             raise ValueError("its standardisation has the wrong shapes")
         if not all(np.isfinite(a).all() for a in inv.arrays().values()) or inv.xy_scale <= 0:
             raise ValueError("it holds values that are not finite")
         return inv
+
+
+def features(p: np.ndarray, frequencies: np.ndarray) -> np.ndarray:
+    """(n, 2) standardised plane points -> (n, 2 + 2F): the point, then sin and cos of its
+    projections on the frequencies."""
+    p = np.asarray(p, np.float32)
+    if not frequencies.shape[1]:
+        return p
+    phase = 2 * np.pi * (p @ frequencies)
+    return np.concatenate([p, np.sin(phase), np.cos(phase)], axis=1).astype(np.float32)
 
 
 class PlaneDistance:
