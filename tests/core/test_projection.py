@@ -238,8 +238,9 @@ def test_the_explorer_places_epochs_while_training_and_lays_out_anew_when_it_sto
     m.set_training(True)
     second = encoded(z + 0.01)
     m.set_encoded(second)
-    # Shown at once on the last layout (its fast placement), and a placement is wanted.
+    # Shown at once at the last layout's positions, and a placement is wanted.
     assert m.encoded.projection is fitted and m.encoded.latents is second.latents
+    np.testing.assert_array_equal(m.encoded.xy, fitted.xy)
     _, base, previous = m.layout_wanted()
     assert base is second and previous is fitted
     placed = layout(second.latents, fitted=False)

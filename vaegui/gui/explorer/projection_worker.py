@@ -116,4 +116,5 @@ class ProjectionWorker(QObject):
         if stop.is_set():
             self.cancelled.emit()
             return
+        layout.transform(z[:1])  # builds its placement index here, not at the GUI's first path
         self.finished.emit(layout, r)
