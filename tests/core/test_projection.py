@@ -252,3 +252,16 @@ def test_the_explorer_places_epochs_while_training_and_lays_out_anew_when_it_sto
     # A layout for a map since replaced is kept as a start, not shown.
     m.set_layout(layout(z), first)
     assert m.encoded.projection is placed
+
+
+def test_the_learned_inverse_goes_on_from_the_last_epochs():
+    rng = np.random.default_rng(4)
+    xy = rng.uniform(-3, 3, (600, 2)).astype(np.float32)
+    z = np.stack([np.sin(xy[:, 0]), np.cos(xy[:, 1]), xy[:, 0]], 1).astype(np.float32)
+    first = LearnedInverse.fit(xy, z, steps=600)
+    moved = z + 0.05
+    warm = LearnedInverse.fit(xy, moved, steps=60, start=first)
+    cold = LearnedInverse.fit(xy, moved, steps=60)
+    error = lambda inv: np.abs(inv(xy) - moved).mean()  # noqa: E731
+    assert error(warm) < 0.5 * error(cold) and error(warm) < 0.1
+    np.testing.assert_array_equal(warm.frequencies, first.frequencies)

@@ -16,6 +16,9 @@ HIDDEN = 128  # units in each of the two hidden layers
 FIT_STEPS = 1000  # Adam steps of FIT_BATCH pairs (a cosine schedule to 0)
 FIT_BATCH = 256
 FIT_LR = 3e-3
+# Steps of a fit that starts from the last epoch's network (its means moved a little): the
+# inverse of each epoch placed during training must not cost training a core for seconds.
+WARM_FIT_STEPS = 200
 # Random Fourier features of the standardised plane point (Tancik et al. 2020, "Fourier features
 # let networks learn high frequency functions in low dimensional domains"): a plain MLP of
 # (x, y) fits a UMAP map's sharp cluster edges too smoothly.
@@ -50,33 +53,46 @@ class LearnedInverse:
         self.z_scale = np.asarray(z_scale, np.float32)  # (L,)
 
     @classmethod
-    def fit(cls, xy: np.ndarray, latents: np.ndarray, *, steps: int = FIT_STEPS, seed: int = 0) -> "LearnedInverse":
+    def fit(cls, xy: np.ndarray, latents: np.ndarray, *, steps: int = FIT_STEPS, seed: int = 0,
+            start: "LearnedInverse | None" = None) -> "LearnedInverse":
         """Least squares on standardised latents: the network learns the mean latent of the
-        images mapped near each plane point."""
+        images mapped near each plane point. ``start``: a network to go on from (the last
+        epoch's), with its standardisation; give it fewer ``steps``."""
         import torch
 
         xy, latents = np.asarray(xy, np.float32), np.asarray(latents, np.float32)
-        centre, scale = xy.mean(0), float(xy.std()) or 1.0
-        frequencies = np.random.default_rng(seed).normal(0, FOURIER_SCALE, (2, FOURIER_FEATURES)).astype(np.float32)
-        z_mean, z_scale = latents.mean(0), np.maximum(latents.std(0), 1e-6)
+        if start is not None and start.z_mean.shape == (latents.shape[1],):
+            centre, scale, frequencies = start.xy_centre, start.xy_scale, start.frequencies
+            z_mean, z_scale = start.z_mean, start.z_scale
+        else:
+            start = None
+            centre, scale = xy.mean(0), float(xy.std()) or 1.0
+            frequencies = np.random.default_rng(seed).normal(0, FOURIER_SCALE, (2, FOURIER_FEATURES)).astype(np.float32)
+            z_mean, z_scale = latents.mean(0), np.maximum(latents.std(0), 1e-6)
         # One thread: a network this small gains nothing from more, and beside training (or
         # numba's threads) spinning OpenMP workers made a 2-second fit take a minute. The
         # setting is the calling thread's own under OpenMP; it is put back all the same.
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
-            return cls._fit(torch, xy, latents, centre, scale, z_mean, z_scale, frequencies, steps, seed)
+            return cls._fit(torch, xy, latents, centre, scale, z_mean, z_scale, frequencies, steps, seed, start)
         finally:
             torch.set_num_threads(threads)
 
     @classmethod
-    def _fit(cls, torch, xy, latents, centre, scale, z_mean, z_scale, frequencies, steps, seed) -> "LearnedInverse":
+    def _fit(cls, torch, xy, latents, centre, scale, z_mean, z_scale, frequencies, steps, seed, start):
         gen = torch.Generator().manual_seed(seed)
         x = torch.from_numpy(features((xy - centre) / scale, frequencies))  # (N, 2 + 2F)
         y = torch.from_numpy((latents - z_mean) / z_scale)  # (N, L)
         torch.manual_seed(seed)
         net = torch.nn.Sequential(torch.nn.Linear(x.shape[1], HIDDEN), torch.nn.SiLU(), torch.nn.Linear(HIDDEN, HIDDEN),
                                   torch.nn.SiLU(), torch.nn.Linear(HIDDEN, latents.shape[1]))
+        layers = [m for m in net if isinstance(m, torch.nn.Linear)]
+        if start is not None and [w.shape for w, _ in start.weights] == [tuple(m.weight.T.shape) for m in layers]:
+            with torch.no_grad():
+                for m, (w, b) in zip(layers, start.weights):
+                    m.weight.copy_(torch.from_numpy(w.T.copy()))
+                    m.bias.copy_(torch.from_numpy(b))
         opt = torch.optim.Adam(net.parameters(), lr=FIT_LR)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
         batch = min(FIT_BATCH, len(x))
@@ -87,7 +103,6 @@ class LearnedInverse:
             loss.backward()
             opt.step()
             sched.step()
-        layers = [m for m in net if isinstance(m, torch.nn.Linear)]
         weights = [(m.weight.detach().numpy().T.copy(), m.bias.detach().numpy().copy()) for m in layers]
         return cls(weights, centre, scale, z_mean, z_scale, frequencies)
 

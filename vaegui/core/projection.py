@@ -21,7 +21,7 @@ import numpy as np
 
 from .errors import ConfigError
 from .latent import Projection, dimension_name
-from .plane_inverse import LearnedInverse, NeighbourPlacement
+from .plane_inverse import WARM_FIT_STEPS, LearnedInverse, NeighbourPlacement
 
 KINDS = ("pca", "umap", "tsne", "axes")
 NONLINEAR = ("umap", "tsne")
@@ -209,8 +209,8 @@ class NonlinearProjection:
     def placed(self, latents: np.ndarray, xy: np.ndarray) -> "NonlinearProjection":
         """This layout's model and parameters for other means placed at ``xy`` (a new epoch's,
         through :meth:`place`), with an inverse fitted to them."""
-        placed = NonlinearProjection(self.name, self.params, latents, xy, LearnedInverse.fit(xy, latents),
-                                     self.model, self.fit_seconds)
+        inverse = LearnedInverse.fit(xy, latents, start=self.learned_inverse, steps=WARM_FIT_STEPS)
+        placed = NonlinearProjection(self.name, self.params, latents, xy, inverse, self.model, self.fit_seconds)
         placed.fitted = False
         return placed
 
