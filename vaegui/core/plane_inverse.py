@@ -18,7 +18,7 @@ FIT_BATCH = 256
 FIT_LR = 3e-3
 # Steps of a fit that starts from the last epoch's network (its means moved a little): the
 # inverse of each epoch placed during training must not cost training a core for seconds.
-WARM_FIT_STEPS = 200
+WARM_FIT_STEPS = 100
 # Random Fourier features of the standardised plane point (Tancik et al. 2020, "Fourier features
 # let networks learn high frequency functions in low dimensional domains"): a plain MLP of
 # (x, y) fits a UMAP map's sharp cluster edges too smoothly.

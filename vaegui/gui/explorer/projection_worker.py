@@ -23,7 +23,7 @@ class LayoutRequest:
     spec: ProjectionSpec
     base: EncodedSet  # the live map whose means are laid out
     previous: NonlinearProjection | None  # the start of the layout (the last epoch's)
-    place: bool = False  # place the means on ``previous`` (its library transform), not refit
+    place: bool = False  # place the means on ``previous`` (its transform), not lay them out anew
     run: Path | None = None  # where the layout is cached (run folder and epoch), if anywhere
     epoch: int | None = None
 
@@ -98,7 +98,9 @@ class ProjectionWorker(QObject):
         try:
             if r.place and r.previous is not None:
                 self.progressed.emit(0.1, f"placing the new means on the {r.spec.kind} layout")
-                layout = r.previous.placed(z, r.previous.place(z))
+                # The fast placement, not the library's optimised one (seconds of a core for
+                # 10,000 means beside training: see benchmarks/projection_training.py).
+                layout = r.previous.placed(z, r.previous.transform(z))
             else:
                 layout = cached_projection(
                     r.spec, z, r.run, r.epoch, r.previous, on_cache_error=lambda e: self.progressed.emit(0.0, str(e)),
