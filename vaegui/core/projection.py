@@ -199,16 +199,17 @@ class NonlinearProjection:
 
     def place(self, z: np.ndarray) -> np.ndarray:
         """The library's own placement (umap-learn's ``transform``, openTSNE's ``transform``):
-        it optimises each point against the layout, taking from half a second for a path to
-        seconds for an epoch's means, so it runs off the GUI thread. Without the model (a
-        cached layout) it is :meth:`transform`."""
+        it optimises each point against the layout, from half a second for a path to 12 s of a
+        core for 10,000 means here, too dear beside training, where the app places an epoch's
+        means with :meth:`transform` and lays them out anew once training stops. Without the
+        model (a cached layout) it is :meth:`transform`."""
         if self.model is None:
             return self.transform(z)
         return np.asarray(self.model.transform(np.atleast_2d(np.asarray(z, np.float32))), np.float32)
 
     def placed(self, latents: np.ndarray, xy: np.ndarray) -> "NonlinearProjection":
-        """This layout's model and parameters for other means placed at ``xy`` (a new epoch's,
-        through :meth:`place`), with an inverse fitted to them."""
+        """This layout's model and parameters for other means placed at ``xy`` (a new epoch's),
+        with the inverse fitted on from this one's."""
         inverse = LearnedInverse.fit(xy, latents, start=self.learned_inverse, steps=WARM_FIT_STEPS)
         placed = NonlinearProjection(self.name, self.params, latents, xy, inverse, self.model, self.fit_seconds)
         placed.fitted = False
