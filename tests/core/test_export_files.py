@@ -43,9 +43,32 @@ def test_latents_npz_and_csv_hold_codes_labels_and_plane(tmp_path):
         np.testing.assert_allclose((npz["z"] - npz["projection_mean"]) @ npz["projection_components"].T,
                                    np.stack([npz["x"], npz["y"]], 1), atol=1e-5)
         assert list(npz["class_names"]) == ["a", "b", "c"]
-    table = np.loadtxt(tmp_path / "z.csv", delimiter=",", skiprows=1)
+    with open(tmp_path / "z.csv") as f:
+        rows = list(csv.reader(f))
+    assert rows[0][-3:] == ["x", "y", "projection"] and {r[-1] for r in rows[1:]} == {"pca"}
+    table = np.array([r[:-1] for r in rows[1:]], np.float64)
     np.testing.assert_array_equal(table[:, 2:6], z.astype(np.float64))
     np.testing.assert_array_equal(table[:, 6:], enc.xy.astype(np.float64))
+
+
+def test_latents_of_a_nonlinear_map_carry_its_layout_and_name(tmp_path):
+    from vaegui.core.plane_inverse import LearnedInverse
+    from vaegui.core.projection import NonlinearProjection
+
+    rng = np.random.default_rng(3)
+    z, xy = rng.standard_normal((9, 4)).astype(np.float32), rng.standard_normal((9, 2)).astype(np.float32)
+    inverse = LearnedInverse([(np.zeros((2, 4)), np.zeros(4))], np.zeros(2), 1.0, np.zeros(4), np.ones(4))
+    p = NonlinearProjection("tsne", {"perplexity": 30.0}, z, xy, inverse)
+    enc = EncodedSet(z, xy, p, np.zeros(9, np.int64), ("a",), np.zeros((9, 1, 2, 2), np.uint8))
+    export.write_latents_npz(tmp_path / "z.npz", enc)
+    export.write_latents_csv(tmp_path / "z.csv", enc)
+    with np.load(tmp_path / "z.npz") as npz:
+        assert str(npz["projection"]) == "tsne" and "projection_components" not in npz.files
+        np.testing.assert_array_equal(np.stack([npz["x"], npz["y"]], 1), xy)
+    with open(tmp_path / "z.csv") as f:
+        rows = list(csv.reader(f))
+    np.testing.assert_array_equal(np.array([r[-3:-1] for r in rows[1:]], np.float32), xy)
+    assert {r[-1] for r in rows[1:]} == {"tsne"}
 
 
 def test_png_is_enlarged_without_blur_and_gif_has_its_frames(tmp_path):

@@ -94,12 +94,42 @@ def test_export_writes_the_bundle_without_a_display(checkpoint, tmp_path):
     np.testing.assert_array_equal([[float(r[k]) for k in ("recon", "kl", "neg_elbo")] for r in rows],
                                   history.losses)
     with np.load(out / "latents.npz") as npz:
-        table = np.loadtxt(out / "latents.csv", delimiter=",", skiprows=1)
+        header, table = read_latents_csv(out / "latents.csv")
         assert len(npz["z"]) == 200 and npz["z"].shape[1] == state["config"]["model"]["latent_dim"]
-        np.testing.assert_array_equal(table[:, 2:-2], npz["z"].astype(np.float64))
-        np.testing.assert_array_equal(table[:, -2], npz["x"].astype(np.float64))
+        assert header[-3:] == ["x", "y", "projection"] and set(table[:, -1]) == {"pca"} == {str(npz["projection"])}
+        np.testing.assert_array_equal(table[:, 2:-3].astype(np.float64), npz["z"].astype(np.float64))
+        np.testing.assert_array_equal(table[:, -3].astype(np.float64), npz["x"].astype(np.float64))
     assert json.loads((out / "settings.json").read_text()) == state["config"]
     assert (out / "checkpoint.pt").read_bytes() == checkpoint.read_bytes()
+
+
+def read_latents_csv(path: Path) -> tuple[list[str], np.ndarray]:
+    with open(path) as f:
+        rows = list(csv.reader(f))
+    return rows[0], np.array(rows[1:])
+
+
+def test_export_of_a_run_folder_in_umap_writes_its_cached_layout(tmp_path):
+    """`--projection umap` on a run folder: the latents carry the UMAP layout that the run
+    folder's cache then holds (the app opens the run with it), and the README says so."""
+    from vaegui.core.layout_cache import load_layout
+
+    run = tmp_path / "run"
+    done = vaegui("train", "--dataset", "shapes", "--epochs", "1", "--image-size", "16", "--hidden", "16",
+                  "--latent-dim", "4", "--train-limit", "256", "--test-limit", "150", "--device", "cpu",
+                  "--no-progress", "--out", str(run))
+    assert done.returncode == 0, done.stderr
+    out = tmp_path / "bundle"
+    done = vaegui("export", str(run), "--out", str(out), "--format", "png", "--projection", "umap")
+    assert done.returncode == 0, done.stderr
+    header, table = read_latents_csv(out / "latents.csv")
+    with np.load(out / "latents.npz") as npz:
+        z, projection = npz["z"], str(npz["projection"])
+        assert "projection_components" not in npz.files  # no matrix makes a UMAP plane
+    layout = load_layout(run, 1, "umap", z)
+    assert projection == "umap" and set(table[:, -1]) == {"umap"} and layout is not None
+    np.testing.assert_array_equal(table[:, -3:-1].astype(np.float32), layout.xy)
+    assert "UMAP of the latent means (n_neighbors 15, min_dist 0.1)" in (out / "README.md").read_text()
 
 
 def test_bad_input_is_one_line_and_exit_code_2(checkpoint, tmp_path, capsys):
@@ -113,6 +143,10 @@ def test_bad_input_is_one_line_and_exit_code_2(checkpoint, tmp_path, capsys):
         (str(checkpoint), "--out", str(tmp_path / "o"), "--format", "png,gif"): "vaegui export: error: argument --format: 'png,gif'",
         (str(checkpoint), "--out", str(in_the_way / "sub")): f"vaegui: error: export {in_the_way / 'sub'}: cannot create the folder",
         (str(checkpoint), "--out", str(tmp_path / "o"), "--dpi", "5"): "vaegui export: error: argument --dpi: 5 must be at least",
+        (str(checkpoint), "--out", str(tmp_path / "o"), "--projection", "umapp"):
+            "vaegui export: error: argument --projection: projection 'umapp' is not one of pca, umap, tsne, axes:I,J",
+        (str(checkpoint), "--out", str(tmp_path / "o"), "--projection", "axes:1,3"):
+            "vaegui: error: projection axes:1,3: the model has 2 latent dimensions",
     }
     for args, start in cases.items():
         try:

@@ -173,8 +173,9 @@ def test_images_gif_and_data_export(window, qtbot, tmp_path):
         np.testing.assert_array_equal(np.stack([npz["x"], npz["y"]], 1), enc.xy)
     with open(tmp_path / "latents.csv") as f:
         header, *rows = list(csv.reader(f))
-    assert header == ["index", "label", "z_1", "z_2", "x", "y"]
-    table = np.array(rows, dtype=np.float64)
+    assert header == ["index", "label", "z_1", "z_2", "x", "y", "projection"]
+    assert {r[-1] for r in rows} == {"pca"}  # L = 2: the latent plane, drawn by the identity PCA
+    table = np.array([r[:-1] for r in rows], dtype=np.float64)
     np.testing.assert_array_equal(table[:, 0], np.arange(len(enc.latents)))
     np.testing.assert_array_equal(table[:, 1], enc.labels)
     np.testing.assert_array_equal(table[:, 2:4], enc.latents.astype(np.float64))

@@ -15,6 +15,7 @@ import sys
 from typing import TextIO
 
 from ..core.export import PLOT_FORMATS, PLOT_SCALE, PLOT_SCALES, SCREEN_DPI
+from ..core.projection import ProjectionSpec
 from .options import file_name, int_at_least
 
 # Sizes, in logical pixels, of the figures `vaegui export` makes (the app exports its own sizes).
@@ -36,6 +37,8 @@ def add_parser(sub) -> None:
                         f"{round(PLOT_SCALE * SCREEN_DPI)})")
     x.add_argument("--image-scale", type=int_at_least(1, 64),
                    help="whole enlargement of decoded images (default: to about 1024 pixels)")
+    x.add_argument("--projection", type=ProjectionSpec.argument, default=ProjectionSpec(),
+                   help="the latent map's plane for L > 2: pca, umap, tsne or axes:I,J (default pca)")
     x.add_argument("--data-dir", help="where the checkpoint's dataset is (default its own)")
     x.add_argument("--offline", action="store_true", help="never download a missing dataset")
 
@@ -104,13 +107,15 @@ def _open(args: argparse.Namespace):
     from ..core.decoder import encode_set
     from ..core.explorer import ExplorerModel
     from ..core.latent import Snapshot, example_indices
+    from ..core.layout_cache import map_epoch, project_encoded
     from ..core.loss_history import History
     from ..core.progress import steps_per_epoch
     from ..core.run_paths import run_of
-    from ..core.run_reader import load_run_checkpoint
+    from ..core.run_reader import RunReader, load_run_checkpoint
 
     checkpoint, run_dir = run_of(args.checkpoint)
     state = load_run_checkpoint(checkpoint, run_dir)  # checked against its run.json
+    run = RunReader(run_dir) if run_dir is not None else None  # where a layout is cached
     config, model = model_from_checkpoint(state, checkpoint)
     if args.data_dir:
         config = config.replace(data={"data_dir": args.data_dir})
@@ -119,7 +124,8 @@ def _open(args: argparse.Namespace):
     step = int(state["step"])
     m = ExplorerModel()
     m.set_snapshot(Snapshot(config.model, tuple(model.image_shape), state["model"], step))
-    m.set_encoded(encode_set(model, data, "test", step=step))
+    m.set_encoded(project_encoded(encode_set(model, data, "test", step=step), args.projection,
+                                  *map_epoch(run, step), on_cache_error=lambda e: print(f"vaegui: {e}", file=sys.stderr)))
     labels = data.test_labels.numpy()
     m.set_examples(data.test_images.numpy()[example_indices(labels, m.samples.count)])
     history = History.from_dict(state["history"])

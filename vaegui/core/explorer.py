@@ -21,6 +21,7 @@ from .latent import (INTERPOLATIONS, EncodedSet, Snapshot, grid_points, interpol
                      traversal, traversal_order)
 from .map_history import MapHistory
 from .progress import EvalResult
+from .projection import NonlinearProjection, ProjectionSpec, align_pca
 
 PLAYBACK_MODES = ("loop", "bounce")
 STEPS_RANGE = (2, 64)
@@ -106,13 +107,14 @@ class ExplorerModel:
     def __init__(self) -> None:
         self.events = SimpleNamespace(**{name: Event(name) for name in (
             "snapshot", "encoded", "evaluation", "examples", "point", "interpolation", "playback",
-            "traversal", "grid", "grid_image", "samples", "click_target", "history")})
+            "traversal", "grid", "grid_image", "samples", "click_target", "history", "projection", "training")})
         self.snapshot: Snapshot | None = None
         self.encoded: EncodedSet | None = None
         self.evaluation: EvalResult | None = None
         self.examples: np.ndarray | None = None  # (n, C, H, W) uint8 test images to reconstruct
         self.point: np.ndarray | None = None  # (L,) the picked latent vector
         self.point_on_plane = False  # it came from the map's plane (through the PCA inverse when L > 2)
+        self.point_xy: np.ndarray | None = None  # (2,) where on the plane, when it came from there
         self.interpolation = Interpolation()
         self.playback = Playback()
         self.traversal = Traversal()
@@ -130,6 +132,15 @@ class ExplorerModel:
         self.history_position: float | None = None
         self._live_snapshot: Snapshot | None = None  # what training sent, kept while history shows
         self._live_encoded: EncodedSet | None = None
+        # The map's projection (a setting) and the last fitted layout of a nonlinear one: the
+        # live map is drawn in it, placed there until a layout of its own means is fitted.
+        self.projection = ProjectionSpec()
+        self.layout: NonlinearProjection | None = None
+        # Whether a run is training into this map: its epochs' means are then placed on the last
+        # layout (a fit is a minute of a core), and laid out anew once it pauses or ends.
+        self.training = False
+        self._plane = None  # the projection the live map is drawn in
+        self._distance = None  # (encoded, PlaneDistance) of the map shown
 
     # ---- what is explored -----------------------------------------------------------------
     @property
@@ -161,12 +172,16 @@ class ExplorerModel:
             return
         self._show_encoded(encoded)
 
-    def _show_encoded(self, encoded: EncodedSet | None) -> None:
+    def _show_encoded(self, encoded: EncodedSet | None, project: bool = True) -> None:
+        if encoded is not None and project:
+            encoded = self._in_plane(encoded)
         dim = None if encoded is None else encoded.latents.shape[1]
         if dim is not None and self.snapshot is not None and dim != self.snapshot.latent_dim:
             raise ValueError(f"a map of {dim}-D latents for a {self.snapshot.latent_dim}-D model")
         if dim is not None and self.latent_dim not in (None, dim):
             self._forget_points(encoded_too=False)
+        if encoded is None or self.encoded is None or encoded.projection is not self.encoded.projection:
+            self.point_xy = None  # a place on another plane
         self.encoded = encoded
         self.events.encoded.emit()
 
@@ -220,8 +235,9 @@ class ExplorerModel:
             self.events.history.emit()
             return
         epoch = h.nearest_epoch(position)
-        self._show_encoded(dataclasses.replace(base, latents=means, xy=base.projection.transform(means),
-                                               step=h.step_of(epoch)))
+        plane = self._plane or base.projection  # every epoch in the live map's plane
+        self._show_encoded(dataclasses.replace(base, latents=means, xy=plane.transform(means), projection=plane,
+                                               step=h.step_of(epoch)), project=False)
         live = self._live_snapshot
         state = h.decoder_state(epoch) if live is not None else None
         if was is None or h.nearest_epoch(was) != epoch:
@@ -238,6 +254,7 @@ class ExplorerModel:
         self.snapshot, self.evaluation, self.examples = None, None, None
         self._live_snapshot = self._live_encoded = None
         self.history, self.history_position = None, None
+        self.layout = self._plane = self._distance = None
         self.events.history.emit()
         self._forget_points(encoded_too=True)
         for event in ("snapshot", "evaluation", "examples"):
@@ -255,15 +272,106 @@ class ExplorerModel:
         for event in ("point", "interpolation", "playback"):
             getattr(self.events, event).emit()
 
+    # ---- the map's projection ---------------------------------------------------------------
+    def set_projection(self, spec: ProjectionSpec | str) -> None:
+        """Draw the map in another plane (PCA, UMAP, t-SNE, two latent axes); the picked point
+        and the end points are latent vectors and stay as they are."""
+        spec = ProjectionSpec.parse(spec) if isinstance(spec, str) else spec
+        if self.latent_dim is not None:
+            spec.check_dim(self.latent_dim)
+        if spec == self.projection:
+            return
+        self.projection = spec
+        self._refresh_plane()
+        self.events.projection.emit()
+
+    def layout_wanted(self) -> tuple[ProjectionSpec, EncodedSet, NonlinearProjection | None] | None:
+        """(spec, live map, previous layout) when the projection is nonlinear and no layout of
+        the live map's own means is shown: what a worker should fit (starting from the
+        previous layout) and hand to :meth:`set_layout`."""
+        base, spec = self._live_encoded, self.projection
+        if not spec.is_nonlinear or base is None or base.latents.shape[1] <= 2:
+            return None
+        if self._fits(base) and (self.layout.fitted or self.training):
+            return None
+        previous = self.layout if self.layout is not None and self.layout.name == spec.kind else None
+        return spec, base, previous
+
+    def set_training(self, running: bool) -> None:
+        """A run trains into this map (True), or paused or ended (False)."""
+        if bool(running) != self.training:
+            self.training = bool(running)
+            self.events.training.emit()
+
+    def set_layout(self, layout: NonlinearProjection, base: EncodedSet) -> None:
+        """A layout fitted on ``base`` (the live map of :meth:`layout_wanted`); one for a map
+        since replaced, or for another projection, is only kept as a start for the next fit."""
+        if layout.name != self.projection.kind:
+            return
+        self.layout = layout
+        if base is self._live_encoded:
+            self._refresh_plane()
+
+    def plane_distance(self, xy: np.ndarray) -> float | None:
+        """How far a plane point is from the map's points, in typical neighbour spacings (see
+        plane_inverse.PlaneDistance); None without a map."""
+        from .plane_inverse import PlaneDistance
+
+        if self.encoded is None or not len(self.encoded.xy):
+            return None
+        if self._distance is None or self._distance[0] is not self.encoded:
+            self._distance = (self.encoded, PlaneDistance(self.encoded.xy))
+        return float(self._distance[1](np.asarray(xy, np.float64).reshape(1, 2))[0])
+
+    def _fits(self, base: EncodedSet) -> bool:
+        layout = self.layout
+        return layout is not None and layout.name == self.projection.kind and \
+            layout.latents.shape == base.latents.shape and np.array_equal(layout.latents, base.latents)
+
+    def _refresh_plane(self) -> None:
+        if self._live_encoded is not None and self.history_position is None:
+            self._show_encoded(self._live_encoded)
+
+    def _in_plane(self, base: EncodedSet) -> EncodedSet:
+        """``base`` (drawn in its own PCA plane) drawn in the chosen projection: PCA turned to the
+        last map's plane; a nonlinear layout of its means when fitted, else the last layout's
+        positions (same number of points) until they are placed, else PCA until one is fitted."""
+        spec, z = self.projection, base.latents
+        plane = base.projection
+        if z.shape[1] > 2:
+            if spec.kind == "axes" and max(spec.dims) < z.shape[1]:  # else PCA: a model of fewer dims
+                from .projection import fit_projection
+
+                plane = fit_projection(spec, z)
+            elif spec.is_nonlinear and self._fits(base):
+                plane = self.layout
+                return dataclasses.replace(base, xy=plane.xy, projection=plane)
+            elif spec.is_nonlinear and self.layout is not None and self.layout.name == spec.kind \
+                    and self.layout.latents.shape == z.shape:
+                # Each point where it was in the last layout until the worker places the new
+                # means (placing 10,000 here took 0.9 s of the GUI thread).
+                self._plane = self.layout
+                return dataclasses.replace(base, xy=self.layout.xy, projection=self.layout)
+            elif plane.name == "pca":
+                previous = self._plane if isinstance(self._plane, type(plane)) and self._plane.name == "pca" else None
+                plane = align_pca(plane, previous)
+        if plane is base.projection:
+            self._plane = plane
+            return base
+        self._plane = plane
+        return dataclasses.replace(base, xy=plane.transform(z), projection=plane)
+
     # ---- the picked point -----------------------------------------------------------------
-    def pick(self, z: np.ndarray, on_plane: bool = False) -> None:
+    def pick(self, z: np.ndarray, on_plane: bool = False, xy: np.ndarray | None = None) -> None:
         z = self._latent(z, "point")
         self.point, self.point_on_plane = z, on_plane
+        self.point_xy = None if xy is None else np.asarray(xy, np.float64).reshape(2).copy()
         self.events.point.emit()
 
     def pick_plane(self, xy: np.ndarray) -> None:
-        """Pick the latent vector at a point of the map's plane (the PCA inverse when L > 2)."""
-        self.pick(self.plane_to_latent(xy), on_plane=True)
+        """Pick the latent vector at a point of the map's plane (the projection's inverse when
+        L > 2: exact for PCA and two axes, learned for UMAP and t-SNE)."""
+        self.pick(self.plane_to_latent(xy), on_plane=True, xy=xy)
 
     def set_click_target(self, target: str) -> None:
         if target not in ("point", "a", "b"):
@@ -284,6 +392,11 @@ class ExplorerModel:
         """Move the picked point by (dx, dy) in the map's plane, keeping the part of it that
         lies off the plane (for L > 2, along the projection's axes)."""
         if self.point is None or self.encoded is None:
+            return
+        if not getattr(self.encoded.projection, "is_linear", True):
+            # No latent direction is "along the map" of a nonlinear one: move on the plane.
+            here = self.point_xy if self.point_xy is not None else self.to_plane(self.point)
+            self.pick_plane(here + np.array([dx, dy], np.float32))
             return
         step = np.array([dx, dy], np.float64) @ self.encoded.projection.components  # (L,)
         self.pick(self.point + step.astype(np.float32), on_plane=self.point_on_plane)

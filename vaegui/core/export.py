@@ -161,12 +161,18 @@ def write_test_losses_csv(path: str | os.PathLike, history: History) -> Path:
 
 
 def latents_columns(encoded: EncodedSet) -> tuple[list[str], list[np.ndarray]]:
-    """index, label, z_1..z_L (posterior means) and x, y (the map's plane)."""
+    """index, label, z_1..z_L (posterior means), x, y (the map's plane) and the projection that
+    made x, y (pca, umap, tsne or axes:I,J; see core/projection.py)."""
     z = np.asarray(encoded.latents)
-    header = ["index", "label", *(f"z_{k + 1}" for k in range(z.shape[1])), "x", "y"]
+    header = ["index", "label", *(f"z_{k + 1}" for k in range(z.shape[1])), "x", "y", "projection"]
     columns = [np.arange(len(z)), np.asarray(encoded.labels, np.int64),
-               *(z[:, k] for k in range(z.shape[1])), encoded.xy[:, 0], encoded.xy[:, 1]]
+               *(z[:, k] for k in range(z.shape[1])), encoded.xy[:, 0], encoded.xy[:, 1],
+               np.full(len(z), projection_name(encoded.projection))]
     return header, columns
+
+
+def projection_name(projection) -> str:
+    return getattr(projection, "name", "pca")
 
 
 def write_latents_csv(path: str | os.PathLike, encoded: EncodedSet) -> Path:
@@ -176,14 +182,17 @@ def write_latents_csv(path: str | os.PathLike, encoded: EncodedSet) -> Path:
 
 
 def write_latents_npz(path: str | os.PathLike, encoded: EncodedSet) -> Path:
-    """The same as the CSV, as arrays (``z`` is (N, L)), with the class names and the projection
+    """The same as the CSV, as arrays (``z`` is (N, L)), with the class names, the projection's
+    name and, for a linear one (pca, axes:I,J), its matrix
     (``xy = (z - projection_mean) @ projection_components.T``)."""
     p = encoded.projection
     arrays = {"index": np.arange(len(encoded.latents)), "label": np.asarray(encoded.labels, np.int64),
               "z": np.asarray(encoded.latents), "x": np.asarray(encoded.xy[:, 0]),
               "y": np.asarray(encoded.xy[:, 1]), "class_names": np.array(encoded.class_names, dtype=str),
-              "projection_mean": np.asarray(p.mean), "projection_components": np.asarray(p.components),
+              "projection": np.array(projection_name(p)),
               "split": np.array(encoded.split), "step": np.array(encoded.step)}
+    if getattr(p, "is_linear", True):
+        arrays.update(projection_mean=np.asarray(p.mean), projection_components=np.asarray(p.components))
     return write_file(path, lambda f: np.savez(f, **arrays))
 
 

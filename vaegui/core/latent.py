@@ -68,6 +68,10 @@ class Projection:
     ``transform(inverse(p)) == p`` exactly and a point in the plane is a concrete latent vector.
     """
 
+    name = "pca"  # see core/projection.py for the others
+    is_linear = True  # a step in the plane is a step along ``components`` in latent space
+    aligned = False  # turned to match a previous plane (projection.align_pca)
+
     def __init__(self, mean: np.ndarray, components: np.ndarray, explained: np.ndarray | None):
         self.mean = mean  # (L,)
         self.components = components  # (2, L), orthonormal rows

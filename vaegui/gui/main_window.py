@@ -74,6 +74,8 @@ class MainWindow(QMainWindow):
         self.kl_view = KLDimView()
         # The explorer: one Qt-free model, one decoding thread, and views of the model.
         self.explorer = ExplorerModel()
+        self.explorer.set_projection(store.load_map_projection(self._settings))
+        self.explorer.events.projection.connect(self._on_explorer_projection)
         self.decode_worker = DecodeWorker(self.explorer)
         self.latent_map = LatentMap(self.explorer)
         self.point_view = PointView(self.explorer, self.decode_worker)
@@ -516,6 +518,7 @@ class MainWindow(QMainWindow):
     def _sync_actions(self) -> None:
         state, a = self.training_panel.state, self.menu_actions
         idle = state == "idle" and not self._following
+        self.explorer.set_training(state == "running" or self._following)  # the map places, then refits
         a.start.setEnabled(idle and self.engine_ready)
         a.pause.setEnabled(state != "idle")
         a.pause.setText("&Resume" if state == "paused" else "&Pause")
@@ -549,6 +552,7 @@ class MainWindow(QMainWindow):
         most ``wait_ms`` (None: as long as it takes); False if the step had not ended by then."""
         self.explorer.set_playback(playing=False)
         self.decode_worker.shutdown()
+        self.latent_map.shutdown()
         self.follower.shutdown()
         if self.worker_thread.isRunning():
             self.worker.shutdown()
@@ -558,6 +562,9 @@ class MainWindow(QMainWindow):
             _keep_until_finished(self.worker_thread, self.worker)
             return False
         return True
+
+    def _on_explorer_projection(self) -> None:
+        store.save_map_projection(self._settings, self.explorer.projection)
 
     def closeEvent(self, event) -> None:
         if self._closed:

@@ -15,6 +15,7 @@ APPLICATION = "vaegui"
 _CONFIG = "training/config"
 _MAP_SPLIT = "map/split"
 _MAP_LIMIT = "map/limit"
+_MAP_PROJECTION = "map/projection"
 _RUNS_DIR = "runs/dir"
 _RECENT_RUNS = "runs/recent"
 _EXPORT_DIR = "export/dir"
@@ -53,6 +54,20 @@ def load_map_source(settings: QSettings) -> tuple[str, int | None]:
 def save_map_source(settings: QSettings, split: str, limit: int | None) -> None:
     settings.setValue(_MAP_SPLIT, split)
     settings.setValue(_MAP_LIMIT, int(limit or 0))
+
+
+def load_map_projection(settings: QSettings):
+    """The map's last projection (core.projection.ProjectionSpec); PCA if none or unreadable."""
+    from vaegui.core.projection import ProjectionSpec
+
+    try:
+        return ProjectionSpec.parse(str(settings.value(_MAP_PROJECTION, "pca")))
+    except ConfigError:
+        return ProjectionSpec()
+
+
+def save_map_projection(settings: QSettings, spec) -> None:
+    settings.setValue(_MAP_PROJECTION, spec.name)
 
 
 def load_runs_dir(settings: QSettings) -> str | None:

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (QComboBox, QFrame, QGraphicsItem, QGraphicsScene,
 
 from vaegui.core.explorer import ExplorerModel
 from vaegui.core.latent import EncodedSet, dimension_name
+from vaegui.core.projection import describe
 from vaegui.core.spatial_index import SpatialIndex, plane_index, prepare
 
 from .. import palette
@@ -32,6 +33,7 @@ from .density_layer import DENSITY_THRESHOLD, MODES as DRAW_MODES, DensityLayer
 from .history_bar import HistoryBar
 from .latest_job import LatestJob
 from .map_overlay import MapOverlay
+from .projection_bar import ProjectionBar
 
 LABEL_MODE = "label"
 HOVER_RADIUS_PX = 6  # a point counts as hovered within this many screen pixels of the cursor
@@ -126,6 +128,7 @@ class LatentMap(QWidget):
         self.draw_combo.setToolTip(f"auto: a density image when more than {DENSITY_THRESHOLD:,} points are in view")
         self.draw_combo.currentTextChanged.connect(self._on_draw_combo_changed)
         self.readout = QLabel()
+        self.projection_bar = ProjectionBar(self.model)
         header = QHBoxLayout()
         header.addWidget(QLabel("Colour by"))
         header.addWidget(self.colour_combo)
@@ -173,6 +176,7 @@ class LatentMap(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(header)
+        layout.addWidget(self.projection_bar)  # a row of its own: its status must not widen the dock
         layout.addWidget(self._plot, 1)
         self.history_bar = HistoryBar(self.model)
         layout.addWidget(self.history_bar)
@@ -196,6 +200,14 @@ class LatentMap(QWidget):
         """Where the picked point is drawn, in the plane."""
         return self.overlay.marker_xy()
 
+    def shutdown(self) -> None:
+        """End the projection's fitting thread (the window calls it as it closes)."""
+        self.projection_bar.shutdown()
+
+    def closeEvent(self, event) -> None:
+        self.shutdown()
+        super().closeEvent(event)
+
     def _on_model_encoded(self) -> None:
         if self.model.encoded is None:
             self._clear()
@@ -205,7 +217,8 @@ class LatentMap(QWidget):
     def _show_encoded(self, encoded: EncodedSet) -> None:
         """Show a new encoding. The view keeps a user's zoom unless the kind of map changed."""
         old = self._encoded
-        if old is None or old.latents.shape[1] != encoded.latents.shape[1] or old.split != encoded.split:
+        if old is None or old.latents.shape[1] != encoded.latents.shape[1] or old.split != encoded.split \
+                or getattr(old.projection, "name", "") != getattr(encoded.projection, "name", ""):
             self._plot.getPlotItem().enableAutoRange()
         self._encoded = encoded
         xy = np.asarray(encoded.xy, dtype=np.float32)
@@ -365,15 +378,8 @@ class LatentMap(QWidget):
         self.colour_bar.setVisible(show)
 
     def _label_axes(self, enc: EncodedSet) -> None:
-        proj, latent = enc.projection, enc.latents.shape[1]
-        if proj.is_exact:
-            left = dimension_name(1) if latent >= 2 else "(none: L = 1)"
-            self._set_axis_texts(dimension_name(0), left,
-                                 f"Latent means, L = {latent}")
-        else:
-            share = 100 * np.asarray(proj.explained)
-            self._set_axis_texts(f"PC1 ({share[0]:.0f}% var)", f"PC2 ({share[1]:.0f}% var)",
-                                 f"PCA of the latent means, L = {latent}")
+        bottom, left, title = describe(enc.projection)  # names the projection and its parameters
+        self._set_axis_texts(bottom, left, f"{title}, L = {enc.latents.shape[1]}")
 
     def _set_axis_texts(self, bottom: str, left: str, title: str) -> None:
         # Only when they change: setting an axis label, even the same, drops the axis's drawing,

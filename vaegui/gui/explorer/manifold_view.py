@@ -8,6 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSlider, QSpinBox, QVBoxLayout, QWidget
 
 from vaegui.core.explorer import GRID_RANGE, ExplorerModel
+from vaegui.core.projection import plane_name
 
 from .decode_worker import DecodeFailure, DecodeWorker
 from .decoding_view import DecodingView
@@ -69,7 +70,7 @@ class ManifoldView(DecodingView):
             return
         size = m.grid.size
         x0, x1, y0, y1 = region
-        plane = "latent plane" if m.encoded.projection.is_exact else "PCA plane"
+        plane = plane_name(m.encoded.projection)
         self.caption.setText(f"{size} x {size} over the visible {plane}: x {x0:.2f} … {x1:.2f}, "
                              f"y {y0:.2f} … {y1:.2f}")
 

@@ -101,6 +101,10 @@ class MapOverlay:
     # ---- what the model says ------------------------------------------------------------------
     def marker_xy(self) -> np.ndarray | None:
         m = self.model
+        if m.point is not None and m.point_xy is not None:
+            # Where it was picked: through a learned inverse and back, a point would not sit
+            # under the cursor that drags it.
+            return m.point_xy.copy()
         return None if m.point is None else m.to_plane(m.point)
 
     def update_marker(self) -> None:

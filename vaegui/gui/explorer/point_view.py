@@ -56,6 +56,27 @@ def decode_point(decoder: Decoder, z: np.ndarray, encoded: EncodedSet | None) ->
     return PointResult(z, image, encoded, index, distance)
 
 
+def plane_note(m: ExplorerModel) -> str:
+    """How the picked plane point became a latent vector, and for a learned inverse how far it
+    is from the data (it extrapolates beyond PlaneDistance's threshold)."""
+    from vaegui.core.plane_inverse import PlaneDistance
+    from vaegui.core.projection import describe
+
+    projection = m.encoded.projection
+    if getattr(projection, "is_linear", True):
+        if projection.name.startswith("axes"):
+            return "with the other dimensions at the data's mean"
+        return "through the PCA inverse"
+    label = describe(projection)[0].rsplit(" ", 1)[0]  # "UMAP 1" -> "UMAP"
+    text = f"through the {label} map's learned inverse"
+    distance = None if m.point_xy is None else m.plane_distance(m.point_xy)
+    if distance is not None:
+        text += f"; {distance:.1f} neighbour spacings from the nearest map point"
+        if PlaneDistance.extrapolating(distance):
+            text += ": extrapolating, far from any image of the data"
+    return text
+
+
 class _LineBox(QWidget):
     """A label in a box of fixed height that places it itself, for text that changes at every
     move of a drag. Qt asks the layout holding a widget to lay out again at each setText of a
@@ -134,11 +155,10 @@ class PointView(DecodingView):
 
     def _update_note(self) -> None:
         m, dim = self.model, self.model.latent_dim
-        if m.point is not None and m.point_on_plane and dim is not None and dim > 2:
-            note = (f"L = {dim}: this point of the map's plane was mapped back to a latent vector "
-                    "through the PCA inverse")
-        else:
-            note = ""
+        note = ""
+        if m.point is not None and m.point_on_plane and dim is not None and dim > 2 and m.encoded is not None:
+            note = f"L = {dim}: this point of the map's plane was mapped back to a latent vector " + \
+                plane_note(m)
         if note != self.note_label.text():
             self.note_label.setText(note)
 

@@ -21,6 +21,7 @@ from vaegui.core import export
 from vaegui.core.export import PLOT_FORMATS, PLOT_SCALE
 from vaegui.core.explorer import ExplorerModel
 from vaegui.core.loss_history import History
+from vaegui.core.projection import describe
 
 from .plot_export import write_plot
 from .targets import ImageTarget, PlotTarget
@@ -36,8 +37,9 @@ OVERLAY = "manifold_overlay"  # the latent map with the manifold grid's tiles ov
 # What each file is, by its stem (figures) or name (data). A target of a later panel that is
 # not listed here is described by its title.
 WHAT = {
-    "latent_map": "the latent map: the test set's posterior means in the latent (L = 2) or PCA "
-                  "plane, coloured by label or factor, with its legend or colour bar",
+    "latent_map": "the latent map: the test set's posterior means in the latent (L = 2) plane or "
+                  "a projection of it (named in the notes), coloured by label or factor, with its "
+                  "legend or colour bar",
     OVERLAY: "the latent map with the manifold grid's decoded images drawn over it as tiles",
     "losses": "the loss curves: training losses per step (smoothed) and test losses per epoch",
     "kl_per_dimension": "KL per latent dimension on the test set (active units in colour)",
@@ -52,9 +54,10 @@ WHAT = {
     "interpolation.gif": "the interpolation animation, decoded along the path A to B",
     "losses.csv": "training losses per step: step, epoch, recon, kl, neg_elbo (nats per image), kl_weight",
     "test_losses.csv": "test losses per epoch: epoch, step, recon, kl, neg_elbo, bits_per_dim, active_units",
-    "latents.csv": "the map's latent codes: index, label, z_1..z_L (posterior means), x, y (the map's plane)",
+    "latents.csv": "the map's latent codes: index, label, z_1..z_L (posterior means), x, y (the map's "
+                   "plane), projection (what made x, y)",
     "latents.npz": "the same as arrays (numpy.load): index, label, z (N, L), x, y, class_names, "
-                   "projection_mean, projection_components",
+                   "projection; for pca and axes:I,J also projection_mean, projection_components",
     "settings.json": "the run's settings (data, model, training), as saved in the checkpoint",
     CHECKPOINT: "the model: weights, optimizer state and loss history (open it with vaegui)",
 }
@@ -99,11 +102,19 @@ def write_bundle(folder: str | os.PathLike, sources: Sources, formats=PLOT_FORMA
         report.notes.append(f"The map, its latent codes and the decoded images show epoch {position:g} of "
                             "the run's map history (the slider under the map); the losses, the "
                             "settings and the checkpoint are the run's latest.")
+    if (encoded := sources.model.encoded) is not None:
+        report.notes.append(projection_note(encoded.projection))
     decoder = images.decoder_of(sources.model)
     _figures(report, sources, decoder, formats, scale)
     _images(report, sources, decoder, image_factor)
     _data(report, sources)
     return report
+
+
+def projection_note(projection) -> str:
+    """What the bundle's README says of the map's plane."""
+    _, _, title = describe(projection)
+    return f"The map's plane: {title} (projection `{export.projection_name(projection)}`)."
 
 
 def _figures(report: Report, s: Sources, decoder: Decoder | None, formats, scale: float) -> None:
