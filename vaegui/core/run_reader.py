@@ -257,3 +257,15 @@ def _epochs(folder: Path, suffix: str) -> list[int]:
         except (IndexError, ValueError):
             continue
     return sorted(found)
+
+
+def run_of(path: str | os.PathLike) -> tuple[str, Path | None]:
+    """(checkpoint file, run folder or None) of what File > Open was given: a run folder means
+    its latest checkpoint; a checkpoint inside a run folder belongs to that run."""
+    target = Path(path)
+    if target.is_dir():
+        return str(RunReader(target).checkpoint), target
+    parent = target.parent
+    if (parent / RUN_JSON).is_file() or (parent / METRICS_NAME).is_file():
+        return str(target), parent
+    return str(target), None
