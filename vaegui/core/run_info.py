@@ -35,6 +35,12 @@ class RunInfo:
     step: int = 0  # training steps already done
     examples: np.ndarray | None = None  # (n, C, H, W) uint8 test images to reconstruct, if loaded
     run_dir: str | None = None  # the run folder it trains into, or the one it was opened from
+    checkpoint: str | None = None  # the checkpoint file it was opened from
+
+    @property
+    def path(self) -> str | None:
+        """What opens it again: its run folder, else its checkpoint file."""
+        return self.run_dir or self.checkpoint
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:

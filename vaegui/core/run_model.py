@@ -171,9 +171,9 @@ class RunModel:
 
     def run_finished(self, final: Progress | None) -> None:
         """The run ended with ``final`` (its rows came with :meth:`add_progress` already), or
-        failed (None)."""
+        without one: it failed (an error was reported), or was stopped before its first step."""
         if final is None:
-            self._set_state("failed")
+            self._set_state("failed" if self.error is not None else "idle")
             return
         self.progress = final
         self._end()

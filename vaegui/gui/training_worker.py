@@ -26,7 +26,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from vaegui.core.config import DataConfig, RunConfig
 from vaegui.core.errors import VaeguiError, describe_error
@@ -398,7 +398,7 @@ class TrainingWorker(QObject):
                 shown, tuple(int(v) for v in state["dataset"]["image_shape"]),
                 tuple(state["dataset"]["class_names"]), _steps_per_epoch(history, data, config),
                 history, "checkpoint", int(state["step"]), examples_of(data),
-                None if run_dir is None else str(run_dir)))
+                None if run_dir is None else str(run_dir), path))
             self.snapshotTaken.emit(take_snapshot(model, int(state["step"])))
             if problem is not None:
                 self.failed.emit(f"The model is open, but its map needs the data: {problem}")
@@ -419,3 +419,14 @@ def _steps_per_epoch(history: History, data: ImageData | None, config: RunConfig
         return math.ceil(len(data.train_images) / config.train.batch_size)
     first = history.evals[0] if history.evals else None
     return max(1, first.step // max(1, first.epoch)) if first else 1
+
+
+# Worker threads a close left running (a long training step): Qt aborts the process when a
+# running QThread is destroyed, which the window's garbage collection would do.
+_LEFT_RUNNING: list[tuple[QThread, QObject]] = []
+
+
+def keep_until_finished(thread: QThread, worker: QObject) -> None:
+    """Keep a worker and its thread, left running by a close, until the thread has ended."""
+    _LEFT_RUNNING[:] = [(t, w) for t, w in _LEFT_RUNNING if t.isRunning()]  # the ended ones go
+    _LEFT_RUNNING.append((thread, worker))
