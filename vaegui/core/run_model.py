@@ -46,8 +46,8 @@ def describe_results(e: EvalResult) -> str:
     """The test-set figures of an evaluation, as the app prints them."""
     text = f"test −ELBO {e.neg_elbo:.2f} nats"
     if e.nll_iw is not None:
-        text += f" · NLL {e.nll_iw:.2f} nats (IWAE, k = {e.iw_samples})"
-    return text + f" (epoch {e.epoch})"
+        text += f", NLL {e.nll_iw:.2f} nats (IWAE, k = {e.iw_samples})"
+    return text + f" at epoch {e.epoch}"
 
 
 class RunModel:
@@ -137,7 +137,9 @@ class RunModel:
         None when it cannot start)."""
         if self.busy:
             raise RuntimeError(f"cannot start a run while one is {self.state}")
-        self.error, self.results = None, None
+        self.error, self.results, self.progress = None, None, None
+        self.events.results.emit()
+        self.events.progress.emit()
         self._set_state("running")
         self.say(f"Starting: {config.data.dataset}, {config.model.family}, L = {config.model.latent_dim}")
 

@@ -285,7 +285,8 @@ class TrainingPanel(QWidget):
             self.show_progress(self.run.progress)
             return
         self.progress_bar.setValue(0)
-        self.progress_label.setText("Starting…" if self.run.busy else "Not started")
+        self.progress_label.setText("Starting…" if self.run.busy else
+                                    "Failed" if self.run.state == "failed" else "Not started")
 
     def _on_run_results(self) -> None:
         results = self.run.results
