@@ -192,7 +192,8 @@ class RunModel:
         c = info.config.data
         name = Path(info.run_dir).name if info.run_dir else "a model"
         if self.outcome() == "finished":
-            what = f"Opened {name} ({c.dataset}): finished, {info.step:,} steps; raise Epochs to train further"
+            what = (f"Opened {name} ({c.dataset}): finished, {info.step:,} steps; raise Epochs to "
+                    "train further")
         else:
             what = (f"Opened {name} ({c.dataset}), trained {info.step:,} of {info.total_steps:,} "
                     "steps: Start continues its training")

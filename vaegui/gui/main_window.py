@@ -42,6 +42,7 @@ from .kl_view import KLDimView
 from .loss_view import LossView
 from .recent_runs import RecentRuns
 from .run_follower import RunFollower
+from .run_reports import RunReports
 from .run_status_bar import RunStatusBar
 from .threads import one_torch_thread_here
 from .training_panel import TrainingPanel
@@ -92,6 +93,7 @@ class MainWindow(QMainWindow):
         self.worker_thread = QThread()
         self.worker_thread.setObjectName("vaegui-training")
         self.worker.moveToThread(self.worker_thread)
+        self.reports = RunReports(self.run, self.worker, self.follower, self)
         self._connect()
         self.worker.set_map_source(*self.training_panel.map_source())
         if runs_dir := store.load_runs_dir(self._settings):
@@ -131,8 +133,8 @@ class MainWindow(QMainWindow):
         self.docks.reset()
 
     def _connect(self) -> None:
-        # Worker and follower signals go to bound methods of this window or of the run model's
-        # adapters here (never lambdas), so that Qt queues them into the GUI thread.
+        # Worker and follower signals go to bound methods of this window (never lambdas), so that
+        # Qt queues them into the GUI thread; RunReports takes the rest to the run model.
         a, panel, w, f, run = self.menu_actions, self.training_panel, self.worker, self.follower, self.run
         for action, slot in ((a.start, self.start_training), (a.pause, self._on_pause_triggered),
                              (a.stop, self.stop_training), (a.refresh_map, self.refresh_map),
@@ -150,17 +152,10 @@ class MainWindow(QMainWindow):
                 (panel.betaChanged, self._on_training_betaChanged),
                 (panel.mapSourceChanged, self._on_training_mapSourceChanged),
                 (panel.mapRefreshRequested, self.refresh_map),
-                (w.ready, self._on_worker_ready), (w.runStarted, self._on_worker_runStarted),
-                (w.progressed, self._on_worker_progressed), (w.snapshotTaken, self._on_worker_snapshotTaken),
-                (w.mapEncoded, self._on_worker_mapEncoded), (w.checkpointOpened, self._on_worker_checkpointOpened),
-                (w.checkpointSaved, self._on_worker_checkpointSaved),
-                (w.statusChanged, self._on_worker_statusChanged), (w.failed, self._on_worker_failed),
-                (w.dataSkipped, self._on_worker_dataSkipped), (w.runFinished, self._on_worker_runFinished),
-                # The follower sends what the worker sends, with the same shapes.
-                (f.started, self._on_follower_started), (f.progressed, self._on_worker_progressed),
-                (f.snapshotTaken, self._on_worker_snapshotTaken), (f.mapEncoded, self._on_worker_mapEncoded),
-                (f.writerChanged, self._on_follower_writerChanged), (f.failed, self._on_worker_failed),
-                (f.finished, self._on_follower_finished)):
+                (w.ready, self._on_worker_ready), (w.runFinished, self._on_worker_runFinished),
+                (w.checkpointOpened, self._on_worker_checkpointOpened), (f.finished, self._on_follower_finished),
+                (w.snapshotTaken, self._on_worker_snapshotTaken), (w.mapEncoded, self._on_worker_mapEncoded),
+                (f.snapshotTaken, self._on_worker_snapshotTaken), (f.mapEncoded, self._on_worker_mapEncoded)):
             signal.connect(slot)
         run.events.info.connect(self._on_run_info)
         run.events.evaluation.connect(self._on_run_evaluation)
@@ -256,17 +251,11 @@ class MainWindow(QMainWindow):
                                      QMessageBox.StandardButton.Ok, self)
         self.error_box.open()
 
-    # ---- worker and follower reports -> models -----------------------------------------------
+    # ---- worker and follower reports -> explorer, window ---------------------------------------------
     def _on_worker_ready(self, device: str) -> None:
         one_torch_thread_here()  # before this thread's first torch work (see gui/threads.py)
         self.run.set_ready(device)
         self.engineReady.emit()
-
-    def _on_worker_runStarted(self, info: RunInfo) -> None:
-        self.run.run_started(info)
-
-    def _on_worker_progressed(self, p: Progress) -> None:
-        self.run.add_progress(p)
 
     def _on_worker_snapshotTaken(self, snapshot: Snapshot) -> None:
         if self.run.info is not None:
@@ -280,18 +269,6 @@ class MainWindow(QMainWindow):
         self.run.opened(info)
         self.checkpointOpened.emit()
 
-    def _on_worker_checkpointSaved(self, path: str) -> None:
-        self.status_bar.note(f"Saved {path}")
-
-    def _on_worker_statusChanged(self, message: str) -> None:
-        self.run.say(message)
-
-    def _on_worker_failed(self, message: str) -> None:
-        self.run.report_error(message)
-
-    def _on_worker_dataSkipped(self, summary: str, details: str) -> None:
-        self.run.set_skipped(summary, details)
-
     def _on_worker_runFinished(self, final: Progress | None) -> None:
         self.run.run_finished(final)
         self.runFinished.emit(final)
@@ -304,12 +281,6 @@ class MainWindow(QMainWindow):
                 saved = "" if final is None else f": saved the run in {self.run.info.run_dir}"
                 print("vaegui: interrupted" + saved, file=sys.stderr)
             self.close()
-
-    def _on_follower_started(self, info: RunInfo) -> None:
-        self.run.follow_started(info)
-
-    def _on_follower_writerChanged(self, alive: bool) -> None:
-        self.run.set_writer_alive(alive)
 
     def _on_follower_finished(self) -> None:
         self.run.follow_finished()

@@ -46,7 +46,8 @@ class RunStatusBar(QStatusBar):
 
     def _on_run_device(self) -> None:
         run = self.run
-        self.device_label.setText(f"Device: {run.device}" if run.ready and run.device else "Loading PyTorch…")
+        ready = run.ready and run.device
+        self.device_label.setText(f"Device: {run.device}" if ready else "Loading PyTorch…")
 
     def _on_run_writer(self) -> None:
         alive, info = self.run.writer_alive, self.run.info
