@@ -113,9 +113,9 @@ class RunModel:
     # ---- readiness and messages ----------------------------------------------------------------
     def set_ready(self, device: str) -> None:
         self.ready = True
-        self.events.ready.emit()
         if not self.busy:  # a run shows its own device
             self._set_device(device)
+        self.events.ready.emit()
         self.events.state.emit()
 
     def say(self, message: str, seconds: int = 0) -> None:

@@ -74,7 +74,7 @@ class TrainingWorker(QObject):
     statusChanged = Signal(str)
     dataSkipped = Signal(str, str)  # after each load: a summary and every skipped file with its reason ("" if none)
     failed = Signal(str)
-    runFinished = Signal(object)  # the final Progress, or None when the run failed
+    runFinished = Signal(object)  # the final Progress; None: it failed, or stopped before its first step
 
     _jobQueued = Signal()  # one per job, queued into the worker's thread (see _submit)
 
