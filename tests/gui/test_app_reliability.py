@@ -36,7 +36,7 @@ def window(qtbot, settings, tiny_config):
 
 def _training(qtbot, w: MainWindow) -> None:
     w.start_training()
-    qtbot.waitUntil(lambda: w.training_panel.state == "running" and w.explorer.snapshot is not None,
+    qtbot.waitUntil(lambda: w.run.state == "running" and w.explorer.snapshot is not None,
                     timeout=TIMEOUT)
 
 
@@ -109,7 +109,7 @@ def test_interrupt_stops_saves_the_run_and_closes(qtbot, window, capsys):
 
 def test_closing_mid_run_leaves_a_folder_that_opens_and_resumes(qtbot, window, settings, tiny_config):
     _training(qtbot, window)
-    run_dir = Path(window._info.run_dir)
+    run_dir = Path(window.run.info.run_dir)
     with qtbot.waitSignal(window.closed, timeout=TIMEOUT):
         window.close()  # mid-epoch: the run stops and its folder gets the last weights first
     assert not window.isVisible() and not window.worker_thread.isRunning()
@@ -121,12 +121,12 @@ def test_closing_mid_run_leaves_a_folder_that_opens_and_resumes(qtbot, window, s
     second.show()
     with qtbot.waitSignal(second.checkpointOpened, timeout=TIMEOUT):
         second.open_checkpoint(str(run_dir))
-    assert second._info.run_dir == str(run_dir) and second._info.step == saved["step"]
+    assert second.run.info.run_dir == str(run_dir) and second.run.info.step == saved["step"]
     steps = []
     second.worker.progressed.connect(lambda p: steps.extend(p.new_steps.tolist()))
     second.start_training()
     qtbot.waitUntil(lambda: len(steps) > 3, timeout=TIMEOUT)
-    assert steps[0] == saved["step"] + 1 and second._info.run_dir == str(run_dir)
+    assert steps[0] == saved["step"] + 1 and second.run.info.run_dir == str(run_dir)
     with qtbot.waitSignal(second.closed, timeout=TIMEOUT):
         second.close()
     assert RunReader(run_dir).load_checkpoint()["step"] > saved["step"]
@@ -302,15 +302,15 @@ def test_skipped_folder_files_are_listed_for_the_user(qtbot, settings, tiny_conf
     w.show()
     with qtbot.waitSignal(w.runFinished, timeout=TIMEOUT):
         w.start_training()
-    assert w.skipped_button.isVisible() and w.skipped_button.text() == "1 file skipped"
-    w.skipped_button.click()
-    assert "broken.png" in w.skipped_box.detailedText() and "broken.png" in w.skipped_box.informativeText()
-    w.skipped_box.close()
+    assert w.status_bar.skipped_button.isVisible() and w.status_bar.skipped_button.text() == "1 file skipped"
+    w.status_bar.skipped_button.click()
+    assert "broken.png" in w.status_bar.skipped_box.detailedText() and "broken.png" in w.status_bar.skipped_box.informativeText()
+    w.status_bar.skipped_box.close()
     # Another dataset without skipped files: the button goes.
     w.training_panel.set_config(tiny_config(epochs=1))
     with qtbot.waitSignal(w.runFinished, timeout=TIMEOUT):
         w.start_training()
-    assert not w.skipped_button.isVisible()
+    assert not w.status_bar.skipped_button.isVisible()
 
 
 def test_the_runs_folder_can_be_chosen_and_is_remembered(qtbot, settings, tiny_config, tmp_path):
@@ -319,8 +319,8 @@ def test_the_runs_folder_can_be_chosen_and_is_remembered(qtbot, settings, tiny_c
     w.set_runs_dir(str(tmp_path / "my-runs"))
     with qtbot.waitSignal(w.runFinished, timeout=TIMEOUT):
         w.start_training()
-    assert Path(w._info.run_dir).parent == tmp_path / "my-runs"
-    assert RunReader(w._info.run_dir).metrics()[-1]["epoch"] == 1
+    assert Path(w.run.info.run_dir).parent == tmp_path / "my-runs"
+    assert RunReader(w.run.info.run_dir).metrics()[-1]["epoch"] == 1
     w.close()
     again = MainWindow(settings)
     qtbot.addWidget(again)

@@ -118,6 +118,23 @@ def test_weights_of_another_model_drop_the_old_requests(worker, qtbot):
     assert len(got) == 1
 
 
+def test_no_weights_then_another_model_drop_the_old_requests(worker, qtbot):
+    """The explorer clears (no weights) before a new model's weights come: the old model's
+    requests must not run on the new model either."""
+    got = []
+    worker.register("point", got.append)
+    worker.set_snapshot(snapshot(0))
+    worker.request("point", lambda d: d.decode(np.zeros((1, 2), np.float32)))
+    qtbot.waitUntil(lambda: len(got) == 1, timeout=5000)
+    config = ModelConfig(latent_dim=3, hidden=8)
+    worker.set_snapshot(None)
+    worker.set_snapshot(Snapshot(config, (1, 6, 6), model_state(VAE(config, (1, 6, 6))), step=0))
+    qtbot.waitUntil(worker.idle, timeout=5000)  # an old request kept would run now, and fail
+    worker.request("point", lambda d: d.decode(np.zeros((1, 3), np.float32)))  # the view asks anew
+    qtbot.waitUntil(lambda: len(got) == 2, timeout=5000)  # after anything queued before it
+    assert worker.failures == [] and not isinstance(got[1], DecodeFailure) and worker.executed == 2
+
+
 def chunked(name: str, log: list, gates: list[threading.Event], z: np.ndarray | None = None):
     """A job of len(gates) chunks (as views write big ones), each waiting for its gate; it logs
     (name, chunk) as each chunk starts and returns name, or the images of z decoded chunk by chunk."""

@@ -63,8 +63,8 @@ def test_every_view_works_on_a_checkpoint_from_vaegui_train(qtbot, open_in_windo
                                   traversal_order(evaluation.kl_per_dim, evaluation.active))
 
     # The views behind tabs decode once shown: the manifold grid and the samples.
-    window.dock_manifold.raise_()
-    window.dock_samples.raise_()
+    window.docks.manifold.raise_()
+    window.docks.samples.raise_()
     qtbot.waitUntil(lambda: m.grid_image is not None, timeout=TIMEOUT)
     np.testing.assert_allclose(m.grid_image, tile(decoder.decode(m.grid_latents()), nrow=m.grid.size,
                                                   padding=0), atol=1e-6)

@@ -158,7 +158,7 @@ def test_images_gif_and_data_export(window, qtbot, tmp_path):
     assert ex.export_losses(str(tmp_path / "losses.csv"))
     with open(tmp_path / "losses.csv") as f:
         rows = list(csv.DictReader(f))
-    history = window.loss_view.history
+    history = window.run.history
     assert len(rows) == len(history.steps) > 0
     np.testing.assert_array_equal([float(r["neg_elbo"]) for r in rows], history.losses[:, 2])
     np.testing.assert_array_equal([int(r["step"]) for r in rows], history.steps)

@@ -35,7 +35,7 @@ def following(trained, tmp_path, qtbot, settings):
     started = []
     window.follower.started.connect(started.append)
     window.follow_run(str(run))
-    qtbot.waitUntil(lambda: bool(started) and "writer alive" in window.follow_label.text(), timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: bool(started) and "writer alive" in window.status_bar.follow_label.text(), timeout=TIMEOUT)
     return window, run
 
 
@@ -47,7 +47,7 @@ def ends_with_error(qtbot, window, capfd, *words):
     for word in words:
         assert word in status and word in window.last_error, (status, window.last_error)
     assert "Traceback" not in capfd.readouterr().err
-    assert not window._following
+    assert not window.run.following
 
 
 def test_a_deleted_folder_ends_following_with_the_reason(following, qtbot, capfd):
@@ -73,7 +73,7 @@ def test_a_corrupted_metrics_line_is_skipped_and_said_and_following_goes_on(foll
     qtbot.waitUntil(lambda: "line of metrics.jsonl skipped" in window.statusBar().currentMessage(),
                     timeout=TIMEOUT)
     assert "kl_per_dim: 50 values" in window.statusBar().currentMessage()
-    assert window._following  # a bad line is no end
+    assert window.run.following  # a bad line is no end
     assert len(window.kl_view.bar_heights()) == 2  # the model's two dimensions, not 50
     (run / "metrics.jsonl").unlink()
     (run / "metrics.jsonl").mkdir()  # then a folder in its place: that ends it

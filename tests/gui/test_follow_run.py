@@ -61,7 +61,7 @@ def test_the_window_follows_a_run_another_process_writes(qtbot, settings, tmp_pa
         # While it trains: curves and epochs arrive, and the writer is alive.
         qtbot.waitUntil(lambda: len(window.loss_view.curve_data("test_neg_elbo")[0]) >= HOLD_AT, timeout=TIMEOUT)
         assert proc.poll() is None
-        assert writers[0] is True and "writer alive" in window.follow_label.text()
+        assert writers[0] is True and "writer alive" in window.status_bar.follow_label.text()
         gate.touch()
         with qtbot.waitSignal(window.followFinished, timeout=TIMEOUT):
             pass  # the run ends; the follower sees the writer go and stops

@@ -8,6 +8,7 @@ from PySide6.QtCore import QPoint, QPointF
 from PySide6.QtGui import QColor
 
 from vaegui.core.loss_history import History
+from vaegui.core.run_model import RunModel
 from vaegui.core.progress import EvalResult, Progress
 from vaegui.gui.kl_view import KLDimView
 from vaegui.gui import loss_view
@@ -50,14 +51,14 @@ def fake_run(n_steps, spe, seed=0):
 
 @pytest.fixture
 def view(show_widget):
-    return show_widget(LossView(), 700, 400)  # shown: a hidden view does not redraw
+    return show_widget(LossView(RunModel()), 700, 400)  # shown: a hidden view does not redraw
 
 
 def test_chunks_are_appended_in_order(view):
     view.smoothing_box.setValue(0.0)
     t, recon, kl = fake_run(258, 100)
     for a, b in ((0, 1), (1, 201), (201, 201), (201, 258)):  # 1, 200, 0 and 57 rows
-        view.add_progress(make_progress(t[a:b], recon[a:b], kl[a:b]))
+        view.run.add_progress(make_progress(t[a:b], recon[a:b], kl[a:b]))
     for name, y in (("recon", recon), ("kl", kl), ("neg_elbo", recon + kl)):
         x, got = view.curve_data(name)
         np.testing.assert_array_equal(x, t)
@@ -67,8 +68,8 @@ def test_chunks_are_appended_in_order(view):
 def test_ema_matches_hand_computation_and_follows_the_factor(view):
     y = np.array([10.0, 20.0, 0.0, 5.0, 5.0, -3.0, 8.0])
     view.smoothing_box.setValue(0.5)
-    view.add_progress(make_progress([1, 2, 3], y[:3], np.zeros(3)))
-    view.add_progress(make_progress([4, 5, 6, 7], y[3:], np.zeros(4)))  # continues the EMA
+    view.run.add_progress(make_progress([1, 2, 3], y[:3], np.zeros(3)))
+    view.run.add_progress(make_progress([4, 5, 6, 7], y[3:], np.zeros(4)))  # continues the EMA
     np.testing.assert_allclose(view.curve_data("recon")[1], hand_ema(y, 0.5))
     view.smoothing_box.setValue(0.8)
     np.testing.assert_allclose(view.curve_data("recon")[1], hand_ema(y, 0.8))
@@ -80,8 +81,8 @@ def test_ema_matches_hand_computation_and_follows_the_factor(view):
 def test_ema_of_a_long_series_is_accurate(view, factor):
     t, recon, kl = fake_run(5000, 500)
     view.smoothing_box.setValue(factor)
-    view.add_progress(make_progress(t[:2500], recon[:2500], kl[:2500]))
-    view.add_progress(make_progress(t[2500:], recon[2500:], kl[2500:]))
+    view.run.add_progress(make_progress(t[:2500], recon[:2500], kl[:2500]))
+    view.run.add_progress(make_progress(t[2500:], recon[2500:], kl[2500:]))
     np.testing.assert_allclose(view.curve_data("recon")[1], hand_ema(recon, factor), rtol=1e-9)
     view.smoothing_box.setValue(0.3)
     view.smoothing_box.setValue(factor)  # full recompute path
@@ -90,7 +91,7 @@ def test_ema_of_a_long_series_is_accurate(view, factor):
 
 def test_epoch_axis_divides_by_steps_per_epoch(view):
     t, recon, kl = fake_run(120, 40)
-    view.add_progress(make_progress(t, recon, kl, spe=40, eval=make_eval(3, 120, 95.0, 20.0)))
+    view.run.add_progress(make_progress(t, recon, kl, spe=40, eval=make_eval(3, 120, 95.0, 20.0)))
     view.x_axis_combo.setCurrentText("epoch")
     axis = view.plot_widget.getPlotItem().getAxis("bottom")
     np.testing.assert_allclose(view.curve_data("kl")[0], t / 40)
@@ -113,9 +114,9 @@ def test_log_toggle_sets_the_plot_log_mode(view):
 def test_test_markers_at_eval_steps(view):
     t, recon, kl = fake_run(200, 100)
     assert len(view.curve_data("test_recon")[0]) == 0
-    view.add_progress(make_progress(t[:100], recon[:100], kl[:100],
+    view.run.add_progress(make_progress(t[:100], recon[:100], kl[:100],
                                     eval=make_eval(1, 100, 120.0, 15.0)))
-    view.add_progress(make_progress(t[100:], recon[100:], kl[100:],
+    view.run.add_progress(make_progress(t[100:], recon[100:], kl[100:],
                                     eval=make_eval(2, 200, 100.0, 18.0)))
     for name, y in (("recon", [120, 100]), ("kl", [15, 18]), ("neg_elbo", [135, 118])):
         x, got = view.curve_data("test_" + name)
@@ -129,9 +130,9 @@ def legend_labels(view):
 
 def test_beta_kl_curve_only_when_the_kl_weight_is_not_one(view):
     view.smoothing_box.setValue(0.0)
-    view.add_progress(make_progress([1, 2], [50, 50], [4.0, 6.0]))
+    view.run.add_progress(make_progress([1, 2], [50, 50], [4.0, 6.0]))
     assert len(view.curve_data("beta_kl")[0]) == 0 and "β·KL" not in legend_labels(view)
-    view.add_progress(make_progress([3, 4], [50, 50], [8.0, 10.0], kl_weight=0.25))
+    view.run.add_progress(make_progress([3, 4], [50, 50], [8.0, 10.0], kl_weight=0.25))
     x, y = view.curve_data("beta_kl")
     np.testing.assert_array_equal(x, [1, 2, 3, 4])
     np.testing.assert_allclose(y, [4.0, 6.0, 2.0, 2.5])  # kl * the weight of each chunk
@@ -142,12 +143,12 @@ def test_beta_kl_curve_only_when_the_kl_weight_is_not_one(view):
 
 
 def test_a_curve_hidden_from_the_legend_stays_hidden_with_its_raw_shadow(view):
-    view.add_progress(make_progress([1, 2], [50, 50], [4.0, 6.0], kl_weight=0.5))
+    view.run.add_progress(make_progress([1, 2], [50, 50], [4.0, 6.0], kl_weight=0.5))
     items, raw = view._items, view._raw_items
     assert items["beta_kl"].isVisible() and raw["recon"].isVisible()
     items["beta_kl"].setVisible(False)  # what a click on its legend sample does
     items["recon"].setVisible(False)
-    view.add_progress(make_progress([3, 4], [50, 50], [8.0, 10.0], kl_weight=0.75))
+    view.run.add_progress(make_progress([3, 4], [50, 50], [8.0, 10.0], kl_weight=0.75))
     assert not items["beta_kl"].isVisible() and not raw["recon"].isVisible()
     view.smoothing_box.setValue(0.0)  # raw == smoothed: no faint copy
     assert not raw["kl"].isVisible()
@@ -159,17 +160,17 @@ def test_redraws_are_spaced_but_every_row_and_the_final_state_are_drawn(view, qt
         return 0 if x is None else len(x)
 
     monkeypatch.setattr(loss_view, "REDRAW_INTERVAL_S", 60.0)  # no timing luck needed below
-    view.add_progress(make_progress([1, 2], [50, 50], [4.0, 6.0]))
+    view.run.add_progress(make_progress([1, 2], [50, 50], [4.0, 6.0]))
     assert plotted("recon") == 2  # the first update draws at once
-    view.add_progress(make_progress([3, 4], [50, 50], [8.0, 10.0]))
+    view.run.add_progress(make_progress([3, 4], [50, 50], [8.0, 10.0]))
     assert len(view.curve_data("recon")[0]) == 4 and plotted("recon") == 2  # taken, drawn later
     assert view._redraw_timer.isActive()
-    view.add_progress(make_progress([5], [50], [1.0], eval=make_eval(1, 5, 60.0, 2.0)))
-    view.add_progress(dataclasses.replace(make_progress([6], [50], [1.0]), done=True))
+    view.run.add_progress(make_progress([5], [50], [1.0], eval=make_eval(1, 5, 60.0, 2.0)))
+    view.run.add_progress(dataclasses.replace(make_progress([6], [50], [1.0]), done=True))
     assert plotted("recon") == 6 and plotted("test_recon") == 1  # the final snapshot draws at once
     assert not view._redraw_timer.isActive()
     monkeypatch.setattr(loss_view, "REDRAW_INTERVAL_S", 0.2)
-    view.add_progress(make_progress([7], [50], [1.0]))
+    view.run.add_progress(make_progress([7], [50], [1.0]))
     qtbot.waitUntil(lambda: plotted("recon") == 7, timeout=3000)  # the timer draws the rest
 
 
@@ -177,11 +178,11 @@ def test_beta_kl_uses_each_steps_own_weight_live_and_from_a_history(view):
     view.smoothing_box.setValue(0.0)
     steps, kl = np.arange(1, 7), np.full(6, 10.0)
     warmup = np.minimum(1.0, steps / 4) * 0.5  # beta 0.5 ramped over 4 steps, within one chunk
-    view.add_progress(make_progress(steps, np.full(6, 50.0), kl, kl_weight=warmup))
+    view.run.add_progress(make_progress(steps, np.full(6, 50.0), kl, kl_weight=warmup))
     np.testing.assert_allclose(view.curve_data("beta_kl")[1], 10.0 * warmup)
     # A checkpoint's history: the same curve; steps whose weight was not recorded are left out.
     weights = np.concatenate([[np.nan, np.nan], warmup[2:]])
-    view.set_history(History(steps, np.stack([np.full(6, 50.0), kl, kl + 50], 1), [], weights), 6)
+    view.run.set_history(History(steps, np.stack([np.full(6, 50.0), kl, kl + 50], 1), [], weights), 6)
     x, y = view.curve_data("beta_kl")
     np.testing.assert_array_equal(x, steps[2:])
     np.testing.assert_allclose(y, 10.0 * warmup[2:])
@@ -190,10 +191,10 @@ def test_beta_kl_uses_each_steps_own_weight_live_and_from_a_history(view):
 
 def test_set_history_replaces_everything_and_clear_empties(view):
     t, recon, kl = fake_run(300, 100)
-    view.add_progress(make_progress(t, recon, kl, kl_weight=0.5, eval=make_eval(3, 300, 1, 1)))
+    view.run.add_progress(make_progress(t, recon, kl, kl_weight=0.5, eval=make_eval(3, 300, 1, 1)))
     history = History(steps=np.arange(1, 51), losses=np.full((50, 3), 7.0),
                       evals=[make_eval(1, 25, 6.0, 1.0)])
-    view.set_history(history, steps_per_epoch=25)
+    view.run.set_history(history, steps_per_epoch=25)
     x, y = view.curve_data("neg_elbo")
     np.testing.assert_array_equal(x, np.arange(1, 51))
     np.testing.assert_allclose(y, 7.0)
@@ -201,7 +202,7 @@ def test_set_history_replaces_everything_and_clear_empties(view):
     assert len(view.curve_data("beta_kl")[0]) == 0  # an old history: no KL weights recorded
     view.x_axis_combo.setCurrentText("epoch")
     assert view.curve_data("recon")[0][-1] == pytest.approx(2.0)
-    view.clear()
+    view.run.clear()
     for name in ("recon", "kl", "beta_kl", "neg_elbo", "test_recon", "test_kl", "test_neg_elbo"):
         assert len(view.curve_data(name)[0]) == len(view.curve_data(name)[1]) == 0
 
@@ -211,7 +212,7 @@ def test_crosshair_reads_out_the_nearest_values(view, qtbot, show_widget):
     steps = np.arange(1, 11)
     recon = np.linspace(200, 110, 10)
     recon[4] = 123.45
-    view.add_progress(make_progress(steps, recon, np.full(10, 21.5),
+    view.run.add_progress(make_progress(steps, recon, np.full(10, 21.5),
                                     eval=make_eval(1, 10, 150.25, 22.0)))
     show_widget(view, 700, 450)
     vb = view.plot_widget.getPlotItem().getViewBox()
@@ -247,7 +248,7 @@ def test_render_loss_view_screenshot(view, show_widget):
             e = b // spe
             ev = make_eval(e, b, float(recon[b - 50:b].mean() + 2 + rng.normal()),
                            float(kl[b - 50:b].mean() - 0.5))
-        view.add_progress(make_progress(t[a:b], recon[a:b], kl[a:b], spe=spe,
+        view.run.add_progress(make_progress(t[a:b], recon[a:b], kl[a:b], spe=spe,
                                         kl_weight=float(weight[b - 1]), eval=ev))
     assert len(view.curve_data("test_neg_elbo")[0]) == 10
     view.flush()
@@ -258,7 +259,7 @@ def test_render_loss_view_screenshot(view, show_widget):
 
 
 def test_kl_view_bars_and_active_units(qtbot):
-    w = KLDimView()
+    w = KLDimView(RunModel())
     qtbot.addWidget(w)
     assert len(w.bar_heights()) == 0
     kl = np.array([3.0, 0.002, 1.5, 0.0, 0.8])
@@ -276,7 +277,7 @@ def test_kl_view_bars_and_active_units(qtbot):
 
 
 def test_kl_view_colours_the_dimensions_the_evaluation_marks_active(qtbot):
-    w = KLDimView()
+    w = KLDimView(RunModel())
     qtbot.addWidget(w)
     kl = np.array([0.5, 2.0, 0.4])
     # Dimension 1 has the largest KL yet is inactive (its posterior mean does not vary).
@@ -288,7 +289,7 @@ def test_kl_view_colours_the_dimensions_the_evaluation_marks_active(qtbot):
 
 @pytest.mark.parametrize("dims", [1, 512])
 def test_kl_view_handles_any_latent_size(show_widget, dims):
-    w = KLDimView()
+    w = KLDimView(RunModel())
     kl = np.random.default_rng(dims).exponential(0.5, dims)
     active = (dims + 1) // 2
     w.set_eval(make_eval(1, 10, 90.0, kl.sum(), kl_per_dim=kl, active=active))
@@ -301,7 +302,7 @@ def test_kl_view_handles_any_latent_size(show_widget, dims):
 
 
 def test_render_kl_view_screenshot(show_widget):
-    w = KLDimView()
+    w = KLDimView(RunModel())
     rng = np.random.default_rng(3)
     kl = np.where(rng.random(20) < 0.4, rng.uniform(0, 0.003, 20), rng.uniform(0.5, 4.0, 20))
     active = int((kl > 0.01).sum())
@@ -319,7 +320,7 @@ def test_the_view_holds_every_visible_curve_as_a_run_grows_and_moves_seldom(view
     box.sigRangeChanged.connect(lambda *_: changes.append(1))
     t, recon, kl = fake_run(2000, 500)
     for a in range(0, 2000, 20):  # 100 redraws
-        view.add_progress(make_progress(t[a:a + 20], recon[a:a + 20], kl[a:a + 20], spe=500))
+        view.run.add_progress(make_progress(t[a:a + 20], recon[a:a + 20], kl[a:a + 20], spe=500))
         view.flush()
         (x0, x1), (y0, y1) = box.viewRange()
         for name in ("recon", "kl", "neg_elbo"):
@@ -335,16 +336,16 @@ def test_the_view_holds_every_visible_curve_as_a_run_grows_and_moves_seldom(view
 
 def test_a_new_run_of_smaller_values_is_fitted_again(view):
     t, recon, kl = fake_run(1000, 500)
-    view.add_progress(make_progress(t, recon, kl, spe=500))
-    view.clear()
-    view.add_progress(make_progress(t[:50], np.full(50, 3.0), np.full(50, 1.0), spe=500))
+    view.run.add_progress(make_progress(t, recon, kl, spe=500))
+    view.run.clear()
+    view.run.add_progress(make_progress(t[:50], np.full(50, 3.0), np.full(50, 1.0), spe=500))
     view.flush()
     (x0, x1), (y0, y1) = view.plot_widget.getPlotItem().getViewBox().viewRange()
     assert x1 < 100 and y1 < 10  # not the old run's 1000 steps and 500 nats
 
 
 def test_kl_view_keeps_its_y_range_for_a_small_change_and_holds_every_bar(qtbot):
-    w = KLDimView()
+    w = KLDimView(RunModel())
     qtbot.addWidget(w)
     box = w.plot_widget.getPlotItem().getViewBox()
     w.set_eval(make_eval(1, 10, 90.0, 7.0, kl_per_dim=[3.0, 4.0]))
@@ -357,7 +358,7 @@ def test_kl_view_keeps_its_y_range_for_a_small_change_and_holds_every_bar(qtbot)
 
 
 def test_a_hidden_view_does_not_redraw_and_catches_up_when_shown(qtbot, show_widget):
-    view = LossView()
+    view = LossView(RunModel())
     qtbot.addWidget(view)
 
     def plotted():
@@ -365,8 +366,8 @@ def test_a_hidden_view_does_not_redraw_and_catches_up_when_shown(qtbot, show_wid
         return 0 if x is None else len(x)
 
     t, recon, kl = fake_run(300, 100)
-    view.add_progress(make_progress(t[:100], recon[:100], kl[:100], eval=make_eval(1, 100, 120.0, 15.0)))
-    view.add_progress(dataclasses.replace(make_progress(t[100:], recon[100:], kl[100:]), done=True))
+    view.run.add_progress(make_progress(t[:100], recon[:100], kl[:100], eval=make_eval(1, 100, 120.0, 15.0)))
+    view.run.add_progress(dataclasses.replace(make_progress(t[100:], recon[100:], kl[100:]), done=True))
     assert plotted() == 0 and not view._redraw_timer.isActive()  # taken, not drawn
     assert len(view.curve_data("recon")[0]) == 300
     show_widget(view, 700, 400)

@@ -48,9 +48,9 @@ def test_a_tiny_run_fills_the_losses_map_kl_and_decoder(qtbot, make_window, tiny
     encoded = window.explorer.encoded
     assert encoded is not None and encoded.step == 8 and len(encoded.latents) == 128
     assert window.explorer.snapshot is not None and window.explorer.snapshot.step == 8
-    assert window.training_panel.state == "idle" and window.menu_actions.start.isEnabled()
+    assert window.run.state == "finished" and window.menu_actions.start.isEnabled()
     assert "step 8/8" in window.training_panel.progress_label.text()
-    assert window.device_label.text() == "Device: cpu"
+    assert window.status_bar.device_label.text() == "Device: cpu"
     assert len(log.progress) >= 2 and not log.errors
 
 
@@ -90,19 +90,19 @@ def test_pause_resume_and_stop(qtbot, make_window, tiny_config, signal_log):
     window.start_training()
     qtbot.waitUntil(lambda: any(p.step > 0 for p in log.progress), timeout=TIMEOUT)
     window.training_panel.pause_button.click()
-    assert window.training_panel.state == "paused" and window.menu_actions.pause.text() == "&Resume"
+    assert window.run.state == "paused" and window.menu_actions.pause.text() == "&Resume"
     qtbot.waitUntil(lambda: log.progress[-1].paused, timeout=TIMEOUT)
     paused_at, count = log.progress[-1].step, len(log.progress)
     qtbot.waitUntil(lambda: len(log.progress) >= count + 3, timeout=TIMEOUT)  # paused snapshots...
     assert {p.step for p in log.progress[count - 1:]} == {paused_at}  # ...at the same step
     window.training_panel.pause_button.click()  # resume
-    assert window.training_panel.state == "running"
+    assert window.run.state == "running"
     qtbot.waitUntil(lambda: log.progress[-1].step > paused_at, timeout=TIMEOUT)
     with qtbot.waitSignal(window.runFinished, timeout=TIMEOUT) as finished:
         window.training_panel.stop_button.click()
     final = finished.args[0]
     assert final.stopped and final.step < final.total_steps
-    assert window.training_panel.state == "idle" and window.training_panel.start_button.isEnabled()
+    assert window.run.state == "finished" and window.training_panel.start_button.isEnabled()
     assert window.explorer.encoded.step == final.step  # the map shows the weights it stopped with
 
 
@@ -133,7 +133,7 @@ def test_a_worker_error_is_shown_and_the_app_stays_usable(qtbot, make_window, ti
     assert _train(qtbot, window) is None
     assert window.error_box is not None and window.error_box.isVisible()
     assert "not found" in window.error_box.text() and "not found" in window.last_error
-    assert window.training_panel.state == "idle" and window.menu_actions.start.isEnabled()
+    assert window.run.state == "failed" and window.menu_actions.start.isEnabled()
     window.error_box.close()
     window.training_panel.set_config(tiny_config(epochs=1))
     assert _train(qtbot, window).done
@@ -146,16 +146,16 @@ def test_settings_persist_between_windows(qtbot, make_window, tiny_config):
     first.training_panel.set_config(cfg)
     first.training_panel.set_map_source("train", 70_000)
     first.resize(700, 650)  # within the offscreen screen (800x800): restoreGeometry keeps windows on screen
-    first.dock_point.hide()
+    first.docks.point.hide()
     first.close()
     second = make_window()
     # Everything but the image limits, which are no setting of the window.
     assert second.training_panel.config() == cfg.replace(data={"train_limit": None, "test_limit": None})
     assert second.training_panel.map_source() == ("train", 70_000)
     assert (second.width(), second.height()) == (700, 650)
-    assert second.dock_point.isHidden() and not second.dock_map.isHidden()
+    assert second.docks.point.isHidden() and not second.docks.map.isHidden()
     second.reset_layout()
-    assert not second.dock_point.isHidden()
+    assert not second.docks.point.isHidden()
 
 
 def _tiny_checkpoint(path, config: RunConfig) -> int:

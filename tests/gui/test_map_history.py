@@ -65,4 +65,4 @@ def test_training_keeps_adding_epochs_to_the_history(qtbot, settings, tiny_confi
         w.start_training()
     assert w.explorer.history.epochs == [1, 2, 3]
     w.latent_map.history_bar.slider.setValue(1)
-    np.testing.assert_array_equal(w.explorer.encoded.latents, RunReader(w._info.run_dir).map_means(2))
+    np.testing.assert_array_equal(w.explorer.encoded.latents, RunReader(w.run.info.run_dir).map_means(2))

@@ -34,12 +34,12 @@ def test_start_is_enabled_once_the_engine_is_loaded(qtbot, settings, monkeypatch
     window.show()
     assert not window.engine_ready
     assert not window.menu_actions.start.isEnabled() and not window.training_panel.start_button.isEnabled()
-    assert window.device_label.text() == "Loading PyTorch…"
+    assert window.status_bar.device_label.text() == "Loading PyTorch…"
     assert window.menu_actions.open.isEnabled()  # opening waits for the engine on the worker's thread
     with qtbot.waitSignal(window.engineReady, timeout=TIMEOUT):
         loading.set()
     assert window.menu_actions.start.isEnabled() and window.training_panel.start_button.isEnabled()
-    assert window.device_label.text() == "Device: cpu"
+    assert window.status_bar.device_label.text() == "Device: cpu"
     assert torch.get_num_threads() == 1  # the GUI thread's own torch work never starts a pool
 
 

@@ -8,12 +8,15 @@ from PySide6.QtCore import Qt
 
 from vaegui.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from vaegui.core.progress import Progress
+from vaegui.core.run_model import RunModel
 from vaegui.gui.training_panel import SciSpinBox, TrainingPanel
 
 
 @pytest.fixture
 def panel(qtbot):
-    p = TrainingPanel()
+    run = RunModel()
+    run.set_ready("cpu")
+    p = TrainingPanel(run)
     qtbot.addWidget(p)
     return p
 
@@ -61,7 +64,7 @@ def test_cpu_threads_are_auto_or_a_count(panel):
     assert panel.config().train.threads == 2
     panel.threads_spin.stepBy(-2)  # below 1 is auto
     assert panel.threads_spin.text() == "auto" and panel.config().train.threads == "auto"
-    panel.set_state("running")
+    panel.run.start(panel.config())
     assert not panel.threads_spin.isEnabled()  # a run's count is set when it starts
 
 
@@ -71,18 +74,18 @@ def test_cpu_threads_setting_is_remembered(tmp_path, qtbot):
     from vaegui.gui import settings as store
 
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    panel = TrainingPanel()
+    panel = TrainingPanel(RunModel())
     qtbot.addWidget(panel)
     panel.threads_spin.setValue(1)
     store.save_config(settings, panel.config())
-    again = TrainingPanel(store.load_config(QSettings(str(tmp_path / "settings.ini"),
+    again = TrainingPanel(RunModel(), store.load_config(QSettings(str(tmp_path / "settings.ini"),
                                                       QSettings.Format.IniFormat)))
     qtbot.addWidget(again)
     assert again.threads_spin.value() == 1 and again.config().train.threads == 1
 
 
 def test_running_disables_fixed_settings_but_not_beta(panel, qtbot):
-    panel.set_state("running")
+    panel.run.start(panel.config())
     for w in (panel.dataset_combo, panel.family_combo, panel.latent_spin, panel.lr_spin,
               panel.batch_spin, panel.epochs_spin, panel.device_combo, panel.start_button):
         assert not w.isEnabled()
@@ -90,7 +93,7 @@ def test_running_disables_fixed_settings_but_not_beta(panel, qtbot):
     with qtbot.waitSignal(panel.betaChanged) as changed:
         panel.beta_spin.setValue(4.0)
     assert changed.args == [4.0]
-    panel.set_state("idle")
+    panel.run.run_finished(None)  # failed: the settings and Start come back
     assert panel.latent_spin.isEnabled() and panel.start_button.isEnabled()
     assert not panel.pause_button.isEnabled()
 
@@ -104,10 +107,10 @@ def test_set_config_does_not_announce_a_beta_change(panel, qtbot):
 def test_buttons_request_start_pause_resume_stop(panel, qtbot):
     with qtbot.waitSignal(panel.startRequested):
         qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
-    panel.set_state("running")
+    panel.run.start(panel.config())
     with qtbot.waitSignal(panel.pauseRequested):
         qtbot.mouseClick(panel.pause_button, Qt.MouseButton.LeftButton)
-    panel.set_state("paused")
+    panel.run.pause()
     assert panel.pause_button.text() == "Resume"
     with qtbot.waitSignal(panel.resumeRequested):
         qtbot.mouseClick(panel.pause_button, Qt.MouseButton.LeftButton)
@@ -144,7 +147,8 @@ def test_progress_read_out(panel):
                  kl_weight=1.0,
                  images_per_s=28123.4, images_seen=192000, train_seconds=7.0, seconds_left=95.0,
                  device="cuda (NVIDIA H200)", threads=2)
-    panel.show_progress(p)
+    panel.run.start(panel.config())
+    panel.run.add_progress(p)
     text = panel.progress_label.text()
     for part in ("Epoch 4/10", "step 1,500/4,690", "28,123 img/s", "2 threads", "1:35 left"):
         assert part in text
@@ -173,6 +177,6 @@ def test_settings_at_the_engines_bounds_are_not_clamped(qtbot):
                     ModelConfig(latent_dim=600),
                     TrainConfig(epochs=500_000, batch_size=500_000, lr=1e-9, beta=5000.0,
                                 warmup_steps=3_000_000_000))
-    panel = TrainingPanel(cfg)
+    panel = TrainingPanel(RunModel(), cfg)
     qtbot.addWidget(panel)
     assert panel.config() == cfg

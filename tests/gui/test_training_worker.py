@@ -192,3 +192,25 @@ def test_epoch_end_maps_reuse_the_evaluation_and_a_training_map_encodes(qtbot, w
     worker.set_map_source("train", 100)  # training images are not evaluated: they are encoded
     _run(qtbot, log, worker, tiny_config(epochs=1))
     assert passes == ["train"] and log.maps[-1].split == "train" and len(log.maps[-1].latents) == 100
+
+
+def test_a_map_asked_for_mid_run_is_a_job_between_steps_and_an_open_waits_for_the_run(
+        qtbot, worker, tmp_path, tiny_config, signal_log):
+    log = signal_log(worker)
+    path = tmp_path / "first.pt"
+    _run(qtbot, log, worker, tiny_config(epochs=1))
+    worker.save_checkpoint(str(path))
+    qtbot.waitUntil(lambda: bool(log.saved), timeout=TIMEOUT)
+    maps = len(log.maps)
+    worker.start(tiny_config(epochs=2, train=32768))  # 512 steps an epoch: no epoch's map soon
+    qtbot.waitUntil(lambda: len(log.started) == 2, timeout=TIMEOUT)
+    worker.refresh_map()
+    worker.refresh_map()  # asked again while the first waits: one map
+    worker.open_checkpoint(str(path))  # no between-steps job: it waits for the run to end
+    qtbot.waitUntil(lambda: len(log.maps) > maps, timeout=TIMEOUT)
+    assert len(log.finished) == 1 and not log.opened and log.maps[maps].step < 512
+    worker.stop()
+    qtbot.waitUntil(lambda: bool(log.opened), timeout=TIMEOUT)
+    assert len(log.finished) == 2 and log.finished[1].stopped and log.opened[0].step == 4
+    steps = [m.step for m in log.maps[maps:]]
+    assert len(steps) == len(set(steps)) and not log.errors  # no map twice for one request

@@ -141,16 +141,16 @@ def _open(args: argparse.Namespace):
 
 def _figures(parent, explorer, history, steps_per_epoch):
     """The window's plot panels, made off screen under ``parent``: their export targets."""
+    from ..core.run_model import RunModel
     from ..gui.explorer.latent_map import LatentMap
     from ..gui.export.targets import find_targets
     from ..gui.kl_view import KLDimView
     from ..gui.loss_view import LossView
 
+    run = RunModel()  # the losses and the last evaluation, as the window's views show them
+    run.set_history(history, steps_per_epoch)
     LatentMap(explorer, parent)
-    losses = LossView(parent)
-    losses.set_history(history, steps_per_epoch)
-    kl = KLDimView(parent)
-    if explorer.evaluation is not None:
-        kl.set_eval(explorer.evaluation)
+    LossView(run, parent)
+    KLDimView(run, parent)
     plots, _ = find_targets(parent)
     return plots

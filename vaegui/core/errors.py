@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 # Exit codes of the command line and the app.
 EXIT_USER_ERROR = 2  # a user's error, reported in one line (argparse's own code for a bad argument)
@@ -53,3 +54,14 @@ def os_reason(exc: OSError) -> str:
     """An OSError in a few words, without the file name the caller names anyway
     ("Read-only file system", "No space left on device", "File name too long")."""
     return exc.strerror or str(exc) or type(exc).__name__
+
+
+def describe_error(exc: BaseException) -> str:
+    """A message a user can act on, for any exception raised by a run or an open."""
+    torch = sys.modules.get("torch")  # not imported yet: the error cannot be torch's
+    if torch is not None and isinstance(exc, torch.OutOfMemoryError):
+        return ("The GPU ran out of memory. Try a smaller batch size or model, or the cpu device.\n"
+                f"({str(exc).splitlines()[0] if str(exc) else 'out of memory'})")
+    if isinstance(exc, VaeguiError):
+        return str(exc)
+    return f"Unexpected error: {type(exc).__name__}: {exc}"

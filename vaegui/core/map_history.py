@@ -34,6 +34,21 @@ class MapHistory:
         self._bad_decoders: set[int] = set()  # ... whose decoder did
         self.refresh()
 
+    @classmethod
+    def of_run(cls, run_dir: str | None) -> "MapHistory | None":
+        """The map history a run folder keeps (None for no folder or an unreadable one: the map
+        then has no history, nothing else changes)."""
+        from .errors import VaeguiError
+
+        if run_dir is None:
+            return None
+        try:
+            from .run_reader import RunReader  # torch: the window calls this once a run is shown
+
+            return cls(RunReader(run_dir))
+        except VaeguiError:
+            return None
+
     def refresh(self) -> bool:
         """Look for epochs written since; True if there are new ones."""
         epochs = []

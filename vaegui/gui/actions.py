@@ -1,16 +1,20 @@
 """The window's actions, menus and toolbar, built in one place so main_window.py stays about
-wiring. Every action is an attribute of :class:`Actions`; the window connects their triggers."""
+wiring. Every action is an attribute of :class:`Actions`; the window connects their triggers.
+Which are enabled follows the run model's ``controls()``."""
 
 from __future__ import annotations
 
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QToolBar
 
+from vaegui.core.run_model import RunModel
+
 from .icons import icon
 
 
 class Actions:
-    def __init__(self, window: QMainWindow):
+    def __init__(self, window: QMainWindow, run: RunModel):
+        self.run = run
         def make(text: str, icon_name: str | None = None, shortcut=None, tip: str = "") -> QAction:
             action = QAction(icon(icon_name), text, window) if icon_name else QAction(text, window)
             if shortcut is not None:
@@ -63,6 +67,20 @@ class Actions:
         view_menu.addAction(self.reset_layout)
         help_menu = bar.addMenu("&Help")
         help_menu.addAction(self.about)
+        self.run.events.state.connect(self._on_run_state)
+        self._on_run_state()
+
+    def _on_run_state(self) -> None:
+        c = self.run.controls()
+        self.start.setEnabled(c.start)
+        self.pause.setEnabled(c.pause)
+        self.pause.setText("&Resume" if c.resumes else "&Pause")
+        self.pause.setIcon(icon("play" if c.resumes else "pause"))
+        self.stop.setEnabled(c.stop)
+        for action in (self.open, self.open_run, self.follow_run, self.recent_menu.menuAction()):
+            action.setEnabled(c.open)
+        self.save.setEnabled(c.model)
+        self.refresh_map.setEnabled(c.model)
 
     def build_toolbar(self, window: QMainWindow) -> QToolBar:
         toolbar = QToolBar("Main toolbar", window)

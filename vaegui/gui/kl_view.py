@@ -1,4 +1,5 @@
-"""Posterior-collapse view: the test-set KL of each latent dimension, and the active units."""
+"""Posterior-collapse view: the test-set KL of each latent dimension, and the active units, of
+the latest evaluation of a :class:`~vaegui.core.run_model.RunModel`."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from vaegui.core.progress import EvalResult
 from vaegui.core.latent import dimension_name
+from vaegui.core.run_model import RunModel
 from vaegui.gui.plot_axes import cache_axes, style_axes
 from vaegui.gui.stepped_view_box import stepped_range
 
@@ -34,8 +36,9 @@ class _IndexAxis(pg.AxisItem):
 class KLDimView(QWidget):
     """Bars of KL per latent dimension after each evaluation; collapsed dimensions in grey."""
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, run: RunModel, parent: QWidget | None = None):
         super().__init__(parent)
+        self.run = run
         self.plot_widget = pg.PlotWidget(background="w",
                                          axisItems={"bottom": _IndexAxis("bottom")})
         self.plot_widget.setObjectName("kl_per_dimension")  # its name as an export target
@@ -60,7 +63,14 @@ class KLDimView(QWidget):
         layout.addWidget(self.summary_label)
         layout.addWidget(self.plot_widget)
         self._heights = np.zeros(0)
-        self.clear()
+        run.events.evaluation.connect(self._on_run_evaluation)
+        self._on_run_evaluation()
+
+    def _on_run_evaluation(self) -> None:
+        if self.run.evaluation is None:
+            self.clear()
+        else:
+            self.set_eval(self.run.evaluation)
 
     def clear(self) -> None:
         self._heights = np.zeros(0)

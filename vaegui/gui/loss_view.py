@@ -1,4 +1,6 @@
-"""Losses panel: live per-step training curves, EMA-smoothed, with per-epoch test-set markers."""
+"""Losses panel: live per-step training curves, EMA-smoothed, with per-epoch test-set markers.
+
+It draws the loss history of a :class:`~vaegui.core.run_model.RunModel`, which owns the data."""
 
 from __future__ import annotations
 
@@ -11,8 +13,8 @@ from PySide6.QtCore import QPointF, Qt, QTimer
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel,
                                QVBoxLayout, QWidget)
 
-from vaegui.core.loss_history import History
-from vaegui.core.progress import LOSS_COLUMNS, EvalResult, Progress
+from vaegui.core.progress import LOSS_COLUMNS, EvalResult
+from vaegui.core.run_model import RunModel
 from vaegui.gui.plot_axes import cache_axes, style_axes
 from vaegui.gui.stepped_view_box import SteppedViewBox
 
@@ -104,13 +106,12 @@ def _nearest(x: np.ndarray, q: float) -> int:
 class LossView(QWidget):
     """Training losses per step (smoothed, raw faintly behind) and test losses per epoch."""
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, run: RunModel, parent: QWidget | None = None):
         super().__init__(parent)
-        self._steps_per_epoch = 1
+        self.run = run
         self._series = {name: _Series() for name in _TRAIN}
         self._beta_seen = False  # beta*KL is only worth a curve once the KL weight was not 1
         self._evals: list[EvalResult] = []
-        self.history = History()  # every row shown, as data (the loss CSV is written from it)
         self._pending: str | None = None  # what add_progress changed since the last redraw
         self._drawn_at = -math.inf  # time.monotonic() of the last redraw
         self._redraw_timer = QTimer(self, singleShot=True)
@@ -122,6 +123,9 @@ class LossView(QWidget):
         layout.addLayout(self._toolbar)
         layout.addWidget(self.plot_widget, 1)
         layout.addWidget(self.readout_label)
+        run.events.progress.connect(self._on_run_progress)
+        run.events.history.connect(self._on_run_history)
+        self._on_run_history()
 
     # ---- construction ----------------------------------------------------------------------
     def _build_controls(self) -> None:
@@ -177,14 +181,13 @@ class LossView(QWidget):
             line.setVisible(False)
             plot.addItem(line, ignoreBounds=True)
         plot.scene().sigMouseMoved.connect(self._on_scene_mouse_moved)
-        self.clear()
+        self._clear()
 
-    # ---- public API ------------------------------------------------------------------------
-    def clear(self) -> None:
+    # ---- the run model ---------------------------------------------------------------------
+    def _clear(self) -> None:
         for series in self._series.values():
             series.clear()
         self._evals = []
-        self.history = History()
         self._beta_seen = False
         self._items["beta_kl"].setVisible(False)
         self._refresh()
@@ -193,16 +196,16 @@ class LossView(QWidget):
         self.readout_label.setText("<span style='color:grey'>point at the plot to read the "
                                    "values</span>")
 
-    def add_progress(self, progress: Progress) -> None:
+    def _on_run_progress(self) -> None:
         """Take new rows at once; the plot is redrawn at most every REDRAW_INTERVAL_S, always for
         the final snapshot of a run, and not at all while hidden (a closed dock or a tab behind
         another): showing it draws what it has taken meanwhile."""
-        self._steps_per_epoch = max(1, progress.steps_per_epoch)
+        progress = self.run.progress
+        if progress is None:
+            return
         # Markers, legend or visibility changes are rare: most updates only move curves.
         changed = self._append(progress.new_steps, progress.new_losses, progress.new_kl_weights)
-        self.history.append(progress.new_steps, progress.new_losses, progress.new_kl_weights)
         if progress.eval is not None:
-            self.history.evals.append(progress.eval)
             self._evals.append(progress.eval)
             self._evals.sort(key=lambda e: e.step)  # nearest-point look-up needs sorted x
             changed = True
@@ -231,19 +234,16 @@ class LossView(QWidget):
         if self._pending is not None:
             self.flush()
 
-    def set_history(self, history: History, steps_per_epoch: int) -> None:
-        """Replace everything (beta*KL only for the steps whose KL weight the history kept)."""
-        self.clear()
-        self._steps_per_epoch = max(1, steps_per_epoch)
+    def _on_run_history(self) -> None:
+        """Draw the run's whole history anew (beta*KL only for the steps whose KL weight the
+        history kept)."""
+        self._clear()
+        history = self.run.history
         self._append(history.steps, history.losses, history.kl_weights)
         self._evals = sorted(history.evals, key=lambda e: e.step)
-        self.history = history.copy()
         self._refresh()
 
-    @property
-    def steps_per_epoch(self) -> int:
-        return self._steps_per_epoch
-
+    # ---- public API ------------------------------------------------------------------------
     def curve_data(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """x (in the current x-axis unit) and y as plotted; raises KeyError for unknown names."""
         x, y = self._data(name)
@@ -280,7 +280,7 @@ class LossView(QWidget):
         return x, np.array([getattr(e, name) for e in self._evals], dtype=np.float64)
 
     def _x_scale(self) -> float:
-        return 1.0 / self._steps_per_epoch if self.x_axis_combo.currentText() == "epoch" else 1.0
+        return 1.0 / self.run.steps_per_epoch if self.x_axis_combo.currentText() == "epoch" else 1.0
 
     def _refresh_curves(self) -> None:
         """Hand the current buffers to the plot items (views, no copies; x stays in steps and

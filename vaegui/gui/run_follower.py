@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QThread, Qt, Signal, Slot
 
-from vaegui.core.errors import VaeguiError
+from vaegui.core.errors import VaeguiError, describe_error
 from vaegui.core.loss_history import History
 from vaegui.core.latent import Snapshot, encoded_set
+from vaegui.core.run_info import RunInfo, examples_of
 from vaegui.core.thread_governor import pin_threads
 
 from .progress_throttle import ProgressThrottle
-from .training_worker import RunInfo, describe_error, examples_of
 
 if TYPE_CHECKING:
     from vaegui.core.dataset_loader import ImageData

@@ -1,4 +1,7 @@
-"""The Training panel: run controls, progress, and every setting of a run."""
+"""The Training panel: run controls, progress, the final results, and every setting of a run.
+
+It shows a :class:`~vaegui.core.run_model.RunModel` and follows its events; the run model's
+``controls()`` says which buttons and settings are enabled."""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from vaegui.core.config import (DEVICES, KL_FORMS, LIKELIHOODS, MAX_BATCH_SIZE, 
                                 MODEL_FAMILIES, THREADS_AUTO, RunConfig)
 from vaegui.core.dataset_catalog import DATASET_TITLES, FOLDER_PREFIX
 from vaegui.core.progress import Progress, format_duration
+from vaegui.core.run_model import RunModel, describe_results
 
 from .icons import icon
 
@@ -59,16 +63,22 @@ class TrainingPanel(QWidget):
     mapSourceChanged = Signal(str, object)  # split, limit (None = all)
     mapRefreshRequested = Signal()
 
-    def __init__(self, config: RunConfig | None = None, parent: QWidget | None = None):
+    def __init__(self, run: RunModel, config: RunConfig | None = None, parent: QWidget | None = None):
         super().__init__(parent)
+        self.run = run
         self._base = config or RunConfig()  # keeps the settings this panel has no widget for
-        self._state = "idle"
-        self._ready = True  # the window says otherwise until torch is loaded
         # Replaced in tests; a real dialog otherwise.
         self.ask_folder = lambda: QFileDialog.getExistingDirectory(self, "Choose an image folder")
         self._build()
         self.set_config(self._base)
-        self.set_state("idle")
+        e = run.events
+        e.state.connect(self._on_run_state)
+        e.progress.connect(self._on_run_progress)
+        e.results.connect(self._on_run_results)
+        e.device.connect(self._on_run_device)
+        e.info.connect(self._on_run_info)
+        self._on_run_state()
+        self._on_run_results()
 
     # ---- building ----------------------------------------------------------------------------
     def _build(self) -> None:
@@ -106,6 +116,8 @@ class TrainingPanel(QWidget):
         self.progress_bar.setTextVisible(False)
         self.progress_label = QLabel("Not started")
         self.progress_label.setWordWrap(True)
+        self.results_label = QLabel()  # the final test figures of the run shown
+        self.results_label.setWordWrap(True)
         self.device_label = QLabel("Device in use: –")
         self.device_label.setWordWrap(True)
         layout = QVBoxLayout(box)
@@ -114,6 +126,7 @@ class TrainingPanel(QWidget):
         layout.addLayout(buttons)
         layout.addWidget(self.progress_bar)
         layout.addWidget(self.progress_label)
+        layout.addWidget(self.results_label)
         layout.addWidget(self.device_label)
         return box
 
@@ -250,35 +263,44 @@ class TrainingPanel(QWidget):
         self.mapSourceChanged.emit(*self.map_source())
 
     def _on_pause_clicked(self) -> None:
-        (self.resumeRequested if self._state == "paused" else self.pauseRequested).emit()
+        (self.resumeRequested if self.run.controls().resumes else self.pauseRequested).emit()
 
-    # ---- state and progress ------------------------------------------------------------------
-    @property
-    def state(self) -> str:
-        return self._state
-
-    def set_state(self, state: str) -> None:
-        """"idle", "running" or "paused": which controls and settings are enabled."""
-        if state not in ("idle", "running", "paused"):
-            raise ValueError(f"unknown state {state!r}")
-        self._state = state
-        idle = state == "idle"
-        self.start_button.setEnabled(idle and self._ready)
-        self.pause_button.setEnabled(not idle)
-        self.stop_button.setEnabled(not idle)
-        paused = state == "paused"
-        self.pause_button.setText("Resume" if paused else "Pause")
-        self.pause_button.setIcon(icon("play" if paused else "pause"))
+    # ---- the run model -----------------------------------------------------------------------
+    def _on_run_state(self) -> None:
+        c = self.run.controls()
+        self.start_button.setEnabled(c.start)
+        self.start_button.setToolTip("" if self.run.ready else "Loading PyTorch…")
+        self.pause_button.setEnabled(c.pause)
+        self.stop_button.setEnabled(c.stop)
+        self.pause_button.setText("Resume" if c.resumes else "Pause")
+        self.pause_button.setIcon(icon("play" if c.resumes else "pause"))
+        self.refresh_button.setEnabled(c.model)
         self._update_enabled()
+        self._on_run_progress()  # the line ends with the state
 
-    def set_ready(self, ready: bool) -> None:
-        """Whether training can start: torch and the engine are loaded (until then, Start says so)."""
-        self._ready = ready
-        self.start_button.setToolTip("" if ready else "Loading PyTorch…")
-        self.set_state(self._state)
+    def _on_run_progress(self) -> None:
+        if self.run.progress is not None:
+            self.show_progress(self.run.progress)
+            return
+        self.progress_bar.setValue(0)
+        self.progress_label.setText("Starting…" if self.run.busy else
+                                    "Failed" if self.run.state == "failed" else "Not started")
+
+    def _on_run_results(self) -> None:
+        results = self.run.results
+        self.results_label.setText("" if results is None else "Final " + describe_results(results))
+        self.results_label.setVisible(results is not None)
+
+    def _on_run_device(self) -> None:
+        self.show_device(self.run.device)
+
+    def _on_run_info(self) -> None:
+        info = self.run.info
+        if info is not None and info.source != "train":  # an opened or followed run's settings
+            self.set_config(info.config)
 
     def _update_enabled(self, *_args) -> None:
-        idle = self._state == "idle"
+        idle = self.run.controls().settings
         # Beta and the map's source stay editable: they apply to the running trainer / next map.
         for w in (self.dataset_combo, self.family_combo, self.latent_spin, self.likelihood_combo,
                   self.kl_combo, self.warmup_spin, self.lr_spin, self.batch_spin, self.epochs_spin,
@@ -297,14 +319,11 @@ class TrainingPanel(QWidget):
             parts.append(f"{p.images_per_s:,.0f} img/s")
         if p.threads:
             parts.append(f"{p.threads} thread{'s' * (p.threads != 1)}")
-        if p.done:
-            parts.append("stopped" if p.stopped else "done")
-        elif p.paused:
-            parts.append("paused")
-        elif p.seconds_left is not None:
+        if outcome := self.run.outcome():
+            parts.append(outcome)
+        elif p.seconds_left is not None and not p.done:
             parts.append(f"{format_duration(p.seconds_left)} left")
         self.progress_label.setText(" · ".join(parts))
-        self.show_device(p.device)
 
     def show_device(self, device: str) -> None:
         self.device_label.setText(f"Device in use: {device}")

@@ -1,35 +1,40 @@
-"""Training, map encoding and checkpoint I/O on a background QThread.
+"""Training, map encoding, opening and saving as jobs on a background QThread.
 
 :class:`TrainingWorker` lives in a QThread that lasts as long as the window. Its public methods are
-called from the GUI thread: control methods (pause, stop, beta, map and save requests) only set
-flags, because the worker's event loop is blocked while a run's loop runs; the others queue a call
-into the worker thread. Only plain data comes back: Progress snapshots, weight Snapshots (copied
-state dicts), EncodedSets, strings.
+called from the GUI thread. Each command is a job queued to the worker's thread: train a run,
+open a checkpoint, encode the map, save a checkpoint. Pause, stop and beta are controls of the
+running trainer instead: flags read between two steps, because the worker's thread is busy
+running the training job. A map or save job asked for during a run needs the weights between two
+steps: the run lends its thread to such jobs at each of the trainer's snapshots (the training
+loop itself looks only at stop and pause). Only plain data comes back: Progress snapshots,
+weight Snapshots (copied state dicts), EncodedSets, RunInfos, strings.
 
-torch and the engine are imported on the worker's thread (its first queued call, ``warm_up``),
-not by this module: the window opens before torch has loaded, which takes seconds.
+torch and the engine are imported on the worker's thread (its first job, ``warm_up``), not by
+this module: the window opens before torch has loaded, which takes seconds.
 """
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 import traceback
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from vaegui.core.config import DataConfig, RunConfig
-from vaegui.core.errors import VaeguiError
+from vaegui.core.errors import VaeguiError, describe_error
 from vaegui.core.loss_history import History
-from vaegui.core.latent import Snapshot, encoded_set, example_indices
+from vaegui.core.latent import Snapshot, encoded_set
 from vaegui.core.progress import Progress, steps_per_epoch, steps_per_epoch_from
 from vaegui.core.resume import fixed_differences
 from vaegui.core.run_folder import RunFolder, default_runs_dir, new_run_path
+from vaegui.core.run_info import RunInfo, examples_of
 from vaegui.core.thread_governor import pin_threads
 
 from .progress_throttle import ProgressThrottle
@@ -43,28 +48,10 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class RunInfo:
-    """What the window needs to know when a run starts or a checkpoint opens."""
-
-    config: RunConfig
-    image_shape: tuple[int, int, int]
-    class_names: tuple[str, ...]
-    steps_per_epoch: int
-    history: History | None  # a copy of the losses so far (resumed run or checkpoint)
-    source: str  # "train" or "checkpoint"
-    step: int = 0  # training steps already done
-    examples: np.ndarray | None = None  # (n, C, H, W) uint8 test images to reconstruct, if loaded
-    run_dir: str | None = None  # the run folder it trains into, or the one it was opened from
-
-
-EXAMPLES = 64  # test images sent for reconstructions (the explorer shows up to this many)
-
-
-def examples_of(data: ImageData | None) -> np.ndarray | None:
-    """A fixed, varied set of test images (a view of the dataset, not a copy)."""
-    if data is None or not len(data.test_images):
-        return None
-    return data.test_images.numpy()[example_indices(data.test_labels.numpy(), EXAMPLES)]
+class _Job:
+    work: Callable[[], None]
+    between_steps: bool  # a run lends its thread to it at a snapshot (a map, a save)
+    kind: str = ""  # jobs of a kind wait at most once in the queue ("map")
 
 
 def take_snapshot(model: VAE, step: int) -> Snapshot:
@@ -72,17 +59,6 @@ def take_snapshot(model: VAE, step: int) -> Snapshot:
     from vaegui.core.model import model_state
 
     return Snapshot(model.config, model.image_shape, model_state(model), step)
-
-
-def describe_error(exc: BaseException) -> str:
-    """A message a user can act on, for any exception raised by a run."""
-    torch = sys.modules.get("torch")  # not imported yet: the error cannot be torch's
-    if torch is not None and isinstance(exc, torch.OutOfMemoryError):
-        return ("The GPU ran out of memory. Try a smaller batch size or model, or the cpu device.\n"
-                f"({str(exc).splitlines()[0] if str(exc) else 'out of memory'})")
-    if isinstance(exc, VaeguiError):
-        return str(exc)
-    return f"Unexpected error: {type(exc).__name__}: {exc}"
 
 
 MAP_PROGRESS_S = 0.5  # encoding the map reports its progress at most this often
@@ -100,19 +76,15 @@ class TrainingWorker(QObject):
     statusChanged = Signal(str)
     dataSkipped = Signal(str, str)  # after each load: a summary and every skipped file with its reason ("" if none)
     failed = Signal(str)
-    runFinished = Signal(object)  # the final Progress, or None when the run failed
+    runFinished = Signal(object)  # the final Progress; None: it failed, or stopped before its first step
 
-    # Queued into the worker thread (connected with QueuedConnection in __init__).
-    _warmUpQueued = Signal()
-    _startQueued = Signal(object)
-    _openQueued = Signal(str, object)
-    _serveQueued = Signal()
+    _jobQueued = Signal()  # one per job, queued into the worker's thread (see _submit)
 
     def __init__(self, *, torch_threads: int | None = None, progress_interval: float = 0.25,
                  decoder_interval: float = 1.0, report_interval: float = 0.05):
         """``progress_interval``: least seconds between progressed signals; ``decoder_interval``:
         between decoder snapshots; ``report_interval``: between the trainer's snapshots, i.e. how
-        often the loop looks at map and save requests.
+        often a run lends its thread to a waiting map or save job.
 
         On a 2-core machine every millisecond the GUI thread spends on these signals is taken
         from training, so the defaults are modest: 4 progress updates a second (the loss plot
@@ -137,32 +109,29 @@ class TrainingWorker(QObject):
         self._pause = threading.Event()
         self._closing = threading.Event()
         self._no_final_map = threading.Event()
-        self._map_request = threading.Event()
-        self._save_lock = threading.Lock()
-        self._save_path: str | None = None
+        self._jobs_lock = threading.Lock()
+        self._jobs: deque[_Job] = deque()
         self._beta: float | None = None
         self._map_source: tuple[str, int | None] = ("test", None)
         self._map_step = -1  # training step of the weights the current map was encoded with
-        self._warmUpQueued.connect(self._warm_up, Qt.ConnectionType.QueuedConnection)
-        self._startQueued.connect(self._run, Qt.ConnectionType.QueuedConnection)
-        self._openQueued.connect(self._open, Qt.ConnectionType.QueuedConnection)
-        self._serveQueued.connect(self._serve_idle, Qt.ConnectionType.QueuedConnection)
+        self._jobQueued.connect(self._on_jobQueued, Qt.ConnectionType.QueuedConnection)
 
     # ---- GUI-thread API ------------------------------------------------------------------------
     def warm_up(self) -> None:
         """Load torch and the engine on the worker's thread; ``ready`` follows. Calls queued
         after this one (a Start, an Open) wait for it."""
-        self._warmUpQueued.emit()
+        self._submit(_Job(self._warm_up, between_steps=False))
 
     def start(self, config: RunConfig) -> None:
         self._stop.clear()
         self._pause.clear()
         self._no_final_map.clear()
         self._beta = config.train.beta
-        self._startQueued.emit(config)
+        self._submit(_Job(partial(self._run, config), between_steps=False))
 
-    def open_checkpoint(self, path: str, data_dir: str | None = None) -> None:
-        self._openQueued.emit(str(path), data_dir)
+    def open_checkpoint(self, path: str, data_dir: str | None = None, epochs: int | None = None) -> None:
+        """Open a run folder or a checkpoint; ``epochs`` replaces its planned epochs (to train on)."""
+        self._submit(_Job(partial(self._open, str(path), data_dir, epochs), between_steps=False))
 
     def pause(self) -> None:
         self._pause.set()
@@ -198,16 +167,37 @@ class TrainingWorker(QObject):
         self._map_source = (split, limit)
 
     def refresh_map(self) -> None:
-        self._map_request.set()
-        self._serveQueued.emit()  # served at once when idle, else by the loop between snapshots
+        self._submit(_Job(self._map_job, between_steps=True, kind="map"))
 
     def save_checkpoint(self, path: str) -> None:
-        with self._save_lock:
-            self._save_path = str(path)
-        self._serveQueued.emit()
+        self._submit(_Job(partial(self._save, str(path)), between_steps=True))
+
+    def _submit(self, job: _Job) -> None:
+        with self._jobs_lock:
+            if job.kind and any(j.kind == job.kind for j in self._jobs):
+                return  # one waiting map job encodes the latest weights for every request
+            self._jobs.append(job)
+        self._jobQueued.emit()
 
     # ---- worker thread -------------------------------------------------------------------------
     @Slot()
+    def _on_jobQueued(self) -> None:
+        """Run the oldest waiting job (one signal per job; a run may have done it already)."""
+        with self._jobs_lock:
+            job = self._jobs.popleft() if self._jobs else None
+        if job is not None:
+            job.work()
+
+    def _run_jobs_between_steps(self) -> None:
+        """The map and save jobs that came during a run, with the weights of this step (a Start
+        or an Open waits until the run has ended)."""
+        with self._jobs_lock:
+            ready = [j for j in self._jobs if j.between_steps]
+            for job in ready:
+                self._jobs.remove(job)
+        for job in ready:
+            job.work()
+
     def _warm_up(self) -> None:
         self.native_thread_id = threading.get_native_id()
         yield_to_the_window()  # before this thread's first torch work starts its pool
@@ -236,7 +226,6 @@ class TrainingWorker(QObject):
         if self.torch_threads:
             pin_threads(self.torch_threads)
 
-    @Slot(object)
     def _run(self, config: RunConfig) -> None:
         self._use_threads()
         final = None
@@ -282,7 +271,7 @@ class TrainingWorker(QObject):
             final = self._loop(trainer, writer)
             writer.save()  # nothing is lost: a stop, a close or Ctrl-C mid-epoch saves too
             writer.close()
-        self._serve_save()
+        self._run_jobs_between_steps()  # saves asked for during the last steps
         if not (self._closing.is_set() or self._no_final_map.is_set()) and trainer.step != self._map_step:
             self._encode_map()
         return final
@@ -301,9 +290,9 @@ class TrainingWorker(QObject):
                 decoder_time, decoder_step = now, trainer.step
             if p.done:
                 break
-            if (p.eval is not None or self._map_request.is_set()) and not self._closing.is_set():
-                self._encode_map()  # at every epoch end, and on request
-            self._serve_save(trainer)
+            if p.eval is not None and not self._closing.is_set():
+                self._encode_map()  # the epoch's map, from the means its evaluation has just made
+            self._run_jobs_between_steps()
         return p
 
     def _resume_into(self, trainer: Trainer, config: RunConfig) -> tuple[str, Path | None] | None:
@@ -341,8 +330,15 @@ class TrainingWorker(QObject):
                 f"{path}: {reason}" for path, reason in zip(d.skipped, reasons)))
         return self._data
 
+    def _map_job(self) -> None:
+        if self._trainer is None:
+            self._use_threads()
+        try:
+            self._encode_map()
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a message, the app goes on
+            self._fail(exc)
+
     def _encode_map(self) -> None:
-        self._map_request.clear()
         if self._model is None or self._data is None:
             return
         split, limit = self._map_source
@@ -371,39 +367,26 @@ class TrainingWorker(QObject):
                 self.statusChanged.emit(f"Encoding the map: {done:,} of {total:,} images")
         return report
 
-    def _serve_save(self, trainer: Trainer | None = None) -> None:
-        with self._save_lock:
-            path, self._save_path = self._save_path, None
-        if path is None:
-            return
+    def _save(self, path: str) -> None:
+        trainer = self._trainer
         source = trainer.state_dict if trainer is not None else self._state_source
-        from vaegui.core.checkpoint import save_checkpoint
-
         try:
+            if trainer is None:
+                self._use_threads()
+            from vaegui.core.checkpoint import save_checkpoint
+
             if source is None:
                 raise VaeguiError("Nothing to save yet: train a model or open a checkpoint first.")
             save_checkpoint(path, source())
-        except VaeguiError as exc:
-            self.saveFailed.emit(path, str(exc))
-            self.failed.emit(str(exc))
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a message, the app goes on
+            if not isinstance(exc, VaeguiError):
+                traceback.print_exception(exc)
+            self.saveFailed.emit(path, describe_error(exc))
+            self.failed.emit(describe_error(exc))
             return
         self.checkpointSaved.emit(path)
 
-    @Slot()
-    def _serve_idle(self) -> None:
-        # Requests queued while a run's loop was busy were served there already.
-        if self._trainer is not None:
-            return
-        self._use_threads()
-        try:
-            self._serve_save()
-            if self._map_request.is_set():
-                self._encode_map()
-        except Exception as exc:  # noqa: BLE001
-            self._fail(exc)
-
-    @Slot(str, object)
-    def _open(self, path: str, data_dir: str | None) -> None:
+    def _open(self, path: str, data_dir: str | None, epochs: int | None) -> None:
         """Open a run folder (its latest checkpoint) or a checkpoint file."""
         from vaegui.core.checkpoint import model_from_checkpoint
         from vaegui.core.run_paths import run_of
@@ -426,11 +409,12 @@ class TrainingWorker(QObject):
             except VaeguiError as exc:
                 data, problem = None, exc
             history = History.from_dict(state["history"])
+            shown = config.replace(train={"epochs": epochs}) if epochs else config
             self.checkpointOpened.emit(RunInfo(
-                config, tuple(int(v) for v in state["dataset"]["image_shape"]),
+                shown, tuple(int(v) for v in state["dataset"]["image_shape"]),
                 tuple(state["dataset"]["class_names"]), _steps_per_epoch(history, data, config),
                 history, "checkpoint", int(state["step"]), examples_of(data),
-                None if run_dir is None else str(run_dir)))
+                None if run_dir is None else str(run_dir), path))
             self.snapshotTaken.emit(take_snapshot(model, int(state["step"])))
             if problem is not None:
                 self.failed.emit(f"The model is open, but its map needs the data: {problem}")
@@ -451,3 +435,14 @@ def _steps_per_epoch(history: History, data: ImageData | None, config: RunConfig
         return steps_per_epoch(len(data.train_images), config.train.batch_size)
     first = history.evals[0] if history.evals else None
     return steps_per_epoch_from(first.step, first.epoch) if first else 1
+
+
+# Worker threads a close left running (a long training step): Qt aborts the process when a
+# running QThread is destroyed, which the window's garbage collection would do.
+_LEFT_RUNNING: list[tuple[QThread, QObject]] = []
+
+
+def keep_until_finished(thread: QThread, worker: QObject) -> None:
+    """Keep a worker and its thread, left running by a close, until the thread has ended."""
+    _LEFT_RUNNING[:] = [(t, w) for t, w in _LEFT_RUNNING if t.isRunning()]  # the ended ones go
+    _LEFT_RUNNING.append((thread, worker))

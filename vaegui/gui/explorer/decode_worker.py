@@ -80,12 +80,14 @@ class DecodeWorker(QObject):
         self._lock = threading.Condition()
         self._channels: dict[str, _Channel] = {}
         self._snapshot: Snapshot | None = None
+        self._architecture = None  # of the weights decoded with (None: none)
         self._snapshot_changed = False
         self._decoder: Decoder | None = None  # used in the decoding thread only
         self._sequence = 0
         self._stopping = False
         self.dropped = 0  # requests replaced before they ran (read by tests and benchmarks)
         self.executed = 0
+        self.failures: list[str] = []  # what every failed job raised (read by tests)
         self._finished.connect(self._on_finished)
         self._thread = _Thread(self._serve)
         self._thread.start()
@@ -120,16 +122,20 @@ class DecodeWorker(QObject):
             ch.latest, ch.pending = None, False  # a result in flight is then not delivered
 
     def set_snapshot(self, snapshot: Snapshot | None) -> None:
-        """Decode with these weights from now on, and run every channel's last request again
-        (weights of another architecture drop them instead)."""
+        """Decode with these weights from now on, and run every channel's last request again.
+
+        No weights, or weights of another architecture than the last ones, drop every request
+        instead: they were made for the old model's latents, and the views ask anew. No weights
+        drop them too, because a new model comes after them (the explorer clears first), and
+        comparing the new model with no model would keep the old one's requests for it."""
         with self._lock:
-            old = self._snapshot
-            other_model = old is not None and snapshot is not None and \
-                old.architecture != snapshot.architecture
+            architecture = None if snapshot is None else snapshot.architecture
+            other_model = snapshot is None or self._architecture not in (None, architecture)
+            self._architecture = architecture
             self._snapshot, self._snapshot_changed = snapshot, True
             for ch in self._channels.values():
                 if other_model:
-                    ch.latest = None  # requests for another model's latents: the views ask anew
+                    ch.latest = None  # a result in flight is then not delivered either
                 ch.pending = ch.latest is not None
                 ch.started = None  # its chunks so far came from the old weights
             self._lock.notify()
@@ -238,5 +244,6 @@ class DecodeWorker(QObject):
             if not isinstance(exc, VaeguiError):  # unexpected: keep the traceback for a bug report
                 traceback.print_exception(exc)
             result = DecodeFailure(f"{type(exc).__name__}: {exc}")
+            self.failures.append(result.message)
         self.executed += 1
         self._finished.emit(name, sequence, result)

@@ -188,8 +188,10 @@ class InterpolationView(DecodingView):
             hint = HINT_NO_ENDS if self.model.snapshot is not None else "No decoder yet"
             self.strip_canvas.set_image(None, hint)
             self.frame_canvas.set_image(None, "")
-            self.decoder.cancel(STRIP)
-            self.decoder.cancel(FRAME)
+            for channel in (STRIP, FRAME, FRAMES):  # the frames ahead were the old path's
+                self.decoder.cancel(channel)
+            self._frames = self._frames_asked = None
+            self._frames_timer.stop()
             return
         self.decoder.request(STRIP, lambda d: d.tile_in_chunks(path, nrow=len(path)))
         self._request_frame()

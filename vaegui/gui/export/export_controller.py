@@ -19,6 +19,7 @@ from vaegui.core import export
 from vaegui.core.errors import VaeguiError
 from vaegui.core.explorer import ExplorerModel
 from vaegui.core.export import PLOT_SCALES
+from vaegui.core.run_model import RunModel
 
 from .. import settings as store
 from ..loss_view import LossView
@@ -34,14 +35,16 @@ class ExportController(QObject):
     failed = Signal(str)  # a message naming the file and the reason
     bundleWritten = Signal(str)  # the folder, once its README.md is written
 
-    def __init__(self, window: QWidget, settings: QSettings, explorer: ExplorerModel, loss_view: LossView,
-                 run_settings: Callable[[], dict | None], save_checkpoint: Callable[[str], None]):
+    def __init__(self, window: QWidget, settings: QSettings, explorer: ExplorerModel, run: RunModel,
+                 loss_view: LossView, save_checkpoint: Callable[[str], None]):
+        """``run``: the losses and settings exported; ``loss_view`` draws its pending rows
+        before a figure is written."""
         super().__init__(window)
         self._window = window
         self._settings = settings
         self.explorer = explorer
+        self.run = run
         self._loss_view = loss_view
-        self._run_settings = run_settings
         self._save_checkpoint = save_checkpoint
         self._pending: bundle.Report | None = None  # a bundle waiting for its checkpoint
         self.plots, self.images = find_targets(window)
@@ -178,7 +181,7 @@ class ExportController(QObject):
         def write():
             if why := self._why_no_data("losses.csv"):
                 raise export.ExportError(path, f"nothing to export: {why}")
-            return export.write_losses_csv(path, self._loss_view.history, self._loss_view.steps_per_epoch)
+            return export.write_losses_csv(path, self.run.history, self.run.steps_per_epoch)
         return self._run(write)
 
     def export_latents(self, path: str) -> bool:
@@ -193,8 +196,9 @@ class ExportController(QObject):
         """Everything into ``folder``; the checkpoint is saved by the training worker, and the
         README is written once it has (``bundleWritten``)."""
         self._loss_view.flush()
-        sources = bundle.Sources(self.explorer, self.plots, self.images, self._loss_view.history,
-                                 self._loss_view.steps_per_epoch, self._run_settings())
+        info = self.run.info
+        sources = bundle.Sources(self.explorer, self.plots, self.images, self.run.history,
+                                 self.run.steps_per_epoch, None if info is None else info.config.to_dict())
         # Seconds with a big map (a vector circle per point): say the app is busy, not hung.
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
@@ -250,7 +254,7 @@ class ExportController(QObject):
 
     def _why_no_data(self, name: str) -> str:
         if name.startswith("losses"):
-            return "" if len(self._loss_view.history.steps) else bundle.NO_STEPS
+            return "" if len(self.run.history.steps) else bundle.NO_STEPS
         return "" if self.explorer.encoded is not None else bundle.NO_MAP
 
     def _run(self, write: Callable[[], Path]) -> bool:
