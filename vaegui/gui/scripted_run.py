@@ -106,7 +106,7 @@ class ScriptedRun:
             return
         self.exit_code = code
         w = self.window
-        if w.training_panel.state != "idle":
+        if w.run.busy:
             # An error while a run is on (its data, say): the run stops (or has failed already)
             # and reports its end; only then does the window close. Closing now would make the
             # window wait for a run that failed to save, and keep it open: a scripted run would
