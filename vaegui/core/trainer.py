@@ -18,7 +18,6 @@ import numpy as np
 import torch
 
 from . import limits
-from .adam import make_adam
 from .config import THREADS_AUTO, ModelConfig, RunConfig
 from .data import ImageData
 from .device import describe_device, place_images, resolve_device
@@ -28,6 +27,7 @@ from .evaluate import IW_DECODES, EvaluationStopped, evaluate, to_float
 from .history import History
 from .loss import elbo_terms
 from .model import VAE, decoder_state
+from .optimizer import load_adam_state, make_adam
 from .progress import EvalResult, Progress
 from .threads import FixedThreads, thread_control
 
@@ -120,9 +120,7 @@ class Trainer:
             torch.manual_seed(tc.seed)
             self.model = VAE(config.model, data.image_shape)
         self.model.to(self.device)
-        # The fused kernel updates all parameters in one pass: ~12% more images/s on the CPU here;
-        # and this Adam spares the process torch.optim's import of torch._dynamo (see .adam).
-        self.optimizer = make_adam(self.model.parameters(), tc.lr, self.device.type)
+        self.optimizer = make_adam(self.model.parameters(), tc.lr)
         self.noise = torch.Generator(device=self.device)  # reparameterisation noise
         self.noise.manual_seed(self.dist.noise_seed(tc.seed))
         self.step = 0
@@ -379,7 +377,7 @@ class Trainer:
                                         f"{tuple(self.data.image_shape)}")
         try:
             self.model.load_state_dict(state["model"])
-            self.optimizer.load_state_dict(state["optimizer"])
+            load_adam_state(self.optimizer, state["optimizer"])  # keeps this run's lr
             if state["rng"].get("device_type") == self.device.type and self.dist.is_main:
                 self.noise.set_state(state["rng"]["noise"])
             elif self.dist.enabled:  # the checkpoint holds rank 0's noise only
@@ -389,8 +387,6 @@ class Trainer:
         except (RuntimeError, ValueError, KeyError, TypeError) as exc:
             raise CheckpointError(path, f"its weights or state do not fit the model: "
                                         f"{' '.join(str(exc).split())[:200]}") from None
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.config.train.lr
         self.step = int(state["step"])
         self.history = History.from_dict(state["history"])
 

@@ -219,6 +219,9 @@ class TrainingWorker(QObject):
             import vaegui.core.run_reader  # noqa: F401
             import vaegui.core.trainer  # noqa: F401
             from vaegui.core.device import describe_device, resolve_device
+            from vaegui.core.optimizer import prepare
+
+            prepare()  # torch.optim's first use imports as much as torch: not at Start
 
             if self.torch_threads is None:  # this thread's own default: every core
                 self.torch_threads = torch.get_num_threads()
