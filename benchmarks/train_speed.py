@@ -5,7 +5,10 @@ included), the same model (MLP 784-400-20, Bernoulli, batch 128, Adam 1e-3) on t
 same epochs. Runs alternate (reference, vaegui, reference, ...) so that machine noise hits both;
 the figures are medians over the repeats, and the speed ratio the median of each repeat's own.
 
-    python benchmarks/train_speed.py [--epochs 3] [--repeats 3] [--data-dir DIR]
+    python benchmarks/train_speed.py [--epochs 3] [--repeats 3] [--data-dir DIR] [--before TREE]
+
+``--before TREE``: also run the vaegui of another source tree (e.g. a ``git worktree`` of the
+commit before a change), in the same alternation, to measure a change before and after in one run.
 
 Targets: vaegui images/s >= 3x the reference (issue 11; issue 2 asked 2x); vaegui peak RSS <=
 the reference's (issue 2). vaegui runs with its default --threads auto. The last line is JSON.
@@ -34,11 +37,13 @@ def data_dir(explicit: str | None) -> str:
     sys.exit("MNIST not found: pass --data-dir or set VAEGUI_DATA_DIR")
 
 
-def run(cmd: list[str]) -> dict:
-    """Run a process; return wall seconds, peak RSS (MiB) and its last stdout line as JSON."""
+def run(cmd: list[str], source: str | None = None) -> dict:
+    """Run a process (with ``source`` first on its PYTHONPATH); return wall seconds, peak RSS
+    (MiB) and its last stdout line as JSON."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (source, os.environ.get("PYTHONPATH")))))
     with tempfile.TemporaryFile() as out:
         started = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.PIPE, env=env)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - started
         stderr = proc.stderr.read().decode()
@@ -56,20 +61,24 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--data-dir")
+    parser.add_argument("--before", metavar="TREE", help="another vaegui source tree to run too")
     args = parser.parse_args()
     root = data_dir(args.data_dir)
     reference = [sys.executable, str(HERE / "reference_vae_example.py"), root, str(args.epochs)]
     with tempfile.TemporaryDirectory() as tmp:
-        vaegui = [sys.executable, "-m", "vaegui.cli", "train", "--dataset", "mnist",
+        vaegui = [sys.executable, "-m", "vaegui", "train", "--dataset", "mnist",
                   "--data-dir", root, "--model", "mlp", "--latent-dim", "20", "--likelihood",
                   "bernoulli", "--epochs", str(args.epochs), "--batch-size", "128", "--lr", "1e-3",
                   "--seed", "1", "--device", "cpu", "--no-progress", "--offline"]
-        runs: dict[str, list[dict]] = {"reference": [], "vaegui": []}
+        contestants = [("reference", reference, None), ("vaegui", vaegui, str(HERE.parent))]
+        if args.before:
+            contestants.append(("before", vaegui, str(Path(args.before).resolve())))
+        runs: dict[str, list[dict]] = {name: [] for name, _, _ in contestants}
         for i in range(args.repeats):
-            # Each vaegui run in a fresh folder: a run folder that holds a run is refused.
-            fresh = vaegui + ["--out", os.path.join(tmp, f"run-{i}")]
-            for name, cmd in (("reference", reference), ("vaegui", fresh)):
-                r = run(cmd)
+            for name, cmd, source in contestants:
+                if name != "reference":  # each in a fresh folder: one that holds a run is refused
+                    cmd = cmd + ["--out", os.path.join(tmp, f"{name}-{i}")]
+                r = run(cmd, source)
                 runs[name].append(r)
                 print(f"  run {i + 1} {name:9s}: {r['wall']:6.1f} s, "
                       f"{args.epochs * TRAIN_IMAGES / r['wall']:8,.0f} images/s, "
@@ -95,12 +104,23 @@ def main() -> None:
           f"{ips['vaegui'] / ips['reference']:.2f}x")
     print(f"  peak memory ratio vaegui/reference: {rss_ratio:.2f}  (target <= 1.00: "
           f"{'met' if rss_ratio <= 1 else 'NOT met'})")
+    before = {}
+    if args.before:
+        before_ratio = statistics.median(ref["wall"] / old["wall"]
+                                         for ref, old in zip(runs["reference"], runs["before"]))
+        change = statistics.median(old["wall"] / new["wall"]
+                                   for old, new in zip(runs["before"], runs["vaegui"]))
+        print(f"  before ({args.before}): {ips['before']:8,.0f} images/s, speed ratio "
+              f"{before_ratio:.2f}x; this tree runs {change:.3f}x as fast as before "
+              f"(median of the repeats' own)")
+        before = {"before_images_per_s": round(ips["before"]), "before_speed_ratio":
+                  round(before_ratio, 3), "speed_change_vs_before": round(change, 3)}
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(json.dumps({"reference_images_per_s": round(ips["reference"]), "vaegui_images_per_s":
                       round(ips["vaegui"]), "vaegui_loop_images_per_s": round(loop_ips),
                       "speed_ratio": round(speed_ratio, 3), "rss_ratio": round(rss_ratio, 3),
                       "vaegui_threads_at_end": runs["vaegui"][-1]["result"].get("threads"),
-                      "load_average_after": round(load, 2)}))
+                      "load_average_after": round(load, 2), **before}))
 
 
 if __name__ == "__main__":

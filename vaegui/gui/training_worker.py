@@ -248,11 +248,10 @@ class TrainingWorker(QObject):
         except Exception as exc:  # noqa: BLE001 - every failure becomes a message, the app goes on
             self._fail(exc)
         finally:
-            import torch
+            from vaegui.core.device import release_cached_memory
 
             self._trainer = None
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
+            release_cached_memory()
         self.runFinished.emit(final)
 
     def _train(self, config: RunConfig, data: ImageData) -> Progress:
