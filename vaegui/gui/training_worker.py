@@ -219,9 +219,6 @@ class TrainingWorker(QObject):
             import vaegui.core.run_reader  # noqa: F401
             import vaegui.core.trainer  # noqa: F401
             from vaegui.core.device import describe_device, resolve_device
-            from vaegui.core.optimizer import prepare
-
-            prepare()  # torch.optim's first use imports as much as torch: not at Start
 
             if self.torch_threads is None:  # this thread's own default: every core
                 self.torch_threads = torch.get_num_threads()
@@ -230,6 +227,12 @@ class TrainingWorker(QObject):
             self._fail(exc)
             device = "unavailable"
         self.ready.emit(device)
+        if device != "unavailable":
+            # After ready, while the window idles: torch.optim's first use imports as much as
+            # torch itself, which a Start would otherwise wait for.
+            from vaegui.core.optimizer import prepare
+
+            prepare()
 
     def _use_threads(self) -> None:
         # torch's CPU thread count is per thread: set this thread's own (see core.threads). A
