@@ -257,7 +257,8 @@ def app_part(args) -> dict:
         result[f"{kind}_p99_ms"] = float(np.percentile(ms, 99)) if ms.size else None
     print(f"app ({config.train.epochs} epochs on {config.train.device}, "
           f"{result['app_images_per_s'] or 0:,.0f} images/s): "
-          + "; ".join(f"{k} {result[k + '_count']} timed, median {result[k + '_median_ms'] or float('nan'):.2f} ms, "
+          + "; ".join(f"{k} {result[k + '_count']} timed, median "
+                      f"{result[k + '_median_ms'] or float('nan'):.2f} ms, "
                       f"p99 {result[k + '_p99_ms'] or float('nan'):.2f} ms" for k in ("click", "drag")),
           flush=True)
     return result
@@ -274,7 +275,8 @@ def torchrun_part(args, device: torch.device) -> dict:
         cmd += ["--data-dir", args.data_dir]
     if args.tiny:
         cmd += ["--hidden", "64", "--train-limit", "512", "--test-limit", "512"]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (str(REPO), os.environ.get("PYTHONPATH")))),
+    path = os.pathsep.join(filter(None, (str(REPO), os.environ.get("PYTHONPATH"))))
+    env = {**os.environ, "PYTHONPATH": path,
            "NCCL_DEBUG": "INFO", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=args.torchrun_timeout)
@@ -341,7 +343,8 @@ def main() -> int:
     figures["targets"] = verdicts(figures, device)
     met = [v["met"] for v in figures["targets"].values()]
     if device.type == "cuda":
-        print("targets: " + ", ".join(f"{k} {v['figure']} (<= {v['target']}): {'met' if v['met'] else 'NOT met'}"
+        print("targets: " + ", ".join(f"{k} {v['figure']} (<= {v['target']}): "
+                                      f"{'met' if v['met'] else 'NOT met'}"
                                       for k, v in figures["targets"].items()))
     figures["all_met"] = all(met) if device.type == "cuda" else None
     print(json.dumps(figures, default=lambda v: round(v, 4) if isinstance(v, float) else str(v)))
