@@ -251,7 +251,12 @@ class Trainer:
         needed once its backward pass is done): index_select copies whole images where indexing
         went element by element, about 30 us a batch of MNIST here."""
         if self._train_x.device != self.device:  # pinned host memory -> GPU
-            return to_float(self._train_x[idx], self.device)
+            # Gathered into pinned memory (indexing would make a pageable copy, whose transfer
+            # waits for the GPU); the caching host allocator reuses a block only once its
+            # transfer is done, so this step's copy can still be in flight at the next.
+            host = torch.empty((len(idx), *self._train_x.shape[1:]), dtype=self._train_x.dtype,
+                               pin_memory=True)
+            return to_float(torch.index_select(self._train_x, 0, idx, out=host), self.device)
         n = len(idx)
         if self._staged is None or len(self._staged[0]) < n:
             shape = (n, *self._train_x.shape[1:])
