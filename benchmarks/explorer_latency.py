@@ -16,7 +16,9 @@ Prints the figures, then as its last line one JSON object: click_median_ms, clic
 drag_median_ms, drag_p99_ms, animation_fps, throughput_ratio (window / headless, pooled), counts,
 and the window's CPU while the user acted, in cores (gui_cores, decode_cores: the decoding
 thread's read from /proc, so Linux only). Targets: click and drag medians < 5 ms, p99 < 16 ms;
-animation >= 30 fps; ratio >= 0.85.
+animation >= 30 fps; ratio >= 0.85 on 4 or more cores, 0.70 on fewer (issue 25: on 2 cores the
+window takes about 0.29 of a core, and each core of other work costs two-thread training about
+its own share again); the core count is printed beside the ratio.
 
     python benchmarks/explorer_latency.py [--data-dir DIR] [--epochs 2] [--pairs 6]
 """
@@ -45,6 +47,11 @@ from vaegui.gui.main_window import MainWindow  # noqa: E402
 TICK_MS = 16  # the simulated user acts at most this often (a 60 Hz mouse)
 DRAG_MOVES = 30
 TARGETS = {"median_ms": 5.0, "p99_ms": 16.0, "fps": 30.0, "ratio": 0.85}
+FEW_CORES_RATIO = 0.70  # the throughput target below 4 cores
+
+
+def ratio_target(cores: int | None = os.cpu_count()) -> float:
+    return TARGETS["ratio"] if (cores or 1) >= 4 else FEW_CORES_RATIO
 
 
 class User(QObject):
@@ -256,6 +263,7 @@ def report(bench: ExplorerBench, headless: dict, pair_ratios: list[float]) -> in
               f"{np.median(ms):.2f} ms, p99 {np.percentile(ms, 99):.2f} ms, max {ms.max():.1f} ms")
     figures["animation_fps"] = round(float(np.median(bench.fps)), 1)
     figures["throughput_ratio"] = round(ratio, 3)
+    figures["cores"], figures["throughput_ratio_target"] = os.cpu_count(), ratio_target()
     figures["throughput_ratio_median_of_pairs"] = round(float(np.median(pair_ratios)), 3)
     figures["decodes"], figures["dropped_requests"] = bench.decodes, bench.dropped
     cpu = bench.cpu
@@ -269,11 +277,13 @@ def report(bench: ExplorerBench, headless: dict, pair_ratios: list[float]) -> in
           + ", ".join(f"{f:.1f}" for f in bench.fps) + ")")
     print(writes_line(headless))
     print(f"throughput: headless {headless['rate']:,.0f} img/s, window {window['rate']:,.0f} img/s, "
-          f"ratio {ratio:.3f}; per pair " + ", ".join(f"{r:.2f}" for r in pair_ratios))
+          f"ratio {ratio:.3f} on {os.cpu_count()} cores (target >= {ratio_target():.2f}); per pair "
+          + ", ".join(f"{r:.2f}" for r in pair_ratios))
     met = (figures["click_median_ms"] < TARGETS["median_ms"] and figures["drag_median_ms"] < TARGETS["median_ms"]
            and figures["click_p99_ms"] < TARGETS["p99_ms"] and figures["drag_p99_ms"] < TARGETS["p99_ms"]
-           and figures["animation_fps"] >= TARGETS["fps"] and ratio >= TARGETS["ratio"])
-    print(f"targets (medians < 5 ms, p99 < 16 ms, >= 30 fps, ratio >= 0.85): {'met' if met else 'NOT met'}")
+           and figures["animation_fps"] >= TARGETS["fps"] and ratio >= ratio_target())
+    print(f"targets (medians < 5 ms, p99 < 16 ms, >= 30 fps, ratio >= {ratio_target():.2f} on "
+          f"{os.cpu_count()} cores): {'met' if met else 'NOT met'}")
     print(json.dumps(figures))
     return 0
 

@@ -25,6 +25,8 @@ import torch
 torch.set_num_threads(1)
 from vaegui.cli import main
 import vaegui.core.dataset_loader, vaegui.core.run_folder, vaegui.core.run_writer, vaegui.core.trainer  # once, before forking
+from vaegui.core.optimizer import prepare
+prepare()  # torch.optim's own imports too, on this thread: no thread is running at a fork
 from vaegui.core.checkpoint import load_checkpoint
 from vaegui.core.errors import CheckpointError
 

@@ -144,6 +144,58 @@ def test_non_finite_loss_stops_with_the_last_good_weights(monkeypatch):
     assert_same_weights(weights(trainer), good)
 
 
+def deferred_trainer(config):
+    """A trainer that checks its steps as on an accelerator: the answers read at snapshots."""
+    trainer = Trainer(config, tiny_data(config), report_interval=1e9)
+    trainer.check_every_step = False
+    return trainer
+
+
+def test_steps_checked_at_snapshots_train_the_same_weights():
+    config = tiny_config(epochs=2)
+    each, deferred = Trainer(config, tiny_data(config)), deferred_trainer(config)
+    list(each.run())
+    list(deferred.run())
+    assert_same_weights(weights(each), weights(deferred))
+
+
+@pytest.mark.parametrize("poison, message", [
+    ("loss", "the loss became non-finite at step 11 \\(epoch 2\\); training stopped with the weights of step 8"),
+    ("weights", "the weights became non-finite by step 16 \\(epoch 2\\); training stopped with the weights of step 8"),
+])
+def test_a_failed_step_found_at_a_snapshot_goes_back_to_the_last_good_one(monkeypatch, poison, message):
+    """Where the answers are read at snapshots (on accelerators, so that the host need not wait
+    for the device at every step), a failure found there restores the weights, optimiser state
+    and step of the last snapshot that passed: here the end of epoch 1 (8 steps an epoch)."""
+    config = tiny_config(epochs=2)
+    trainer = deferred_trainer(config)
+    real, calls = trainer_module.elbo_terms, {"n": 0}
+
+    def poisoned(*args, **kwargs):
+        calls["n"] += 1
+        t = real(*args, **kwargs)
+        if poison == "loss" and calls["n"] == 11:
+            return Terms(t.recon * float("nan"), t.kl, t.mu, t.logvar)
+        if poison == "weights" and calls["n"] == 16:  # the epoch's last step: no step after it
+            with torch.no_grad():
+                trainer.model.decoder.out.bias.fill_(float("inf"))
+        return t
+
+    run = trainer.run()
+    first = next(run)
+    assert first.step == 8 and first.eval is not None
+    good, good_optimizer = weights(trainer), trainer.optimizer.state_dict()["state"]
+    good_optimizer = {i: {k: v.clone() for k, v in s.items()} for i, s in good_optimizer.items()}
+    monkeypatch.setattr(trainer_module, "elbo_terms", poisoned)
+    calls["n"] = 8
+    with pytest.raises(TrainingError, match=message):
+        next(run)
+    assert trainer.step == 8 and trainer.weights_finite()
+    assert_same_weights(weights(trainer), good)
+    state = trainer.optimizer.state_dict()["state"]
+    assert all(torch.equal(state[i][k], v) for i, s in good_optimizer.items() for k, v in s.items())
+
+
 @pytest.mark.parametrize("stop_after", [8, 11])  # an epoch boundary (8 steps/epoch) and mid-epoch
 def test_resume_gives_the_same_weights_as_uninterrupted_training(tmp_path, stop_after):
     config = tiny_config(epochs=3, kl="mc")  # MC KL: the noise stream must be restored too

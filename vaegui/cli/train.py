@@ -53,8 +53,10 @@ def run(args: argparse.Namespace, out: TextIO | None = None, ends_process: bool 
     from ..core.distributed import (Distributed, PeerFailed, all_or_none, peer_lost, process_group,
                                    wait_for_all)
     from ..core.errors import TrainingError
+    from ..core.optimizer import prepare_in_background
     from ..core.run_writer import RunWriter
 
+    prepare_in_background()  # torch.optim's import, while the folder, data and model are made
     started = time.perf_counter()
     with process_group(Distributed.from_env()) as dist, contextlib.ExitStack() as stack:
         out = (out or sys.stdout) if dist.is_main else stack.enter_context(open(os.devnull, "w"))

@@ -25,14 +25,15 @@ def encode_means(model: VAE, images: torch.Tensor, batch_size: int = 2000,
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    out = np.empty((images.shape[0], model.latent_dim), dtype=np.float32)
+    # Filled on the device and copied once: no host round trip per batch.
+    out = torch.empty((images.shape[0], model.latent_dim), dtype=torch.float32, device=device)
     for start in range(0, images.shape[0], batch_size):
         mu, _ = model.encode(to_float(images[start:start + batch_size], device))
-        out[start:start + mu.shape[0]] = mu.float().cpu().numpy()
+        out[start:start + mu.shape[0]] = mu
         if progress is not None:
             progress(start + mu.shape[0], images.shape[0])
     model.train(was_training)
-    return out
+    return out.cpu().numpy()
 
 
 def encode_set(model: VAE, data: ImageData, split: str = "test", limit: int | None = None,

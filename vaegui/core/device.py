@@ -13,8 +13,7 @@ GPU_DATA_SHARE = 0.5
 
 def resolve_device(name: str = "auto") -> torch.device:
     """"auto" = CUDA when available, else Apple MPS, else CPU; a forced device must exist."""
-    mps = getattr(torch.backends, "mps", None)
-    mps_ok = bool(mps and mps.is_available())
+    mps_ok = mps_available()
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -27,6 +26,20 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name not in ("cpu", "cuda", "mps"):
         raise ConfigError(f"device: {name!r} is not one of auto, cpu, cuda, mps")
     return torch.device(name)
+
+
+def mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps and mps.is_available())
+
+
+def release_cached_memory() -> None:
+    """Hand the memory an accelerator's allocator keeps cached back (after a run), on whichever
+    accelerator this machine has."""
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    if mps_available():
+        torch.mps.empty_cache()
 
 
 def describe_device(device: torch.device) -> str:

@@ -50,11 +50,13 @@ def evaluate(model: VAE, images: torch.Tensor, *, epoch: int = 0, step: int = 0,
     was_training = model.training
     model.eval()
     n = images.shape[0]
-    recon = kl = 0.0
+    # Sums stay on the device (float64, as Python floats would add them) until the end: no host
+    # round trip per batch, which on a GPU would stall its queue at every batch.
+    recon = torch.zeros((), dtype=torch.float64, device=device)
+    nll_iw = torch.zeros_like(recon)
     kl_dims = torch.zeros(model.latent_dim, dtype=torch.float64, device=device)
     mu_sum = torch.zeros_like(kl_dims)
     mu_sq = torch.zeros_like(kl_dims)
-    nll_iw = 0.0
     if means_out is not None:
         if means_out.shape != (n, model.latent_dim) or means_out.dtype != np.float32:
             raise ValueError(f"means_out must be float32 of shape {(n, model.latent_dim)}, "
@@ -67,7 +69,7 @@ def evaluate(model: VAE, images: torch.Tensor, *, epoch: int = 0, step: int = 0,
             raise EvaluationStopped
         x = to_float(images[start:start + batch_size], device)
         t = elbo_terms(model, x, "closed", gen)
-        recon += t.recon.double().sum().item()
+        recon += t.recon.double().sum()
         kl_dims += kl_closed_per_dim(t.mu, t.logvar).double().sum(0)
         if means_out is not None:
             means[start:start + x.shape[0]] = t.mu
@@ -77,8 +79,8 @@ def evaluate(model: VAE, images: torch.Tensor, *, epoch: int = 0, step: int = 0,
         for s in range(0, x.shape[0], iw_batch) if iw_samples else ():
             if should_stop is not None and should_stop():
                 raise EvaluationStopped
-            nll_iw += iwae_nll(model, x[s:s + iw_batch], iw_samples, gen).double().sum().item()
-            if on_progress is not None:
+            nll_iw += iwae_nll(model, x[s:s + iw_batch], iw_samples, gen).double().sum()
+            if on_progress is not None:  # on a GPU this counts batches queued, not yet done
                 on_progress((start + min(s + iw_batch, x.shape[0])) / n)
         if on_progress is not None:
             on_progress((start + x.shape[0]) / n)
@@ -88,6 +90,7 @@ def evaluate(model: VAE, images: torch.Tensor, *, epoch: int = 0, step: int = 0,
     kl_per_dim = (kl_dims / n).cpu().numpy()
     mu_var = (mu_sq / n - (mu_sum / n).pow(2)).cpu().numpy()
     kl = float(kl_per_dim.sum())
+    recon, nll_iw = recon.item(), nll_iw.item()
     neg_elbo = recon / n + kl
     data_dim = images[0].numel()
     return EvalResult(

@@ -235,7 +235,7 @@ class Snapshot:
 def tile(images: np.ndarray, nrow: int, padding: int = 2, pad_value: float = 1.0) -> np.ndarray:
     """(n, C, H, W) images -> one (C, H', W') image, ``nrow`` per row: torchvision's make_grid
     in numpy (a test holds the two equal), because importing torchvision costs the app 3 s of
-    start-up (it pulls in its models and torch._dynamo)."""
+    start-up (it pulls in its models and torch's compiler)."""
     images = np.asarray(images, np.float32)
     n, c, h, w = images.shape
     if n == 1:  # as make_grid: one image comes back without a frame

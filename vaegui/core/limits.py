@@ -28,6 +28,10 @@ def budget_bytes(device_type: str = "cpu") -> int | None:
         import torch
 
         return int(torch.cuda.get_device_properties(0).total_memory * 0.9)
+    if device_type == "mps":  # unified memory: what Metal recommends one process use
+        import torch
+
+        return int(torch.mps.recommended_max_memory() * 0.9)
     total = host_memory_bytes()
     return None if total is None else int(total * HOST_SHARE)
 

@@ -17,7 +17,6 @@ import numpy as np
 import torch
 
 from . import limits
-from .adam import make_adam
 from .checkpoint import check_images_match
 from .config import THREADS_AUTO, ModelConfig, RunConfig
 from .dataset_loader import ImageData
@@ -28,6 +27,7 @@ from .evaluate import IW_DECODES, EvaluationStopped, evaluate, to_float
 from .loss_history import History
 from .loss import elbo_terms
 from .model import VAE, decoder_state
+from .optimizer import load_adam_state, make_adam
 from .progress import EvalResult, Progress, epoch_of_step, steps_per_epoch
 from .thread_governor import FixedThreads, thread_control
 
@@ -120,9 +120,7 @@ class Trainer:
             torch.manual_seed(tc.seed)
             self.model = VAE(config.model, data.image_shape)
         self.model.to(self.device)
-        # The fused kernel updates all parameters in one pass: ~12% more images/s on the CPU here;
-        # and this Adam spares the process torch.optim's import of torch._dynamo (see .adam).
-        self.optimizer = make_adam(self.model.parameters(), tc.lr, self.device.type)
+        self.optimizer = make_adam(self.model.parameters(), tc.lr)
         self.noise = torch.Generator(device=self.device)  # reparameterisation noise
         self.noise.manual_seed(self.dist.noise_seed(tc.seed))
         self.step = 0
@@ -139,6 +137,15 @@ class Trainer:
         self._running = threading.Event()
         self._running.set()
         self._staged: tuple[torch.Tensor, torch.Tensor] | None = None  # batch buffers (_batch)
+        # Whether each step's losses and gradients are checked before the weights change. On the
+        # CPU the check costs no wait. On an accelerator, reading the answer would make the host
+        # wait for the device at every step; there each step's answer stays on the device, the
+        # answers are read at the next snapshot, and a failure restores the weights and optimiser
+        # state of the last snapshot that passed (see _verify). Multi-process runs already wait
+        # at every step (the ranks agree on a stop), so they check at once too.
+        self.check_every_step = self.device.type == "cpu" or self.dist.enabled
+        self._finite_rows: list[torch.Tensor] = []  # unchecked steps' answers (accelerators)
+        self._last_good: tuple[int, dict, dict] | None = None  # (step, weights, optimiser state)
 
     # ---- control, callable from any thread -------------------------------------------------
     def pause(self) -> None:
@@ -192,6 +199,8 @@ class Trainer:
         self._train_s = 0.0
         self._rate_mark = (0, 0.0)  # (images, train seconds) at the last snapshot
         last_report = time.perf_counter()
+        self._last_good = None
+        self._verify()  # the weights this run starts from are the first good ones
         self.model.train()
         while self.step < self.total_steps and not self._stopping():
             epoch, offset = divmod(self.step, self.steps_per_epoch)
@@ -242,7 +251,12 @@ class Trainer:
         needed once its backward pass is done): index_select copies whole images where indexing
         went element by element, about 30 us a batch of MNIST here."""
         if self._train_x.device != self.device:  # pinned host memory -> GPU
-            return to_float(self._train_x[idx], self.device)
+            # Gathered into pinned memory (indexing would make a pageable copy, whose transfer
+            # waits for the GPU); the caching host allocator reuses a block only once its
+            # transfer is done, so this step's copy can still be in flight at the next.
+            host = torch.empty((len(idx), *self._train_x.shape[1:]), dtype=self._train_x.dtype,
+                               pin_memory=True)
+            return to_float(torch.index_select(self._train_x, 0, idx, out=host), self.device)
         n = len(idx)
         if self._staged is None or len(self._staged[0]) < n:
             shape = (n, *self._train_x.shape[1:])
@@ -278,14 +292,16 @@ class Trainer:
         grads = [p.grad for p in self.model.parameters() if p.grad is not None]
         # One check covers both a non-finite loss and an overflowing gradient, before the weights
         # change: on failure the model keeps the weights of the last good step.
-        if not torch.isfinite(loss + torch.nn.utils.get_total_norm(grads)):
-            where = f"step {self.step + 1} (epoch {epoch_of_step(self.step + 1, self.steps_per_epoch)})"
-            hint = f"Try a lower learning rate (lr={self.config.train.lr:g})."
+        finite = torch.isfinite(loss + torch.nn.utils.get_total_norm(grads))
+        if not self.check_every_step:
+            self._finite_rows.append(finite)
+        elif not finite:
+            hint = self._lr_hint()
             if not self.weights_finite():  # the previous step itself blew the weights up
-                raise TrainingError(f"the weights became non-finite by {where}; they cannot be "
-                                    f"saved. {hint}")
-            raise TrainingError(f"the loss became non-finite at {where}; training stopped with "
-                                f"the weights of step {self.step}. {hint}")
+                raise TrainingError(f"the weights became non-finite by {self._where(self.step + 1)}; "
+                                    f"they cannot be saved. {hint}")
+            raise TrainingError(f"the loss became non-finite at {self._where(self.step + 1)}; "
+                                f"training stopped with the weights of step {self.step}. {hint}")
         self.optimizer.step()
         self.step += 1
         self._recon_rows.append(recon)
@@ -295,6 +311,46 @@ class Trainer:
         seconds = time.perf_counter() - t0
         self._train_s += seconds
         self._threads.record(len(idx), seconds)
+
+    def _where(self, step: int) -> str:
+        return f"step {step} (epoch {epoch_of_step(step, self.steps_per_epoch)})"
+
+    def _lr_hint(self) -> str:
+        return f"Try a lower learning rate (lr={self.config.train.lr:g})."
+
+    def _verify(self) -> None:
+        """Where steps are not checked one by one: read the unchecked steps' answers (and whether
+        the weights are finite) in one wait; on a failure go back to the weights, optimiser state
+        and step last verified and raise TrainingError, else keep a copy of the weights and state
+        as the last good ones."""
+        if self.check_every_step or (self._last_good is not None and self._last_good[0] == self.step):
+            return
+        weights_ok = torch.stack([torch.isfinite(p).all() for p in self.model.parameters()]).all()
+        answers = torch.stack([*self._finite_rows, weights_ok]).cpu()
+        self._finite_rows = []
+        if not bool(answers.all()):
+            if self._last_good is None:  # run() starts here: weights from outside, never trained
+                raise TrainingError("the weights to train are not finite")
+            good = self._last_good[0]
+            if answers[:-1].all():
+                what = f"the weights became non-finite by {self._where(self.step)}"
+            else:
+                what = f"the loss became non-finite at {self._where(good + int((~answers).nonzero()[0]) + 1)}"
+            self._restore_last_good()
+            raise TrainingError(f"{what}; training stopped with the weights of step {good}. "
+                                f"{self._lr_hint()}")
+        self._last_good = (self.step,
+                           {k: v.detach().clone() for k, v in self.model.state_dict().items()},
+                           _cloned(self.optimizer.state_dict()))
+
+    def _restore_last_good(self) -> None:
+        """Back to the last verified weights, optimiser state and step; the steps since are
+        dropped from the loss rows as well."""
+        step, weights, optimizer = self._last_good
+        self.model.load_state_dict(weights)
+        self.optimizer.load_state_dict(_cloned(optimizer))  # the copy stays the copy
+        self.step = self._row_start = step
+        self._recon_rows, self._kl_rows, self._row_weights = [], [], []
 
     def _loss_rows(self) -> np.ndarray:
         """(n, 3) float64 rows of the steps since the last snapshot, LOSS_COLUMNS."""
@@ -307,6 +363,7 @@ class Trainer:
 
     def _snapshot(self, *, eval: EvalResult | None = None, paused: bool = False,
                   done: bool = False, stopped: bool = False) -> Progress:
+        self._verify()
         losses = self._loss_rows()
         steps = np.arange(self._row_start + 1, self._row_start + 1 + len(losses))
         weights = np.asarray(self._row_weights, dtype=np.float64)
@@ -340,6 +397,7 @@ class Trainer:
     def evaluate_test(self, epoch: int, iw_samples: int = 0, should_stop=None) -> EvalResult:
         """Evaluate on the test set (keeping its posterior means if asked to); ``should_stop``
         as in :func:`.evaluate.evaluate`."""
+        self._verify()  # never evaluate weights a failed step has spoiled
         means = None
         if self.keep_test_means:
             # A new array every time, never refilled: a consumer on another thread may hold the last.
@@ -376,7 +434,7 @@ class Trainer:
         check_images_match(path, state["dataset"]["image_shape"], self.data.image_shape)
         try:
             self.model.load_state_dict(state["model"])
-            self.optimizer.load_state_dict(state["optimizer"])
+            load_adam_state(self.optimizer, state["optimizer"])  # keeps this run's lr
             if state["rng"].get("device_type") == self.device.type and self.dist.is_main:
                 self.noise.set_state(state["rng"]["noise"])
             elif self.dist.enabled:  # the checkpoint holds rank 0's noise only
@@ -386,8 +444,16 @@ class Trainer:
         except (RuntimeError, ValueError, KeyError, TypeError) as exc:
             raise CheckpointError(path, f"its weights or state do not fit the model: "
                                         f"{' '.join(str(exc).split())[:200]}") from None
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.config.train.lr
         self.step = int(state["step"])
         self.history = History.from_dict(state["history"])
 
+
+def _cloned(state: Any) -> Any:
+    """A deep copy of an optimiser state dict's tensors (its plain values are shared)."""
+    if isinstance(state, torch.Tensor):
+        return state.detach().clone()
+    if isinstance(state, dict):
+        return {k: _cloned(v) for k, v in state.items()}
+    if isinstance(state, list):
+        return [_cloned(v) for v in state]
+    return state

@@ -219,6 +219,12 @@ class TrainingWorker(QObject):
             self._fail(exc)
             device = "unavailable"
         self.ready.emit(device)
+        if device != "unavailable":
+            # After ready, while the window idles: torch.optim's first use imports as much as
+            # torch itself, which a Start would otherwise wait for.
+            from vaegui.core.optimizer import prepare
+
+            prepare()
 
     def _use_threads(self) -> None:
         # torch's CPU thread count is per thread: set this thread's own (see core.thread_governor). A
@@ -236,11 +242,10 @@ class TrainingWorker(QObject):
         except Exception as exc:  # noqa: BLE001 - every failure becomes a message, the app goes on
             self._fail(exc)
         finally:
-            import torch
+            from vaegui.core.device import release_cached_memory
 
             self._trainer = None
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
+            release_cached_memory()
         self.runFinished.emit(final)
 
     def _train(self, config: RunConfig, data: ImageData) -> Progress:
