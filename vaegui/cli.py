@@ -77,7 +77,7 @@ def _run(argv: list[str] | None) -> int:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-COMMANDS = ("train", "eval", "export", "-h", "--help")  # anything else opens the app
+COMMANDS = ("train", "eval", "export", "sweep", "-h", "--help")  # anything else opens the app
 
 
 def _exit_now(code: int) -> None:
@@ -92,6 +92,10 @@ def _main(argv: list[str], ends_process: bool = False) -> int:
     if not argv or argv[0] not in COMMANDS:
         # "gui" is dropped here: argparse's REMAINDER would refuse options after the command.
         return _gui(argv[1:] if argv and argv[0] == "gui" else argv)
+    if argv[0] == "sweep":  # its options are train's, each a list: sweep_cli parses them
+        from .sweep_cli import main as sweep
+
+        return sweep(argv[1:])
     with _quiet_unless(_rank() == 0):  # every rank has the same command line: rank 0 answers it
         args = build_parser().parse_args(argv)
     try:

@@ -142,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     from .export_cli import add_parser as add_export  # its own module: the export's options
 
     add_export(sub)
+    sub.add_parser("sweep", add_help=False, help="train a grid of runs: any train option may take a "
+                   "comma-separated list (vaegui sweep --help)")
     g = sub.add_parser("gui", help="open the desktop app (the default)", add_help=False)
     g.add_argument("gui_args", nargs=argparse.REMAINDER)
     return parser
