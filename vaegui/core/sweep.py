@@ -178,16 +178,21 @@ def write_summary(out: Path, rows: Sequence[dict[str, Any]], swept: Sequence[str
     table = [{c: row.get(c) for c in cols} for row in rows]
     document = {"format": SWEEP_FORMAT, "version": SWEEP_VERSION, "swept": sorted(swept),
                 "planned": list(planned), "columns": cols, "runs": table}
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=cols, lineterminator="\n")
-    writer.writeheader()
-    for row in table:
-        writer.writerow({c: "" if v is None else v for c, v in row.items()})
-    for name, data in ((SUMMARY_JSON, json.dumps(document, indent=1)), (SUMMARY_CSV, text.getvalue())):
+    for name, data in ((SUMMARY_JSON, json.dumps(document, indent=1)), (SUMMARY_CSV, csv_text(cols, table))):
         try:
             atomic_write(out / name, lambda f, data=data: f.write(data.encode("utf-8")))
         except OSError as exc:
             raise RunFolderError(out, f"cannot write {name}: {os_reason(exc)}") from None
+
+
+def csv_text(cols: Sequence[str], rows: Sequence[dict[str, Any]]) -> str:
+    """The rows as CSV with a header of ``cols`` (a missing value: an empty cell)."""
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(cols), lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({c: "" if row.get(c) is None else row.get(c) for c in cols})
+    return text.getvalue()
 
 
 def read_summary(out: Path) -> dict[str, Any] | None:
