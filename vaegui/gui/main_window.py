@@ -19,6 +19,7 @@ from vaegui.core.progress import Progress
 
 from . import settings as store
 from .actions import Actions
+from .compare.launcher import CompareLauncher
 from .explorer.decode_worker import DecodeWorker
 from .explorer.interpolation_view import InterpolationView
 from .explorer.latent_map import LatentMap
@@ -88,6 +89,9 @@ class MainWindow(QMainWindow):
                                          self._run_settings, self.save_checkpoint)
         self.exporter.build_menu(self.menu_actions.export_menu)
         self.exporter.install_context_menus()
+        # File > Compare runs…, and a sweep's folder opened as a run (see compare/launcher.py).
+        self.compare = CompareLauncher(self, self.menuBar().actions()[0].menu(), self.menu_actions.recent_menu.menuAction(),
+                                       lambda: store.load_recent_runs(self._settings), lambda: self.worker.runs_dir)
         self.device_label = QLabel("Loading PyTorch…")
         # Shown when a folder dataset skipped files: opens the list with each file's reason.
         self.skipped_button = QToolButton(autoRaise=True)
@@ -281,6 +285,8 @@ class MainWindow(QMainWindow):
 
     def open_checkpoint(self, path: str, epochs: int | None = None) -> None:
         """Open in the worker; ``epochs`` replaces the checkpoint's planned epochs (to train on)."""
+        if self.compare.opens(str(path)):  # a sweep's folder: the comparison of its runs
+            return
         self._epochs_override = epochs
         self._opened_path = str(path)
         self.statusBar().showMessage(f"Opening {path}…")

@@ -22,6 +22,7 @@ from vaegui.core.latent import dimension_name
 from .. import palette
 from ..explorer.latent_map import point_size
 from ..point_cloud import PointCloud
+from .brush_view_box import BrushViewBox
 
 # Paul Tol's "bright" scheme, then black: a colour per run (8 at most), told apart by
 # colour-blind readers; the maps keep the class colours.
@@ -42,7 +43,7 @@ class MapPlot:
 
     def __init__(self, plot: pg.PlotItem, title: str):
         self.plot = plot
-        plot.setTitle(title, size="9pt", color="#222")
+        self.set_title(title)
         plot.setAspectLocked(True)
         plot.showGrid(x=True, y=True, alpha=0.12)
         plot.setMenuEnabled(False)
@@ -57,8 +58,14 @@ class MapPlot:
             plot.addItem(item)
         self.x = self.y = np.zeros(0, np.float64)
 
+    def set_title(self, title: str) -> None:
+        self.plot.setTitle(title, size="9pt", color="#222")
+        # A title asks for its text's width; four long run names would then widen the figure
+        # beyond a window. Let it be clipped instead (the table and the legend say it whole).
+        self.plot.titleLabel.setMinimumWidth(0)
+
     @property
-    def view(self) -> pg.ViewBox:
+    def view(self) -> BrushViewBox:
         return self.plot.getViewBox()
 
     def set_points(self, xy: np.ndarray, labels: np.ndarray, brushes: list[QBrush]) -> None:
@@ -66,6 +73,8 @@ class MapPlot:
         self.y = np.ascontiguousarray(xy[:, 1], np.float64)
         self.points.set_data(self.x, self.y, labels, brushes, size=point_size(len(xy)))
         self.plot.enableAutoRange()
+        # Fit now, not at the next paint: a pointer event before that paint maps to the old range.
+        self.view.updateAutoRange()
 
     def show_brushed(self, index: np.ndarray, brush: QBrush) -> None:
         self.brushed.set_data(self.x[index], self.y[index], np.zeros(len(index), np.intp), [brush],
@@ -79,7 +88,7 @@ class MapPlot:
 
 
 class CompareFigure(pg.GraphicsLayoutWidget):
-    """Maps in rows of up to four, the curves below. ``runHidden`` is emitted when a click on the
+    """Maps in rows of up to four, the curves below. ``runToggled`` is emitted when a click on the
     curves' legend hides or shows a run (its maps stay: they are the same images)."""
 
     runToggled = Signal(int, bool)  # run index, shown
@@ -105,7 +114,7 @@ class CompareFigure(pg.GraphicsLayoutWidget):
         self.maps, self.curve_plots, self.curves = [], [], []
         columns = min(MAP_COLUMNS, max(1, len(comparison.runs)))
         for k, run in enumerate(comparison.runs):
-            plot = self.ci.addPlot(row=k // columns, col=k % columns)
+            plot = self.ci.addPlot(row=k // columns, col=k % columns, viewBox=BrushViewBox())
             self.maps.append(MapPlot(plot, self._map_title(k)))
         curve_row = (len(comparison.runs) + columns - 1) // columns
         curve_layout = self.ci.addLayout(row=curve_row, col=0, colspan=columns)
@@ -132,7 +141,7 @@ class CompareFigure(pg.GraphicsLayoutWidget):
         """New maps and curves for the same runs (a sweep followed live)."""
         self.comparison = comparison
         for k, (m, run) in enumerate(zip(self.maps, comparison.runs)):
-            m.plot.setTitle(self._map_title(k), size="9pt", color="#222")
+            m.set_title(self._map_title(k))
             m.set_points(run.xy, run.labels, self._label_brushes)
             for (key, _), item in zip(CURVES, self.curves[k]):
                 item.setData(*run.curve(key))
@@ -145,8 +154,8 @@ class CompareFigure(pg.GraphicsLayoutWidget):
         proj = run.projection
         plane = ("no map yet" if proj is None else f"{dimension_name(0)}, {dimension_name(1)}" if proj.is_exact
                  else "PCA")
-        plane += " turned to match" if run.turned else ""
-        return (f"<span style='color:{colour}'>■</span> {run.name}<br>"
+        plane += ", turned" if run.turned else ""
+        return (f"<span style='color:{colour}'>■</span> #{k + 1} {run.name}<br>"
                 f"<span style='font-size:8pt;color:#555'>L = {run.latent_dim} · {plane} · "
                 f"epoch {run.map_epoch}</span>")
 
