@@ -54,8 +54,12 @@ class MapPlot:
         self.hover = pg.ScatterPlotItem(size=11, pen=HOVER_PEN, brush=None, symbol="o")
         self.hover.setZValue(10)
         self.brushed.setZValue(5)
-        for item in (self.points, self.brushed, self.hover):
-            plot.addItem(item)
+        plot.addItem(self.points)
+        # The highlights never move the view: a new selection must not refit the range, which
+        # lays the axes out again (most of a repaint's time).
+        for item in (self.brushed, self.hover):
+            plot.addItem(item, ignoreBounds=True)
+        palette.cache_axes(plot)
         self.x = self.y = np.zeros(0, np.float64)
 
     def set_title(self, title: str) -> None:
@@ -123,6 +127,7 @@ class CompareFigure(pg.GraphicsLayoutWidget):
             plot.showGrid(x=True, y=True, alpha=0.15)
             palette.style_axes(plot, {"bottom": "epoch", "left": label})
             plot.setMenuEnabled(False)
+            palette.cache_axes(plot)
             self.curve_plots.append(plot)
         legend = self.curve_plots[0].addLegend(offset=(-8, 8), labelTextColor="#222",
                                                brush=(255, 255, 255, 200), pen="#aaa")
