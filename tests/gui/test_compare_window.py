@@ -216,3 +216,33 @@ def test_a_run_still_being_written_is_followed(open_compare, sweep_folder, tmp_p
     (live / "heartbeat").unlink()  # the writer is gone: following stops
     qtbot.waitUntil(lambda: window.comparison.runs[0].status != "running", timeout=10_000)
     qtbot.waitUntil(lambda: not window.follow_timer.isActive(), timeout=10_000)
+
+
+def test_hiding_a_run_in_the_legend_hides_all_its_curves(open_compare, sweep_folder, qtbot):
+    window = open_compare([sweep_folder])
+    figure = window.figure
+    first_curves = figure.curves[0]
+    assert len(first_curves) == 2 and all(c.isVisible() for c in first_curves)
+    sample = figure.legend.items[0][0]  # (sample, label): a click on the sample toggles its item
+    with qtbot.waitSignal(figure.runToggled, timeout=5000) as toggled:
+        sample.item.setVisible(False)  # what pyqtgraph's ItemSample does on a click
+    assert toggled.args == [0, False]
+    assert not any(c.isVisible() for c in first_curves)
+    assert all(c.isVisible() for c in figure.curves[1])
+    assert not figure.is_run_shown(0) and figure.is_run_shown(1)
+
+
+def test_the_run_picker_takes_two_to_eight_runs(qtbot, sweep_folder):
+    from PySide6.QtWidgets import QDialogButtonBox
+
+    from vaegui.gui.compare.run_picker import RunPicker
+
+    picker = RunPicker([str(sweep_folder / "latent_dim=2" / "checkpoint.pt")], None)
+    qtbot.addWidget(picker)
+    ok = picker.buttons.button(QDialogButtonBox.StandardButton.Ok)
+    assert picker.list.count() == 1 and picker.chosen() == [] and not ok.isEnabled()
+    picker.add_folder(str(sweep_folder))  # a sweep's folder: both its runs, ticked
+    assert picker.list.count() == 2 and ok.isEnabled()
+    assert [p.split("/")[-1] for p in picker.chosen()] == ["latent_dim=2", "latent_dim=5"]
+    picker.list.item(0).setCheckState(Qt.CheckState.Unchecked)
+    assert not ok.isEnabled() and "1 chosen" in picker.count_label.text()

@@ -69,7 +69,8 @@ class RunPicker(QDialog):
         item.setData(Qt.ItemDataRole.UserRole, str(path))
         item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
         item.setCheckState(Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
-        self.list.addItem(item)
+        self.list.addItem(item)  # (adding emits no itemChanged)
+        self._on_list_item_changed()
 
     def add_folder(self, folder: str) -> None:
         """A run folder, or a sweep's folder (all its runs), ticked."""
