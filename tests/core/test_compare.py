@@ -2,6 +2,8 @@
 the table, and run folders that cannot be read."""
 
 
+import json
+
 import numpy as np
 import pytest
 
@@ -82,3 +84,36 @@ def test_unreadable_folders_are_one_line_each(tmp_path):
     assert runs == [] and len(problems) == 3
     assert "no such folder" in problems[0] and "not a run folder" in problems[1] and "run.json" in problems[2]
     assert all("\n" not in p for p in problems)
+
+
+def _folder(path, epochs_done, epochs=3):
+    """A run folder as run_writer leaves it, without weights or maps: run.json and metrics."""
+    from vaegui.core.run_writer import RUN_FORMAT, RUN_VERSION
+
+    path.mkdir(parents=True)
+    config = RunConfig(data=DataConfig(dataset="shapes")).replace(train={"epochs": epochs})
+    (path / "run.json").write_text(json.dumps({"format": RUN_FORMAT, "version": RUN_VERSION,
+                                               "config": config.to_dict(), "steps_per_epoch": 4}))
+    lines = [{"epoch": e, "step": 4 * e, "test_elbo": 10.0 - e, "test_recon": 9.0 - e, "test_kl": 1.0,
+              "active_units": 1} for e in range(1, epochs_done + 1)]
+    (path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    return path
+
+
+def test_a_sweep_folder_stands_for_its_runs_whose_folders_say_finished_or_running(tmp_path):
+    from vaegui.core import sweep
+
+    _folder(tmp_path / "beta=1", 3)
+    _folder(tmp_path / "beta=2", 1)
+    _folder(tmp_path / "beta=4", 2)
+    rows = [{"run": "beta=1", "status": "finished", "seconds": 5.0},
+            {"run": "beta=2", "status": "running", "seconds": 2.0},  # its sweep was killed
+            {"run": "beta=4", "status": "failed", "seconds": 1.0}]
+    sweep.write_summary(tmp_path, rows, ["beta"], False, ["beta=1", "beta=2", "beta=4", "beta=8"])
+    runs, problems = read_runs([tmp_path])
+    assert problems == []  # beta=8 never started: no folder, not an error
+    assert [(r.name, r.status, r.seconds) for r in runs] == [
+        ("beta=1", "finished", 5.0), ("beta=2", "stopped", 2.0), ("beta=4", "failed", 1.0)]
+    (tmp_path / "beta=2" / "heartbeat").write_text("{}")  # its writer is back
+    assert read_runs([tmp_path])[0][1].status == "running"
+    assert [r.curve("test_elbo")[1].tolist() for r in runs] == [[9.0, 8.0, 7.0], [9.0], [9.0, 8.0]]

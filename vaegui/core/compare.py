@@ -279,7 +279,9 @@ def expand_sweeps(paths: Sequence[str | os.PathLike]) -> list[Path]:
 
 
 def _add_sweep_rows(runs: list[ComparedRun]) -> None:
-    """A run of a sweep takes its time and status from the sweep's summary."""
+    """A run of a sweep takes its time from the sweep's summary, and "failed" (which its folder
+    cannot tell from stopped); finished and running are the folder's to say (a killed sweep
+    leaves rows that say running)."""
     for k, run in enumerate(runs):
         document = read_summary(run.path.parent)
         if document is None:
@@ -287,7 +289,7 @@ def _add_sweep_rows(runs: list[ComparedRun]) -> None:
         for row in document["runs"]:
             if isinstance(row, dict) and row.get("run") == run.path.name:
                 seconds = row.get("seconds")
-                status = row.get("status") if row.get("status") in (FINISHED, FAILED, RUNNING) else run.status
-                runs[k] = _replace(run, status=status if run.status != FINISHED else FINISHED,
+                failed = row.get("status") == FAILED and run.status == STOPPED
+                runs[k] = _replace(run, status=FAILED if failed else run.status,
                                    seconds=float(seconds) if isinstance(seconds, (int, float))
                                    and math.isfinite(seconds) else None)
