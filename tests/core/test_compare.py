@@ -1,7 +1,6 @@
 """Comparing runs without Qt: the Procrustes alignment of the maps' planes, the shared points,
 the table, and run folders that cannot be read."""
 
-
 import json
 
 import numpy as np
