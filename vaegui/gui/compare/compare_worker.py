@@ -5,7 +5,7 @@ images); the models never leave this thread."""
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
 
 from vaegui.core.compare import Comparison, data_key, read_runs
 
@@ -35,6 +35,9 @@ class CompareWorker(QObject):
         self._reconstruct.connect(self._on_reconstruct)
         self._decode.connect(self._on_decode)
         self.thread.started.connect(self._on_thread_started)
+        # A comparison window may outlive the main window: its thread must end before the app does.
+        # Direct: queued to this object's thread, shutdown would wait for its own thread.
+        QCoreApplication.instance().aboutToQuit.connect(self.shutdown, Qt.ConnectionType.DirectConnection)
         self.thread.start()
 
     # ---- requests (from the GUI thread) ----------------------------------------------------------
@@ -48,8 +51,10 @@ class CompareWorker(QObject):
         self._decode.emit(int(run), np.asarray(point, np.float32))
 
     def shutdown(self) -> None:
-        self.thread.quit()
-        self.thread.wait()
+        """Stop the thread (after the request it is working on); calling it again does nothing."""
+        if self.thread.isRunning():
+            self.thread.quit()
+            self.thread.wait()
 
     # ---- in the thread ---------------------------------------------------------------------------
     @Slot()
