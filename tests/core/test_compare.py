@@ -116,3 +116,22 @@ def test_a_sweep_folder_stands_for_its_runs_whose_folders_say_finished_or_runnin
     (tmp_path / "beta=2" / "heartbeat").write_text("{}")  # its writer is back
     assert read_runs([tmp_path])[0][1].status == "running"
     assert [r.curve("test_elbo")[1].tolist() for r in runs] == [[9.0, 8.0, 7.0], [9.0], [9.0, 8.0]]
+
+
+def test_inside_polygon_is_the_even_odd_rule():
+    from vaegui.core.compare import inside_polygon
+
+    square = np.array([[0, 0], [4, 0], [4, 4], [0, 4]])
+    x = np.array([1.0, 3.9, 5.0, -0.1, 2.0, 2.0])
+    y = np.array([1.0, 3.9, 2.0, 2.0, 4.5, -1.0])
+    assert inside_polygon(x, y, square).tolist() == [True, True, False, False, False, False]
+    # A "C" shape: the notch is outside although within the bounding box.
+    c = np.array([[0, 0], [4, 0], [4, 1], [1, 1], [1, 3], [4, 3], [4, 4], [0, 4]])
+    assert inside_polygon(np.array([0.5, 2.5, 2.5]), np.array([2.0, 2.0, 0.5]), c).tolist() == [True, False, True]
+    rng = np.random.default_rng(3)
+    pts = rng.uniform(-1, 5, size=(2000, 2))
+    px, py = pts[:, 0], pts[:, 1]
+    in_box = (px > 0) & (px < 4) & (py > 0) & (py < 4)
+    in_notch = (px > 1) & (py > 1) & (py < 3)
+    np.testing.assert_array_equal(inside_polygon(px, py, c), in_box & ~in_notch)
+    assert not inside_polygon(x, y, square[:2]).any()  # fewer than 3 vertices: nothing inside

@@ -246,3 +246,39 @@ def test_the_run_picker_takes_two_to_eight_runs(qtbot, sweep_folder):
     assert [p.split("/")[-1] for p in picker.chosen()] == ["latent_dim=2", "latent_dim=5"]
     picker.list.item(0).setCheckState(Qt.CheckState.Unchecked)
     assert not ok.isEnabled() and "1 chosen" in picker.count_label.text()
+
+
+def test_an_alt_drag_lassoes_the_same_images_in_every_map(open_compare, sweep_folder, qtbot):
+    window = open_compare([sweep_folder])
+    figure, links = window.figure, window.links
+    first = figure.maps[0]
+    viewport = figure.viewport()
+    cx, cy = float(np.median(first.x)), float(np.median(first.y))
+    sx, sy = float(np.ptp(first.x)), float(np.ptp(first.y))
+    # A triangle around the middle of the first map, drawn with Alt held.
+    corners = [(cx - 0.4 * sx, cy - 0.3 * sy), (cx + 0.4 * sx, cy - 0.3 * sy), (cx, cy + 0.4 * sy)]
+    pixels = [figure.mapFromScene(first.view.mapViewToScene(QPointF(*c))) for c in corners]
+    alt = Qt.KeyboardModifier.AltModifier
+    got = []
+    links.brushed.connect(got.append)
+
+    def send(kind, pos, buttons, button=Qt.MouseButton.LeftButton):
+        event = QMouseEvent(kind, QPointF(pos), viewport.mapToGlobal(QPointF(pos)), button, buttons, alt)
+        QApplication.sendEvent(viewport, event)
+    send(QEvent.Type.MouseButtonPress, pixels[0], Qt.MouseButton.LeftButton)
+    for p in (pixels[1], pixels[2], pixels[0]):
+        for t in (0.5, 1.0):
+            _pause(MOVE_GAP_MS)
+            prev = pixels[(pixels.index(p) - 1) % 3]
+            send(QEvent.Type.MouseMove, prev + (p - prev) * t, Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton)
+    _pause(MOVE_GAP_MS)
+    send(QEvent.Type.MouseButtonRelease, pixels[0], Qt.MouseButton.NoButton)
+    assert got and not first.view.lasso.isVisible()
+    index = got[-1]
+    assert 0 < len(index) < len(first.x)
+    from vaegui.core.compare import inside_polygon
+    traced = np.array([(v.x(), v.y()) for v in (first.view.mapSceneToView(figure.mapToScene(p)) for p in pixels)])
+    expected = np.flatnonzero(inside_polygon(first.x, first.y, traced))
+    assert len(set(index) ^ set(expected)) <= 2  # the traced path is the triangle, to a pixel
+    for m in figure.maps:
+        assert np.array_equal(m.brushed.positions()[0], m.x[index])

@@ -83,7 +83,7 @@ class CompareWindow(QMainWindow):
         self.table.set_rows(*comparison.table())
         problems = "; ".join(comparison.problems)
         self.statusBar().showMessage(
-            f"{len(comparison.runs)} runs · {comparison.count:,} shared test images · brush with a drag, "
+            f"{len(comparison.runs)} runs · {comparison.count:,} shared test images · drag: rectangle, Ctrl-drag: lasso, "
             f"Shift-drag pans" + (f" · not compared: {problems}" if problems else ""))
         if self._still_running(comparison):
             self.follow_timer.start()

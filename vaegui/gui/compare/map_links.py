@@ -1,7 +1,8 @@
 """Links between the comparison's maps: what the pointer does in one map, every map shows.
 
 - hovering: the data image nearest the pointer (within a few pixels) is ringed in every map;
-- a left drag brushes a rectangle: the images inside it in that map are highlighted in all;
+- a left drag brushes a rectangle (Alt or Ctrl: a lasso): the images inside it in that map are
+  highlighted in all;
 - a left click on an image picks it (every model reconstructs it); a click on empty space picks
   that point of the map's plane (its own model decodes it).
 
@@ -13,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QObject, QPointF, QRectF, QTimer, Signal
+
+from vaegui.core.compare import inside_polygon
 
 from .compare_figure import CompareFigure
 
@@ -39,6 +42,7 @@ class MapLinks(QObject):
         """Listen to the figure's current maps (after each set_comparison)."""
         for k, m in enumerate(self.figure.maps):
             m.view.brushed.connect(lambda rect, k=k: self.brush(k, rect))
+            m.view.lassoed.connect(lambda polygon, k=k: self.lasso(k, polygon))
             m.view.clicked.connect(lambda pos, k=k: self.click(k, pos))
 
     # ---- what the pointer does ---------------------------------------------------------------
@@ -79,6 +83,14 @@ class MapLinks(QObject):
         inside = ((m.x >= rect.left()) & (m.x <= rect.right())
                   & (m.y >= rect.top()) & (m.y <= rect.bottom()))
         index = np.flatnonzero(inside)
+        self.figure.set_brushed(index)
+        self.brushed.emit(index)
+        return index
+
+    def lasso(self, k: int, polygon: np.ndarray) -> np.ndarray:
+        """Highlight in every map the images inside ``polygon`` (M, 2, data coordinates) of map ``k``."""
+        m = self.figure.maps[k]
+        index = np.flatnonzero(inside_polygon(m.x, m.y, polygon))
         self.figure.set_brushed(index)
         self.brushed.emit(index)
         return index
