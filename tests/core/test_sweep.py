@@ -166,3 +166,26 @@ def test_on_shapes_a_larger_beta_gives_a_smaller_kl(tmp_path):
     rows = {r["run"]: r for r in core.read_summary(out)["runs"]}
     assert rows["beta=4"]["test_kl"] < 0.5 * rows["beta=0.2"]["test_kl"]
     assert code.stdout.splitlines()[-3].split()[:2] == ["run", "beta"]  # the table at the end
+
+
+def test_parallel_runs_share_the_cores_and_never_oversubscribe(tmp_path, monkeypatch, capsys):
+    import vaegui.sweep_cli as sweep_cli
+
+    seen = {}
+
+    def run(self):
+        seen.update(flags=list(self.flags), parallel=self.parallel)
+        return 0
+    monkeypatch.setattr(sweep_cli.Sweep, "run", run)
+    monkeypatch.setattr(sweep_cli, "_available_cpus", lambda: 8)
+    grid = ["--beta", "1,2,3,4", "--out", str(tmp_path / "s")]
+    assert main([*grid, "--parallel", "3"]) == 0
+    assert seen["parallel"] == 3 and seen["flags"][-2:] == ["--threads", "2"]
+    assert main(grid) == 0
+    assert seen["parallel"] == 1 and "--threads" not in seen["flags"]  # the governor, over all cores
+    assert main([*grid, "--parallel", "16"]) == 0
+    assert seen["parallel"] == 4  # no more at once than runs (nor than cores)
+    assert main([*grid, "--parallel", "3", "--threads", "2"]) == 0
+    assert seen["flags"].count("--threads") == 0  # the user's --threads is an axis, passed per run
+    assert main([*grid, "--parallel", "3", "--threads", "4"]) == 2
+    assert "oversubscribe" in capsys.readouterr().err
