@@ -82,6 +82,8 @@ def main(argv: list[str], out: TextIO | None = None) -> int:
         return sweep.run()
     except VaeguiError as exc:
         return _fail(str(exc))
+    except OSError as exc:  # a log that cannot be written, a process that cannot be started
+        return _fail(f"{exc.filename or folder}: {exc.strerror or exc}")
 
 
 def _fail(message: str) -> int:
@@ -218,7 +220,7 @@ class Sweep:
         print(core.format_table([self.rows[r.name] for r in self.runs if r.name in self.rows], cols),
               file=self.out, flush=True)
         if self.presses:
-            print(f"vaegui: interrupted: run the same sweep again to continue it", file=sys.stderr)
+            print("vaegui: interrupted: run the same sweep again to continue it", file=sys.stderr)
             return EXIT_INTERRUPTED
         failed = [n for n, r in self.rows.items() if r["status"] == core.FAILED]
         return EXIT_RUN_FAILED if failed else 0
