@@ -189,3 +189,13 @@ def test_parallel_runs_share_the_cores_and_never_oversubscribe(tmp_path, monkeyp
     assert seen["flags"].count("--threads") == 0  # the user's --threads is an axis, passed per run
     assert main([*grid, "--parallel", "3", "--threads", "4"]) == 2
     assert "oversubscribe" in capsys.readouterr().err
+
+
+def test_the_sweep_process_never_imports_torch(tmp_path):
+    """It only plans, starts and watches `vaegui train` processes: seconds of torch import saved."""
+    code = ("import sys; from vaegui.sweep_cli import main; "
+            f"main(['--beta', '1,2', '--lr', '0.001,100', '--out', {str(tmp_path / 's')!r}]); "
+            "print(sorted(m for m in ('torch', 'PySide6') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], env=_env(), capture_output=True, text=True, timeout=60)
+    assert "argument --lr: 100" in done.stderr  # planned and checked every run's settings
+    assert done.stdout.strip() == "[]", done.stderr
