@@ -79,6 +79,9 @@ class MapPlot:
         self.plot.enableAutoRange()
         # Fit now, not at the next paint: a pointer event before that paint maps to the old range.
         self.view.updateAutoRange()
+        # Then hold the range: with auto-range on, every hover ring's move made the view
+        # recompute its range (four setRange calls a hover), though the rings are not in its bounds.
+        self.view.disableAutoRange()
 
     def show_brushed(self, index: np.ndarray, brush: QBrush) -> None:
         self.brushed.set_data(self.x[index], self.y[index], np.zeros(len(index), np.intp), [brush],
