@@ -36,10 +36,10 @@ TARGETS = {"open_s": 2.0, "hover_ms": 16.0, "brush_ms": 50.0}
 POINTS = 10_000
 
 
-def make_runs(out: Path, data_dir: str) -> Path:
-    command = [sys.executable, "-m", "vaegui", "sweep", "--dataset", "mnist", "--data-dir", data_dir,
-               "--offline", "--train-limit", "2000", "--epochs", "1", "--latent-dim", "2,16",
-               "--beta", "1,4", "--device", "cpu", "--out", str(out)]
+def make_runs(out: Path, data_dir: str | None) -> Path:
+    command = [sys.executable, "-m", "vaegui", "sweep", "--dataset", "mnist", "--offline", "--train-limit",
+               "2000", "--epochs", "1", "--latent-dim", "2,16", "--beta", "1,4", "--device", "cpu",
+               "--out", str(out), *(["--data-dir", data_dir] if data_dir else [])]
     root = str(Path(__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
     done = subprocess.run(command, env=env, capture_output=True, text=True)
@@ -148,7 +148,8 @@ def brush_times(window, count: int) -> tuple[list[float], list[float], int]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data-dir", default=os.environ.get("VAEGUI_DATA_DIR", "/work/shared/data"))
+    parser.add_argument("--data-dir", default=os.environ.get("VAEGUI_DATA_DIR"),
+                        help="where MNIST is (default $VAEGUI_DATA_DIR)")
     parser.add_argument("--runs", help="a sweep folder of four MNIST runs made before (default: train them)")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
