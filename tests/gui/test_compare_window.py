@@ -211,8 +211,12 @@ def test_a_run_still_being_written_is_followed(open_compare, sweep_folder, tmp_p
     with open(live / "metrics.jsonl", "a") as f:
         f.write(json.dumps({**last, "epoch": 2, "step": 2 * last["step"], "test_elbo": 1.0}) + "\n")
     os.utime(live / "heartbeat")
+    view = window.figure.maps[0].view
+    view.scaleBy((0.5, 0.5))  # the user zooms in: the followed run's updates keep the zoom
+    zoomed = view.viewRange()
     qtbot.waitUntil(lambda: len(curve.getData()[0]) == 2, timeout=10_000)
     assert curve.getData()[1][-1] == 1.0
+    assert view.viewRange() == zoomed
     (live / "heartbeat").unlink()  # the writer is gone: following stops
     qtbot.waitUntil(lambda: window.comparison.runs[0].status != "running", timeout=10_000)
     qtbot.waitUntil(lambda: not window.follow_timer.isActive(), timeout=10_000)

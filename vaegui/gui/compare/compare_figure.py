@@ -61,6 +61,7 @@ class MapPlot:
             plot.addItem(item, ignoreBounds=True)
         palette.cache_axes(plot)
         self.x = self.y = np.zeros(0, np.float64)
+        self._fitted: list | None = None  # the range this map last fitted to its points
 
     def set_title(self, title: str) -> None:
         self.plot.setTitle(title, size="9pt", color="#222")
@@ -76,12 +77,15 @@ class MapPlot:
         self.x = np.ascontiguousarray(xy[:, 0], np.float64)
         self.y = np.ascontiguousarray(xy[:, 1], np.float64)
         self.points.set_data(self.x, self.y, labels, brushes, size=point_size(len(xy)))
+        if self._fitted is not None and self.view.viewRange() != self._fitted:
+            return  # the user zoomed or panned: a followed run's new map keeps that view
         self.plot.enableAutoRange()
         # Fit now, not at the next paint: a pointer event before that paint maps to the old range.
         self.view.updateAutoRange()
         # Then hold the range: with auto-range on, every hover ring's move made the view
         # recompute its range (four setRange calls a hover), though the rings are not in its bounds.
         self.view.disableAutoRange()
+        self._fitted = self.view.viewRange()
 
     def show_brushed(self, index: np.ndarray, brush: QBrush) -> None:
         self.brushed.set_data(self.x[index], self.y[index], np.zeros(len(index), np.intp), [brush],
