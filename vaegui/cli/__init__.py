@@ -28,7 +28,7 @@ from .options import OneLineParser, fail, out_of_memory, rank, report
 __all__ = ["main"]  # the public Python API (vaegui.explore, vaegui.load, ...) is to live here too
 
 # The commands, in the order `vaegui --help` lists them; anything else opens the app.
-COMMANDS = ("train", "eval", "export")
+COMMANDS = ("train", "eval", "export", "sweep")
 HELP = ("-h", "--help")
 
 
@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", parser_class=OneLineParser)
     for command in command_modules().values():
         command.add_parser(sub)
+    # Listed for --help only: `vaegui sweep` parses its own options (train's, each a list).
+    sub.add_parser("sweep", add_help=False, help="train a grid of runs: any train option may take "
+                   "a comma-separated list (vaegui sweep --help)")
     g = sub.add_parser("gui", help="open the desktop app (the default)", add_help=False)
     g.add_argument("gui_args", nargs=argparse.REMAINDER)
     return parser
@@ -109,6 +112,10 @@ def _main(argv: list[str], ends_process: bool = False) -> int:
     if not argv or argv[0] not in (*COMMANDS, *HELP):
         # "gui" is dropped here: argparse's REMAINDER would refuse options after the command.
         return _gui(argv[1:] if argv and argv[0] == "gui" else argv)
+    if argv[0] == "sweep":  # its options are train's, each a list: the sweep parses them
+        from .sweep import main as sweep
+
+        return sweep(argv[1:])
     with _quiet_unless(rank() == 0):  # every rank has the same command line: rank 0 answers it
         args = build_parser().parse_args(argv)
     try:

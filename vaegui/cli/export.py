@@ -26,8 +26,10 @@ DISPLAYLESS_PLATFORMS = ("offscreen", "minimal", "minimalegl", "vnc", "eglfs", "
 def add_parser(sub) -> None:
     """The `export` command's options (sub: the parser's subparsers)."""
     x = sub.add_parser("export", help="write figures and data of a checkpoint to a folder, headless")
-    x.add_argument("checkpoint", metavar="CKPT", type=file_name,
+    x.add_argument("checkpoint", metavar="CKPT", type=file_name, nargs="?",
                    help="a checkpoint, or a run folder (its latest checkpoint)")
+    x.add_argument("--compare", metavar="RUN", type=file_name, nargs="+", help="instead of CKPT: "
+                   "compare 2 to 8 run folders (or a sweep's folder): figure and table")
     x.add_argument("--out", required=True, type=file_name, help="the bundle's folder (made if needed)")
     x.add_argument("--format", type=formats, default=",".join(PLOT_FORMATS),
                    help=f"plot formats, comma-separated: {', '.join(PLOT_FORMATS)} (default all)")
@@ -65,6 +67,10 @@ def use_offscreen_qt(environ=os.environ, platform: str = sys.platform) -> None:
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
+    if args.compare or args.checkpoint is None:  # the comparison's export has its own module
+        from .compare_export import run as export_comparison
+
+        return export_comparison(args, out)
     from ..core.export import check_folder
 
     check_folder(args.out)

@@ -28,6 +28,7 @@ from vaegui.core.run_model import RunModel
 from . import settings as store
 from .actions import Actions
 from .after_first_paint import AfterFirstPaint
+from .compare.launcher import CompareLauncher
 from .dock_layout import DockLayout
 from .explorer.decode_worker import DecodeWorker
 from .explorer.interpolation_view import InterpolationView
@@ -87,6 +88,10 @@ class MainWindow(QMainWindow):
                                          self.save_checkpoint)
         self.exporter.build_menu(self.menu_actions.export_menu)
         self.exporter.install_context_menus()
+        # File > Compare runs…, and a sweep's folder opened as a run (see compare/launcher.py).
+        self.compare = CompareLauncher(self, self.menuBar().actions()[0].menu(),
+                                       self.menu_actions.recent_menu.menuAction(),
+                                       lambda: store.load_recent_runs(self._settings), lambda: self.worker.runs_dir)
         self.status_bar = RunStatusBar(self.run)
         self.setStatusBar(self.status_bar)
         self.follower = RunFollower()
@@ -216,6 +221,8 @@ class MainWindow(QMainWindow):
 
     def open_checkpoint(self, path: str, epochs: int | None = None) -> None:
         """Open in the worker; ``epochs`` replaces the checkpoint's planned epochs (to train on)."""
+        if self.compare.opens(str(path)):  # a sweep's folder: the comparison of its runs
+            return
         self.run.opening(str(path))
         self._warm_up()
         self.worker.open_checkpoint(str(path), self._data_dir, epochs)
