@@ -104,6 +104,8 @@ def test_a_killed_sweep_continues_where_it_stopped(tmp_path):
     sweep = subprocess.Popen(command, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         def first_done_second_saved():
+            if sweep.poll() is not None:  # it ended by itself: say why rather than wait
+                raise AssertionError(f"the sweep ended with {sweep.returncode}: {sweep.communicate()[1][-2000:]}")
             document = core.read_summary(out)
             done = document and any(r["run"] == "beta=1" and r["status"] == "finished" for r in document["runs"])
             return done and (second / "checkpoint.pt").exists()

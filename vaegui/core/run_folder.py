@@ -199,16 +199,7 @@ class RunFolder:
 
     def read_metrics(self) -> list[dict[str, Any]]:
         """The records in metrics.jsonl; a line a killed run left half-written is skipped."""
-        data = self.dir.read(METRICS_NAME, METRICS_CAP)
-        records = []
-        for line in (data or b"").decode("utf-8", errors="replace").splitlines():
-            try:
-                record = loads_bounded(line)
-            except ValueError:
-                continue
-            if isinstance(record, dict):
-                records.append(record)
-        return records
+        return _metrics_of(self.dir)
 
     def write_metrics(self, records: list[dict[str, Any]]) -> None:
         """Replace metrics.jsonl with ``records`` (atomically; untouched when they are what it
@@ -229,3 +220,45 @@ def _read_pid(folder: SafeDir) -> str:
     except RunFolderError:
         return ""
     return text if text.isdigit() else ""
+
+
+def _metrics_of(folder: SafeDir) -> list[dict[str, Any]]:
+    data = folder.read(METRICS_NAME, METRICS_CAP)
+    records = []
+    for line in (data or b"").decode("utf-8", errors="replace").splitlines():
+        try:
+            record = loads_bounded(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
+def metrics_of(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """The metrics records of a run folder, read without taking it (another process may be
+    writing it); a folder that cannot be read has none."""
+    try:
+        with SafeDir.open(path) as folder:
+            return _metrics_of(folder)
+    except (RunFolderError, OSError):
+        return []
+
+
+def writer_busy(path: str | os.PathLike) -> bool:
+    """Whether a process holds the folder's writer lock (see RunFolder._lock)."""
+    if fcntl is None:
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)

@@ -29,12 +29,7 @@ from typing import Any
 
 from .atomic import atomic_write
 from .errors import RunFolderError, os_reason
-from .run_folder import CHECKPOINT_NAME, LOCK_NAME, RunFolder
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows: folders are not locked there
-    fcntl = None
+from .run_folder import CHECKPOINT_NAME, metrics_of, writer_busy  # noqa: F401 - part of a run's state here
 
 SUMMARY_CSV = "summary.csv"
 SUMMARY_JSON = "summary.json"
@@ -117,7 +112,7 @@ def last_metrics(folder: Path) -> dict[str, Any] | None:
     """The metrics line of the run's last epoch, or None."""
     if not folder.is_dir():
         return None
-    records = [r for r in RunFolder(folder).read_metrics() if isinstance(r.get("epoch"), int)]
+    records = [r for r in metrics_of(folder) if isinstance(r.get("epoch"), int)]
     return records[-1] if records else None
 
 
@@ -131,26 +126,6 @@ def is_finished(folder: Path, epochs: int, iw_samples: int) -> bool:
 
 def can_resume(folder: Path) -> bool:
     return (folder / CHECKPOINT_NAME).is_file()
-
-
-def writer_busy(folder: Path) -> bool:
-    """Whether a process holds the folder's writer lock (a run a killed sweep left to save)."""
-    lock = folder / LOCK_NAME
-    if fcntl is None or not lock.exists():
-        return False
-    try:
-        fd = os.open(lock, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        return False
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
 
 
 # ---- the summary -----------------------------------------------------------------------------
