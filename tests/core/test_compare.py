@@ -91,10 +91,13 @@ def _folder(path, epochs_done, epochs=3):
 
     path.mkdir(parents=True)
     config = RunConfig(data=DataConfig(dataset="shapes")).replace(train={"epochs": epochs})
-    (path / "run.json").write_text(json.dumps({"format": RUN_FORMAT, "version": RUN_VERSION,
+    dataset = {"name": "shapes", "image_shape": [1, 28, 28], "class_names": ["square", "ellipse", "triangle"]}
+    (path / "run.json").write_text(json.dumps({"format": RUN_FORMAT, "version": RUN_VERSION, "dataset": dataset,
                                                "config": config.to_dict(), "steps_per_epoch": 4}))
+    latent_dim = config.model.latent_dim
     lines = [{"epoch": e, "step": 4 * e, "test_elbo": 10.0 - e, "test_recon": 9.0 - e, "test_kl": 1.0,
-              "active_units": 1} for e in range(1, epochs_done + 1)]
+              "test_bits_per_dim": 0.01, "kl_per_dim": [1.0 / latent_dim] * latent_dim, "active_units": 1}
+             for e in range(1, epochs_done + 1)]
     (path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
     return path
 

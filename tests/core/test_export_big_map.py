@@ -37,8 +37,9 @@ def test_the_csv_of_every_point_is_streamed_and_reads_back_exactly(tmp_path):
     assert len(out.sizes) > 3 and max(out.sizes) < total / 2  # written in pieces
     path = export.write_latents_csv(tmp_path / "points.csv", enc)
     assert path.read_bytes() == out.getvalue()
-    table = np.loadtxt(path, delimiter=",", skiprows=1)
-    assert open(path).readline().strip() == "index,label,z_1,z_2,z_3,x,y"
+    table = np.loadtxt(path, delimiter=",", skiprows=1, usecols=range(7))
+    assert open(path).readline().strip() == "index,label,z_1,z_2,z_3,x,y,projection"
+    assert set(np.loadtxt(path, delimiter=",", skiprows=1, usecols=7, dtype=str)) == {"pca"}
     assert table.shape == (150_000, 7)
     np.testing.assert_array_equal(table[:, 1], enc.labels)
     np.testing.assert_array_equal(table[:, 2:5].astype(np.float32), enc.latents)

@@ -104,7 +104,7 @@ def test_the_cycle_finder_finds_a_lazy_cycle_through_relative_imports(tmp_path):
     assert find_cycle(import_graph(root)) is None
 
 
-@pytest.mark.parametrize("module", ["vaegui.cli.train", "vaegui.cli.evaluate", "vaegui.cli.export"])
+@pytest.mark.parametrize("module", ["vaegui.cli.train", "vaegui.cli.evaluate", "vaegui.cli.export", "vaegui.cli.sweep"])
 def test_each_command_is_a_module_of_the_cli_package(module):
     from vaegui.cli import COMMANDS, command_modules
 

@@ -21,7 +21,8 @@ from vaegui.core.explorer import ExplorerModel
 from vaegui.core.explorer_images import GIF_FRAMES, animation_positions, frame_ms
 from vaegui.core.export import gif_frame_ms
 from vaegui.core.loss_history import History
-from vaegui.cli.export import FIGURE_SIZES, use_offscreen_qt
+from vaegui.cli.export import FIGURE_SIZES
+from vaegui.cli.options import use_offscreen_qt
 
 REPO = Path(__file__).resolve().parents[2]
 # What the issue lists, beside every plot in every format.

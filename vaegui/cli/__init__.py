@@ -37,9 +37,9 @@ def command_modules() -> dict[str, ModuleType]:
     explore, ...) is a module added here. Imported when a command line is parsed, not with this
     package: a Ctrl-C while they load is then inside main's handling, and the app, which imports
     cli.options, does not load them."""
-    from . import evaluate, export, train
+    from . import evaluate, export, sweep, train
 
-    return {"train": train, "eval": evaluate, "export": export}
+    return {"train": train, "eval": evaluate, "export": export, "sweep": sweep}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,9 +48,6 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", parser_class=OneLineParser)
     for command in command_modules().values():
         command.add_parser(sub)
-    # Listed for --help only: `vaegui sweep` parses its own options (train's, each a list).
-    sub.add_parser("sweep", add_help=False, help="train a grid of runs: any train option may take "
-                   "a comma-separated list (vaegui sweep --help)")
     g = sub.add_parser("gui", help="open the desktop app (the default)", add_help=False)
     g.add_argument("gui_args", nargs=argparse.REMAINDER)
     return parser

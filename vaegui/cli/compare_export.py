@@ -32,7 +32,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     from ..core.compare import Comparison, read_runs
     from ..core.export import check_folder, make_folder, write_text
     from ..core.sweep import csv_text
-    from .export import use_offscreen_qt
+    from .options import use_offscreen_qt
 
     check_folder(args.out)
     runs, problems = read_runs(args.compare)

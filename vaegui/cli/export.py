@@ -3,24 +3,22 @@
 The checkpoint (or a run folder's latest) is opened as the app opens it: its test set is
 encoded for the map, the explorer decodes its images, and the same plot widgets the window shows
 are laid out off screen and exported. Qt runs on its offscreen platform (see
-:func:`use_offscreen_qt`), so figures can be made on a server, and come out the same on any machine.
+:func:`.options.use_offscreen_qt`), so figures can be made on a server, and come out the same on any machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from typing import TextIO
 
 from ..core.export import PLOT_FORMATS, PLOT_SCALE, PLOT_SCALES, SCREEN_DPI
 from ..core.projection import ProjectionSpec
-from .options import file_name, int_at_least
+from .options import file_name, int_at_least, use_offscreen_qt
 
 # Sizes, in logical pixels, of the figures `vaegui export` makes (the app exports its own sizes).
 FIGURE_SIZES = {"latent_map": (760, 680), "losses": (900, 480), "kl_per_dimension": (640, 420)}
-DISPLAYLESS_PLATFORMS = ("offscreen", "minimal", "minimalegl", "vnc", "eglfs", "linuxfb")  # Qt's own
 
 
 def add_parser(sub) -> None:
@@ -52,17 +50,6 @@ def formats(text: str) -> tuple[str, ...]:
     if bad or not chosen:
         raise argparse.ArgumentTypeError(f"{text!r}: formats are {', '.join(PLOT_FORMATS)}, comma-separated")
     return chosen
-
-
-def use_offscreen_qt(environ=os.environ, platform: str = sys.platform) -> None:
-    """Qt's offscreen platform, before Qt is imported: the export never shows a window, and
-    offscreen draws the same figures with or without a display. A platform the user names in
-    QT_QPA_PLATFORM is kept, unless it needs a display there is none of (Qt would abort)."""
-    chosen = environ.get("QT_QPA_PLATFORM", "").split(":")[0]  # "xcb:option=..." -> "xcb"
-    x11_or_wayland = not platform.startswith(("win", "darwin"))
-    no_display = x11_or_wayland and not (environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY"))
-    if not chosen or (no_display and chosen not in DISPLAYLESS_PLATFORMS):
-        environ["QT_QPA_PLATFORM"] = "offscreen"
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:

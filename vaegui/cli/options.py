@@ -203,3 +203,16 @@ def rank() -> int:
 def out_of_memory(exc: RuntimeError) -> bool:
     text = str(exc)
     return "out of memory" in text or "can't allocate memory" in text
+
+
+DISPLAYLESS_PLATFORMS = ("offscreen", "minimal", "minimalegl", "vnc", "eglfs", "linuxfb")  # Qt's own
+
+def use_offscreen_qt(environ=os.environ, platform: str = sys.platform) -> None:
+    """Qt's offscreen platform, before Qt is imported: the export never shows a window, and
+    offscreen draws the same figures with or without a display. A platform the user names in
+    QT_QPA_PLATFORM is kept, unless it needs a display there is none of (Qt would abort)."""
+    chosen = environ.get("QT_QPA_PLATFORM", "").split(":")[0]  # "xcb:option=..." -> "xcb"
+    x11_or_wayland = not platform.startswith(("win", "darwin"))
+    no_display = x11_or_wayland and not (environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY"))
+    if not chosen or (no_display and chosen not in DISPLAYLESS_PLATFORMS):
+        environ["QT_QPA_PLATFORM"] = "offscreen"

@@ -53,6 +53,12 @@ def build_parser() -> OneLineParser:
     return p
 
 
+def add_parser(sub) -> None:
+    """`vaegui sweep` in `vaegui --help`; the sweep parses its own options (train's, each a list)."""
+    sub.add_parser("sweep", add_help=False, help="train a grid of runs: any train option may take "
+                   "a comma-separated list (vaegui sweep --help)")
+
+
 def main(argv: list[str], out: TextIO | None = None) -> int:
     out = out or sys.stdout
     args, rest = build_parser().parse_known_args(argv)
