@@ -39,6 +39,24 @@ def test_a_second_writer_is_refused_while_the_first_holds_the_lock(tmp_path):
 def test_a_folder_created_for_a_run_that_wrote_nothing_is_removed(tmp_path):
     RunFolder(tmp_path / "new").open(resume=False).close()
     assert not (tmp_path / "new").exists()
+
+
+def test_a_run_stopped_before_its_first_save_leaves_no_folder_but_keeps_what_it_did_not_make(tmp_path):
+    # What a writer makes as a run starts, before its first checkpoint (Ctrl-C while loading).
+    folder = RunFolder(tmp_path / "new").open(resume=False)
+    for name in (rf_module.RUN_JSON, rf_module.STEPS_CSV, rf_module.HEARTBEAT_NAME):
+        (tmp_path / "new" / name).write_text("{}")
+    for name in (rf_module.MAPS_DIR, rf_module.DECODERS_DIR):
+        (tmp_path / "new" / name).mkdir()
+    folder.close()
+    assert not (tmp_path / "new").exists()
+    folder = RunFolder(tmp_path / "kept").open(resume=False)
+    (tmp_path / "kept" / rf_module.RUN_JSON).write_text("{}")
+    (tmp_path / "kept" / rf_module.MAPS_DIR).mkdir()
+    (tmp_path / "kept" / rf_module.MAPS_DIR / "notes.txt").write_text("the user's")
+    folder.close()
+    assert (tmp_path / "kept" / rf_module.MAPS_DIR / "notes.txt").read_text() == "the user's"
+    assert not (tmp_path / "kept" / rf_module.RUN_JSON).exists()
     (tmp_path / "mine").mkdir()
     RunFolder(tmp_path / "mine").open(resume=False).close()
     assert (tmp_path / "mine").is_dir()  # the user's folder stays

@@ -20,7 +20,8 @@ def test_the_gpu_benchmark_runs_on_the_cpu(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO), "QT_QPA_PLATFORM": "offscreen",
            "VAEGUI_RUNS_DIR": str(tmp_path)}
     proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu.py"), "--device", "cpu",
-                           "--tiny", "--dataset", "shapes", "--epochs", "2"],
+                           "--tiny", "--dataset", "shapes", "--epochs", "2",
+                           "--app-epochs", "30"],  # long enough for the simulated user to act
                           capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     figures = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -177,8 +177,18 @@ class RunFolder:
         if self.dir is None:
             return
         if self._created and not self.holds_run():
-            self.dir.unlink(LOCK_NAME)
-            self.dir.unlink(HEARTBEAT_NAME)
+            # A run stopped before its first save (Ctrl-C while it starts) leaves no folder: only
+            # the files and empty folders this writer makes go, so anything else keeps it.
+            for name in (LOCK_NAME, HEARTBEAT_NAME, RUN_JSON, STEPS_CSV):
+                self.dir.unlink(name)
+            for name in (MAPS_DIR, DECODERS_DIR):
+                try:
+                    if isinstance(self.dir.fd, int):
+                        os.rmdir(name, dir_fd=self.dir.fd)  # an empty folder only; never a link
+                    else:
+                        (self.path / name).rmdir()
+                except OSError:
+                    pass
             try:
                 self.path.rmdir()  # only when empty: nothing but this run's own files is deleted
             except OSError:
