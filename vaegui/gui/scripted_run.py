@@ -10,6 +10,10 @@ import numpy as np
 from PySide6.QtCore import QTimer
 
 SCREENSHOT_DELAY_MS = 300  # lets the last plot updates paint before the window is grabbed
+# The first decode of a map may wait for its spatial index (scipy's import, a second or more on a
+# busy machine): the picture waits for the point's image, this long at the most.
+POINT_WAIT_MS = 10_000
+POLL_MS = 50
 SCREENSHOT_SIZE = (1600, 1000)
 
 
@@ -88,7 +92,12 @@ class ScriptedRun:
         explorer.set_endpoint("b", encoded.latents[typical(j)])
         explorer.set_playback(position=1 / 3)
 
-    def _later(self, slot) -> None:
+    def _later(self, slot, waited_ms: int = 0) -> None:
+        w = self.window
+        picked = w.explorer.point is not None
+        if picked and w.point_view.result is None and waited_ms < POINT_WAIT_MS:
+            QTimer.singleShot(POLL_MS, lambda: self._later(slot, waited_ms + POLL_MS))
+            return
         QTimer.singleShot(SCREENSHOT_DELAY_MS, slot)
 
     def _take_screenshot(self) -> None:
