@@ -6,7 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from vaegui.core.compare import Comparison, ComparedRun, procrustes_rotation, read_runs, turn_projection
+from vaegui.core.compare import Comparison, ComparedRun, procrustes_rotation, read_runs
+from vaegui.core.projection import turn_projection
 from vaegui.core.config import DataConfig, ModelConfig, RunConfig
 from vaegui.core.latent import Projection
 

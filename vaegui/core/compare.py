@@ -25,6 +25,7 @@ import numpy as np
 from .config import RunConfig
 from .errors import RunFolderError, VaeguiError
 from .latent import Projection
+from .projection import turn_projection
 from .sweep import FAILED, FINISHED, RESULT_KEYS, RUNNING, read_summary
 
 MAX_RUNS = 8
@@ -111,17 +112,6 @@ def procrustes_rotation(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     s, t = s - s.mean(0), t - t.mean(0)
     u, _, vt = np.linalg.svd(s.T @ t)
     return u @ vt
-
-
-def turn_projection(projection: Projection, rotation: np.ndarray) -> Projection:
-    """``projection`` followed by ``rotation`` (xy -> xy @ R): its components become R^T C, still
-    orthonormal rows, so the inverse stays exact. The variance share of each new axis mixes the
-    old ones' (principal components are uncorrelated)."""
-    components = rotation.T @ projection.components
-    explained = None
-    if projection.explained is not None:
-        explained = (rotation ** 2).T @ np.asarray(projection.explained, np.float64)
-    return Projection(projection.mean, components, explained)
 
 
 @dataclass(eq=False)

@@ -143,6 +143,17 @@ class AxesProjection(Projection):
         self.name = ProjectionSpec("axes", self.dims).name
 
 
+def turn_projection(projection: Projection, rotation: np.ndarray) -> Projection:
+    """``projection`` followed by ``rotation`` (xy -> xy @ R): its components become R^T C, still
+    orthonormal rows, so the inverse stays exact. The variance share of each new axis mixes the
+    old ones' (principal components are uncorrelated)."""
+    components = rotation.T @ projection.components
+    explained = None
+    if projection.explained is not None:
+        explained = (rotation ** 2).T @ np.asarray(projection.explained, np.float64)
+    return Projection(projection.mean, components, explained)
+
+
 def align_pca(new: Projection, previous: Projection | None) -> Projection:
     """``new`` with its plane turned (and mirrored) to match ``previous``'s as nearly as possible,
     so a map history reads as a movie: PCA's axes come out in any sign and, when the two
@@ -155,10 +166,7 @@ def align_pca(new: Projection, previous: Projection | None) -> Projection:
     from scipy.linalg import orthogonal_procrustes
 
     r, _ = orthogonal_procrustes(new.components.T, previous.components.T)  # (2, 2)
-    components = r.T @ new.components
-    # PCA's axes are uncorrelated, so the variance along a turned axis is the R^2-weighted sum.
-    explained = (r ** 2).T @ np.asarray(new.explained)
-    aligned = Projection(new.mean, components, explained)
+    aligned = turn_projection(new, r)
     aligned.aligned = not np.allclose(r, np.eye(2), atol=1e-9)
     return aligned
 
