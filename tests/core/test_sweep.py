@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from vaegui.core import sweep as core
+from vaegui.core.run_folder import writer_busy
 from vaegui.cli.sweep import axes_from, main
 
 TINY = ["--dataset", "shapes", "--train-limit", "64", "--test-limit", "16", "--image-size", "16",
@@ -116,7 +117,7 @@ def test_a_killed_sweep_continues_where_it_stopped(tmp_path):
         sweep.communicate()
     checkpoint = first / "checkpoint.pt"
     before = (checkpoint.stat().st_mtime_ns, checkpoint.read_bytes())
-    _wait(lambda: not core.writer_busy(second), 60, "the orphaned run to save and end")
+    _wait(lambda: not writer_busy(second), 60, "the orphaned run to save and end")
     metrics = [json.loads(x) for x in (second / "metrics.jsonl").read_text().splitlines()]
     assert 0 < len(metrics) < 25, "the second run was stopped part-way"
 
@@ -152,7 +153,7 @@ def test_sigint_stops_the_running_runs_cleanly(tmp_path):
     assert [(r["run"], r["status"]) for r in document["runs"]] == [("beta=1", "interrupted"),
                                                                     ("beta=4", "interrupted")]
     for name in ("beta=1", "beta=4"):
-        assert not core.writer_busy(out / name)
+        assert not writer_busy(out / name)
         assert "interrupted" in (out / "logs" / f"{name}.log").read_text()
     assert "run the same sweep again" in stderr
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import IO, Any, TextIO
 
 from ..core import sweep as core
+from ..core.run_folder import writer_busy
 from ..core.errors import EXIT_INTERRUPTED, EXIT_USER_ERROR, ConfigError, VaeguiError
 from .options import OPTION_FIELDS, OneLineParser, config_from_args, file_name, int_at_least
 from .train import add_parser as add_train_parser
@@ -263,7 +264,7 @@ class Sweep:
     def _wait_for_writer(self, path: Path) -> None:
         """A run that a killed sweep left saving still holds its folder: wait for it."""
         deadline = time.monotonic() + WRITER_WAIT_S
-        while core.writer_busy(path) and time.monotonic() < deadline and not self.presses:
+        while writer_busy(path) and time.monotonic() < deadline and not self.presses:
             time.sleep(POLL_S)
 
     def _reap(self) -> None:

@@ -13,8 +13,7 @@ from __future__ import annotations
 import signal
 import threading
 
-EXIT_INTERRUPTED = 130  # 128 + SIGINT
-EXIT_TERMINATED = 143  # 128 + SIGTERM
+from .errors import EXIT_INTERRUPTED, EXIT_TERMINATED
 
 _state = {"terminated": False}
 

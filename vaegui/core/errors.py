@@ -8,6 +8,7 @@ import sys
 # Exit codes of the command line and the app.
 EXIT_USER_ERROR = 2  # a user's error, reported in one line (argparse's own code for a bad argument)
 EXIT_INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT, as a shell reports a process that Ctrl-C ended
+EXIT_TERMINATED = 143  # SIGTERM: 128 + SIGTERM, likewise (core/ending.py)
 
 
 class VaeguiError(Exception):

@@ -29,7 +29,7 @@ from typing import Any
 
 from .atomic import atomic_write
 from .errors import RunFolderError, os_reason
-from .run_folder import CHECKPOINT_NAME, metrics_of, writer_busy  # noqa: F401 - part of a run's state here
+from .run_folder import CHECKPOINT_NAME, metrics_of
 
 SUMMARY_CSV = "summary.csv"
 SUMMARY_JSON = "summary.json"
