@@ -43,18 +43,19 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None], *,
     try:
         remove_stale_temp_files(path.name, dir_fd=folder_fd)
         tmp = None
-        for _ in range(100):
-            name = f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-            target, kw = at(folder_fd, name)
-            try:
-                fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, 0o644, **kw)
-            except FileExistsError:
-                continue
-            tmp = name
-            break
-        if tmp is None:
-            raise FileExistsError(errno.EEXIST, "no free temporary name", str(path))
         try:
+            for _ in range(100):
+                # Named before it exists, so that a Ctrl-C landing just after the file is made
+                # still finds it below: the pid and the random token make the name this call's.
+                tmp = f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+                target, kw = at(folder_fd, tmp)
+                try:
+                    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, 0o644, **kw)
+                    break
+                except FileExistsError:
+                    tmp = None
+            if tmp is None:
+                raise FileExistsError(errno.EEXIST, "no free temporary name", str(path))
             with os.fdopen(fd, "wb") as f:
                 write(f)
                 f.flush()
@@ -66,8 +67,9 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None], *,
                 os.replace(at(folder_fd, tmp)[0], at(folder_fd, path.name)[0])
         except BaseException as exc:
             with contextlib.suppress(OSError):
-                target, kw = at(folder_fd, tmp)
-                os.unlink(target, **kw)
+                if tmp is not None:
+                    target, kw = at(folder_fd, tmp)
+                    os.unlink(target, **kw)
             # A failed write (a full disk) that a library reported as its own error (torch:
             # RuntimeError "unexpected pos") is the OSError it is, for a one-line message.
             if not isinstance(exc, (OSError, KeyboardInterrupt)) and \

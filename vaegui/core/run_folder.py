@@ -98,8 +98,8 @@ class RunFolder:
         """Create the folder and lock it. A folder that holds a run is refused unless ``resume``
         and the resumed checkpoint is that run's (``resumed_checkpoint`` None: any run); so is
         one whose known entries are not what this writer makes (a link, a pipe)."""
-        self._create()
         try:
+            self._create()
             self._lock()
             self._check_entries()
             self.dir.remove_stale_temp_files(METRICS_NAME)  # a rewrite that a kill interrupted
@@ -175,12 +175,19 @@ class RunFolder:
     def close(self) -> None:
         """Release the lock; a folder this run created and left empty is removed again."""
         if self.dir is None:
+            if self._created:  # made, then interrupted (Ctrl-C) before it was opened
+                self._created = False
+                try:
+                    self.path.rmdir()  # only when empty
+                except OSError:
+                    pass
             return
         if self._created and not self.holds_run():
             # A run stopped before its first save (Ctrl-C while it starts) leaves no folder: only
             # the files and empty folders this writer makes go, so anything else keeps it.
             for name in (LOCK_NAME, HEARTBEAT_NAME, RUN_JSON, STEPS_CSV):
                 self.dir.unlink(name)
+                self.dir.remove_stale_temp_files(name)  # a write that Ctrl-C cut short
             for name in (MAPS_DIR, DECODERS_DIR):
                 try:
                     if isinstance(self.dir.fd, int):
