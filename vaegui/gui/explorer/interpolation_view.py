@@ -246,6 +246,10 @@ class InterpolationView(DecodingView):
         # meanwhile playing shows the previous weights' frames, a snapshot (a second) behind.
         if not isinstance(result, DecodeFailure):
             self._frames = result
+            if self.model.playback.playing and self.model.snapshot is not None:
+                # Show them now: this also drops a one-frame decode still on its way, which
+                # would otherwise arrive after them and show an older position.
+                self._show_ahead()
 
     def hideEvent(self, event) -> None:
         super().hideEvent(event)
