@@ -420,3 +420,27 @@ def test_resume_into_a_folder_with_a_planted_entry_is_one_line_exit_2(run, capsy
         assert main(["train", "--resume", str(run / "checkpoint.pt"), *RESUME_ARGS]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and name in err[0] and str(run) in err[0], err
+
+
+# ---- maps/labels.npy --------------------------------------------------------------------------
+def test_map_labels_are_the_test_sets_labels_in_map_order(run):
+    reader = RunReader(run)
+    n = len(reader.map_means(reader.map_epochs()[-1]))
+    labels = reader.map_labels(n)
+    assert labels.dtype == np.int64 and len(labels) == n
+    np.testing.assert_array_equal(labels, np.load(run / "maps" / "labels.npy")[:n])
+
+
+@pytest.mark.parametrize("damage, reason", [
+    (lambda p: p.unlink(), "no such file"),
+    (lambda p: p.write_bytes(b"not numpy"), "cannot be read"),
+    (lambda p: np.save(p, np.zeros(3, np.int64)), "whole-number labels"),
+    (lambda p: np.save(p, np.zeros(1000, np.float32)), "whole-number labels"),
+    (lambda p: (p.unlink(), p.symlink_to(p.parent / "epoch-0001.npy")), "symbolic link"),
+])
+def test_map_labels_damaged_or_linked_is_one_error_naming_the_file(run, damage, reason):
+    reader = RunReader(run)
+    n = len(reader.map_means(reader.map_epochs()[-1]))
+    damage(run / "maps" / "labels.npy")
+    with pytest.raises(RunFolderError, match=f"maps/labels.npy.*{reason}"):
+        reader.map_labels(n)

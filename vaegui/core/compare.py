@@ -30,7 +30,6 @@ from .sweep import FAILED, FINISHED, RESULT_KEYS, RUNNING, read_summary
 
 MAX_RUNS = 8
 MIN_RUNS = 2
-MAPS_DIR, LABELS_NAME = "maps", "labels.npy"  # as run_writer writes them
 STOPPED = "stopped"  # a run that ended before its last epoch (a sweep's row says more, when there is one)
 
 
@@ -80,7 +79,7 @@ def read_run(path: str | os.PathLike, name: str | None = None) -> ComparedRun:
     reader = RunReader(path)
     epochs = reader.map_epochs()
     latents = reader.map_means(epochs[-1]) if epochs else np.zeros((0, reader.config.model.latent_dim), np.float32)
-    labels = _labels(reader.path, len(latents))
+    labels = reader.map_labels(len(latents))
     metrics = reader.metrics()
     last = metrics[-1] if metrics else {}
     finished = isinstance(last.get("epoch"), int) and last["epoch"] >= reader.config.train.epochs
@@ -88,19 +87,6 @@ def read_run(path: str | os.PathLike, name: str | None = None) -> ComparedRun:
     classes = tuple(str(c) for c in reader.info.get("dataset", {}).get("class_names", ()))
     return ComparedRun(name or reader.path.name, reader.path, reader.config, reader.steps_per_epoch,
                        metrics, epochs[-1] if epochs else 0, latents, labels, classes, status)
-
-
-def _labels(folder: Path, n: int) -> np.ndarray:
-    path = folder / MAPS_DIR / LABELS_NAME
-    try:
-        labels = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        if n == 0:
-            return np.zeros(0, np.int64)
-        raise RunFolderError(folder, f"{MAPS_DIR}/{LABELS_NAME} cannot be read ({exc})") from None
-    if labels.ndim != 1 or len(labels) < n or not np.issubdtype(labels.dtype, np.integer):
-        raise RunFolderError(folder, f"{MAPS_DIR}/{LABELS_NAME}: not {n} or more whole-number labels")
-    return labels[:n].astype(np.int64)
 
 
 def procrustes_rotation(source: np.ndarray, target: np.ndarray) -> np.ndarray:

@@ -38,6 +38,7 @@ RUN_JSON = "run.json"
 STEPS_CSV = "steps.csv"
 BEST_NAME = "best.pt"
 MAPS_DIR = "maps"
+MAP_LABELS_NAME = "labels.npy"  # in MAPS_DIR: the test set's labels, in the order of the means
 DECODERS_DIR = "decoders"
 TENSORBOARD_DIR = "tensorboard"
 HEARTBEAT_NAME = "heartbeat"

@@ -36,7 +36,7 @@ from .config import MAX_STEPS, RunConfig
 from .errors import RunFolderError, VaeguiError
 from .json_limits import loads_bounded
 from .progress import EvalResult, steps_per_epoch_from
-from .run_folder import CHECKPOINT_NAME, METRICS_CAP, METRICS_NAME
+from .run_folder import CHECKPOINT_NAME, MAP_LABELS_NAME, METRICS_CAP, METRICS_NAME
 from .run_schema import RunDescription, check_info, check_record
 from .run_writer import (BEST_NAME, DECODERS_DIR, HEARTBEAT_NAME, HEARTBEAT_S, MAPS_DIR, RUN_FORMAT,
                          RUN_JSON, RUN_VERSION, STEPS_CSV, epoch_file)
@@ -202,6 +202,23 @@ class RunReader:
             raise RunFolderError(self.path, f"{name}: holds NaN or infinite means")
         self._map_rows = means.shape[0]
         return means.astype(np.float32, copy=False)
+
+    def map_labels(self, n: int) -> np.ndarray:
+        """The labels of the first ``n`` map points, int64 (none when the run has no map yet)."""
+        name = f"{MAPS_DIR}/{MAP_LABELS_NAME}"
+        data = self._read((MAPS_DIR, MAP_LABELS_NAME), MAP_HEADER_CAP + 8 * n)
+        if data is None:
+            if n == 0:
+                return np.zeros(0, np.int64)
+            raise RunFolderError(self.path, f"{name}: no such file")
+        try:
+            labels = np.load(io.BytesIO(data), allow_pickle=False)
+        except Exception as exc:  # noqa: BLE001 - whatever numpy says of a damaged file is one message
+            raise RunFolderError(self.path, f"{name} cannot be read ({' '.join(str(exc).split())[:120]})") from None
+        if not isinstance(labels, np.ndarray) or labels.ndim != 1 or len(labels) < n \
+                or not np.issubdtype(labels.dtype, np.integer):
+            raise RunFolderError(self.path, f"{name}: not {n} or more whole-number labels")
+        return labels[:n].astype(np.int64)
 
     def decoder_epochs(self) -> list[int]:
         return self._epochs(DECODERS_DIR, ".pt")

@@ -34,8 +34,8 @@ from .checkpoint import save_checkpoint
 from .checkpoint_schema import SchemaError
 from .decoder import encode_means
 from .progress import EvalResult, Progress
-from .run_folder import (BEST_NAME, CHECKPOINT_NAME, DECODERS_DIR, HEARTBEAT_NAME, MAPS_DIR, RUN_JSON,
-                         STEPS_CSV, RunFolder)
+from .run_folder import (BEST_NAME, CHECKPOINT_NAME, DECODERS_DIR, HEARTBEAT_NAME, MAP_LABELS_NAME, MAPS_DIR,
+                         RUN_JSON, STEPS_CSV, RunFolder)
 from .run_schema import check_record
 from .safe_dir import SafeDir
 
@@ -108,7 +108,7 @@ class RunWriter:
         # The heartbeat first: a follower that finds run.json must find the writer alive.
         self.dir.write_atomic(HEARTBEAT_NAME, lambda f: f.write(json.dumps({"pid": os.getpid()}).encode()))
         self.dir.write_atomic(RUN_JSON, lambda f: f.write(json.dumps(run_info(trainer), indent=1).encode()))
-        self.maps.write_atomic("labels.npy", lambda f: np.save(f, trainer.data.test_labels.numpy()))
+        self.maps.write_atomic(MAP_LABELS_NAME, lambda f: np.save(f, trainer.data.test_labels.numpy()))
         self._reconcile()
         self._last_beat = time.time()
         self._epoch_mark = (0, 0.0, trainer.step)  # images, train seconds and step at the last epoch end
