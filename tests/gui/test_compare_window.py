@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 
 import numpy as np
 import pytest
@@ -161,6 +162,24 @@ def test_picks_decode_in_every_model_and_in_the_maps_own_model(open_compare, swe
     assert run == 1 and decoded.shape == (1, 16, 16)
     qtbot.waitUntil(lambda: window.strip.point.array() is not None, timeout=5000)
     assert "latent_dim=5 decodes" in window.strip.point_caption.text()
+
+
+def test_picks_queued_behind_a_busy_worker_decode_only_the_newest(open_compare, sweep_folder, qtbot):
+    window = open_compare([sweep_folder])
+    worker, first = window.worker, window.figure.maps[0]
+    busy = threading.Event()
+    QTimer.singleShot(0, worker, lambda: busy.wait(10))  # holds the worker's thread
+    decoded = []
+    worker.decoded.connect(lambda run, point, image: decoded.append((run, point)))
+    points = [np.array([first.x[i], first.y[i]], np.float32) for i in range(20)]
+    for p in points:
+        worker.decode(0, p)
+    busy.set()
+    qtbot.waitUntil(lambda: len(decoded) >= 1, timeout=OPEN_MS)
+    with qtbot.waitSignal(worker.reconstructed, timeout=OPEN_MS):  # queued after them all
+        worker.reconstruct(3)
+    assert len(decoded) == 1 and decoded[0][0] == 0
+    np.testing.assert_array_equal(decoded[0][1], points[-1])
 
 
 def test_the_table_sorts_and_the_exports_write(open_compare, sweep_folder, tmp_path):

@@ -18,8 +18,8 @@ class CompareWorker(QObject):
     failed = Signal(str)
 
     _load = Signal(object, object)  # paths, point limit (requests: queued to the thread)
-    _reconstruct = Signal(int)
-    _decode = Signal(int, object)
+    _reconstruct = Signal(int, int)  # request number, data index
+    _decode = Signal(int, int, object)  # request number, run index, plane point
 
     def __init__(self):
         super().__init__()
@@ -28,6 +28,9 @@ class CompareWorker(QObject):
         self._stamps: list = []  # each run's checkpoint time stamp when its decoder was loaded
         self._images: np.ndarray | None = None
         self._images_key = None
+        # The newest pick wins: picks queued behind a slow one (a model still loading) are
+        # skipped, since only the last is on screen. Written by the GUI thread, read here.
+        self._latest_pick = 0
         self.thread = QThread()
         self.thread.setObjectName("vaegui-compare")
         self.moveToThread(self.thread)
@@ -45,10 +48,12 @@ class CompareWorker(QObject):
         self._load.emit(list(paths), limit)
 
     def reconstruct(self, index: int) -> None:
-        self._reconstruct.emit(int(index))
+        self._latest_pick += 1
+        self._reconstruct.emit(self._latest_pick, int(index))
 
     def decode(self, run: int, point: np.ndarray) -> None:
-        self._decode.emit(int(run), np.asarray(point, np.float32))
+        self._latest_pick += 1
+        self._decode.emit(self._latest_pick, int(run), np.asarray(point, np.float32))
 
     def shutdown(self) -> None:
         """Stop the thread (after the request it is working on); calling it again does nothing."""
@@ -89,18 +94,18 @@ class CompareWorker(QObject):
             if self._images is not None:
                 self.imagesLoaded.emit(self._images)
 
-    @Slot(int)
-    def _on_reconstruct(self, index: int) -> None:
+    @Slot(int, int)
+    def _on_reconstruct(self, request: int, index: int) -> None:
         from vaegui.core.compare_models import reconstructions
 
-        if self._images is None or not 0 <= index < len(self._images):
+        if request != self._latest_pick or self._images is None or not 0 <= index < len(self._images):
             return
         image = self._images[index]
         self.reconstructed.emit(index, image, reconstructions(self._decoders, image))
 
-    @Slot(int, object)
-    def _on_decode(self, run: int, point: np.ndarray) -> None:
-        if self.comparison is None or not 0 <= run < len(self._decoders):
+    @Slot(int, int, object)
+    def _on_decode(self, request: int, run: int, point: np.ndarray) -> None:
+        if request != self._latest_pick or self.comparison is None or not 0 <= run < len(self._decoders):
             return
         decoder, projection = self._decoders[run], self.comparison.runs[run].projection
         image = None
