@@ -221,9 +221,7 @@ class DecodeWorker(QObject):
         if self._decoder is not None and self._decoder.fits(snapshot):
             self._decoder.load_state(snapshot.state)
             return self._decoder
-        from vaegui.core.decoder import Decoder
-
-        return Decoder.from_snapshot(snapshot)
+        return snapshot.make_decoder()
 
     def _run(self, name: str, sequence: int, job: Job | Generator) -> None:
         """Run a job, or one chunk of a chunked job (which then waits its turn for the next)."""
