@@ -41,7 +41,7 @@ class ScriptedRun:
                 w.checkpointOpened.connect(w.start_training)
             else:
                 w.start_training()
-        elif a.screenshot and a.checkpoint:
+        elif a.screenshot and (a.checkpoint or w.explore_mode is not None):  # once the map is shown
             w.mapUpdated.connect(self._on_window_mapUpdated)
         elif a.screenshot:  # the window as a user sees it once Start is enabled
             if w.engine_ready:
