@@ -21,6 +21,8 @@ from .icons import icon
 from .main_window import MainWindow
 from .scripted_run import ScriptedRun
 
+EXPLORE_SETTINGS = "vaegui-explore"  # the settings file of explore mode (its window and views)
+
 
 def explore(model=None, images=None, labels=None, *, class_names=None, output: str = "auto",
             block: bool = True, encode=None, decode=None) -> MainWindow | None:
@@ -55,8 +57,8 @@ def open_window(user: UserModel, settings: QSettings | None = None) -> MainWindo
         app.setOrganizationName(store.ORGANIZATION)
         app.setApplicationName(store.APPLICATION)
         app.setWindowIcon(icon("app"))
-    if settings is None:  # the app's own settings, whoever made the application
-        settings = QSettings(store.ORGANIZATION, store.APPLICATION)
+    if settings is None:  # settings of their own: explore mode's layout is not the app's
+        settings = QSettings(store.ORGANIZATION, EXPLORE_SETTINGS)
     window = MainWindow(settings, source=user)
     window.show()
     return window

@@ -108,16 +108,16 @@ class MainWindow(QMainWindow):
             self.worker.runs_dir = Path(runs_dir)
         self.worker_thread.start()
         self._warming_up = False  # see _warm_up: after the first paint, or at the first command
-        self.explore_mode = None
-        if source is not None:  # a user's model: nothing trains, so no engine to warm up
-            from .explore_mode import ExploreMode
-
-            self.explore_mode = ExploreMode(self, source)
-        else:
+        if source is None:  # a user's model trains nothing: no engine to warm up
             # torch loads once the window is on screen: loading it on the worker's thread
             # meanwhile would take the GIL from building and painting the window.
             self._first_paint = AfterFirstPaint(self, self._warm_up)
         self._restore_window()
+        self.explore_mode = None
+        if source is not None:  # after the layout is restored: it hides docks and actions
+            from .explore_mode import ExploreMode
+
+            self.explore_mode = ExploreMode(self, source)
 
     @property
     def engine_ready(self) -> bool:
