@@ -3,6 +3,8 @@ the core, GUI and CLI tests of exploring a user's model."""
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import threading
 from types import SimpleNamespace
 
@@ -14,25 +16,42 @@ SHAPE = (1, 8, 8)
 
 
 class Guard:
-    """Fails when two threads are inside a model at once (module level: a deepcopy of the model
-    shares it, and a threading.Lock cannot be deep-copied anyway)."""
+    """While ``watching``, fails when two threads are inside a model at once, and notes which
+    threads entered. Module level: a deepcopy of the model shares it (and a threading.Lock
+    cannot be deep-copied anyway). Off by default, so a test can call its own model for the
+    expected values while the window decodes with the copy."""
 
     def __init__(self):
         self._lock = threading.Lock()
+        self.watching = False
         self.entries = 0
         self.overlaps = 0
-        self.threads: set[str] = set()
+        self.threads: collections.Counter[int] = collections.Counter()  # entries by thread id
+        self._held = threading.local()
+
+    @contextlib.contextmanager
+    def watch(self):
+        self.watching, self.entries, self.overlaps, self.threads = True, 0, 0, collections.Counter()
+        try:
+            yield self
+        finally:
+            self.watching = False
 
     def __enter__(self):
+        self._held.lock = self.watching
+        if not self.watching:
+            return self
         if not self._lock.acquire(blocking=False):
+            self._held.lock = False
             self.overlaps += 1
             raise AssertionError("the model was entered by two threads at once")
         self.entries += 1
-        self.threads.add(threading.current_thread().name)
+        self.threads[threading.get_ident()] += 1
         return self
 
     def __exit__(self, *exc):
-        self._lock.release()
+        if self._held.lock:
+            self._lock.release()
 
 
 GUARD = Guard()

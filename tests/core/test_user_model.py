@@ -225,10 +225,10 @@ def test_the_users_model_is_never_called_only_its_copy():
     assert user.module is not model and user.copied
     assert model.training  # left as the user had it; the copy is in eval mode
     assert not user.module.training
-    before = um.GUARD.entries
     model.fail_decode = True  # the user's model changed after: the copy is what is explored
-    user.decode(np.zeros((1, 2), np.float32))
-    assert um.GUARD.entries == before + 1
+    with um.GUARD.watch() as guard:
+        user.decode(np.zeros((1, 2), np.float32))
+    assert guard.entries == 1
 
 
 class _SlowVAE(um.TupleVAE):
@@ -250,7 +250,6 @@ def test_the_model_is_never_entered_by_two_threads_at_once():
     user = _explored(_SlowVAE(), x, y)
     decoder = UserSnapshot(user).make_decoder()
     failures: list[BaseException] = []
-    start = um.GUARD.entries
 
     def encode():
         try:
@@ -266,12 +265,14 @@ def test_the_model_is_never_entered_by_two_threads_at_once():
         except BaseException as exc:  # noqa: BLE001
             failures.append(exc)
     threads = [threading.Thread(target=encode), threading.Thread(target=decode), threading.Thread(target=decode)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not failures and um.GUARD.overlaps == 0
-    assert um.GUARD.entries - start >= 2 * (20 + 60)  # each call enters twice (the slow part, then the model)
+    with um.GUARD.watch() as guard:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert not failures and guard.overlaps == 0
+    assert guard.entries == 2 * (20 + 60)  # each call enters twice (the slow part, then the model)
+    assert len(guard.threads) == 3
 
 
 def test_the_decoder_the_explorer_gets_decodes_and_reconstructs():
