@@ -56,6 +56,14 @@ class NoEncoder(VaeguiError, ValueError):
     request made for the previous weights can reach them, so it is a message, not a bug."""
 
 
+def decoder_for(snapshot) -> "ChunkedDecoding":
+    """A new decoder of a snapshot's weights: vaegui's own :class:`Decoder`, or the kind a
+    snapshot of another model makes itself (``make_decoder``: a user's model, see
+    core/user_snapshot.py). Every decoder the explorer and its exports use is made here."""
+    make = getattr(snapshot, "make_decoder", None)
+    return make() if make is not None else Decoder.from_snapshot(snapshot)
+
+
 class ChunkedDecoding:
     """What every decoder the explorer uses offers on top of ``decode((n, L)) -> (n, C, H, W)``
     in [0, 1]: vaegui's own (:class:`Decoder`) and a user's model (core/user_snapshot.py)."""

@@ -235,13 +235,6 @@ class Snapshot:
     # model (core/user_snapshot.py) is explored with no vaegui checkpoint.
     why_no_checkpoint = ""
 
-    def make_decoder(self):
-        """A new decoder of these weights (torch is imported here, not with this module). Every
-        decoder is made through this, so a snapshot of a user's model makes its own kind."""
-        from .decoder import Decoder
-
-        return Decoder.from_snapshot(self)
-
 
 def tile(images: np.ndarray, nrow: int, padding: int = 2, pad_value: float = 1.0) -> np.ndarray:
     """(n, C, H, W) images -> one (C, H', W') image, ``nrow`` per row: torchvision's make_grid

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from vaegui.core import export
 from vaegui.core.explorer import ExplorerModel
-from vaegui.core.export import PLOT_FORMATS, PLOT_SCALE
+from vaegui.core.export import FIGURE_SIZES, PLOT_FORMATS, PLOT_SCALE
 from vaegui.core.projection import ProjectionSpec
 from vaegui.core.user_model import UserModel
 from vaegui.core.user_snapshot import WHY_NO_CHECKPOINT, pick_examples, show_model, user_encoded
@@ -54,7 +54,6 @@ def write_user_bundle(user: UserModel, out, formats=PLOT_FORMATS, spec: Projecti
 
     from PySide6.QtWidgets import QWidget
 
-    from vaegui.cli.export import FIGURE_SIZES
 
     from ..explorer.latent_map import LatentMap
     from .bundle import CHECKPOINT, Sources, finish, write_bundle
