@@ -5,6 +5,7 @@ window (block=False), its map, a drag, interpolation, traversal and the bundle; 
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -208,3 +209,20 @@ def test_block_runs_the_loop_until_the_window_closes(qtbot):
     QTimer.singleShot(0, close_it)
     assert vaegui.explore(um.TupleVAE(), um.images()[0], block=True) is None
     assert closed == [True]
+
+
+def test_the_readme_example_runs(qtbot):
+    """README's "Use your own model" example, as a user pastes it, with a few training steps."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Use your own model", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    assert "range(500)" in code and code.rstrip().endswith("class_names=data.class_names)")
+    code = code.replace("range(500)", "range(3)").rstrip()[:-1] + ", block=False)"
+    code = code.replace("vaegui.explore(", "window = vaegui.explore(")
+    scope: dict = {}
+    exec(compile(code, "README.md", "exec"), scope)  # noqa: S102 - our own README's example
+    window = scope["window"]
+    qtbot.addWidget(window)
+    qtbot.waitUntil(lambda: window.explorer.encoded is not None, timeout=WAIT_MS)
+    assert window.explorer.encoded.latents.shape == (500, 2)
+    assert window.explorer.encoded.class_names == ("square", "ellipse", "triangle")
