@@ -296,3 +296,16 @@ def test_the_decoder_the_explorer_gets_decodes_and_reconstructs():
                                user.decode(user.encode(user.images.to_inputs(previews))), rtol=1e-6)
     encoded = user_encoded(user, z)
     assert encoded.latents is z and encoded.xy.shape == (len(x), 2) and encoded.class_names == ("0", "1", "2")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_model_on_cuda_stays_on_its_device():
+    model = um.TupleVAE().cuda()
+    x, y = um.images()
+    user = _explored(model, x, y)
+    assert user.device.type == "cuda" and next(user.module.parameters()).is_cuda
+    cpu = _explored(um.TupleVAE().cpu(), x, y)  # the same weights (seeded), on the CPU
+    np.testing.assert_allclose(user.encode_all(), cpu.encode_all(), rtol=1e-4, atol=1e-5)
+    z = cpu.encode_all()[:4]
+    np.testing.assert_allclose(user.decode(z), cpu.decode(z), rtol=1e-4, atol=1e-5)
+    assert next(model.parameters()).is_cuda  # the user's model is where it was

@@ -4,6 +4,8 @@ window (block=False), its map, a drag, interpolation, traversal and the bundle; 
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 from pathlib import Path
 
@@ -226,3 +228,16 @@ def test_the_readme_example_runs(qtbot):
     qtbot.waitUntil(lambda: window.explorer.encoded is not None, timeout=WAIT_MS)
     assert window.explorer.encoded.latents.shape == (500, 2)
     assert window.explorer.encoded.class_names == ("square", "ellipse", "triangle")
+
+
+def test_ctrl_c_closes_the_window_with_exit_code_130(qtbot, capsys):
+    from vaegui.gui.explore_window import run_until_closed
+
+    window = vaegui.explore(um.TupleVAE(), um.images()[0], block=False)
+    qtbot.addWidget(window)
+    before = signal.getsignal(signal.SIGINT)
+    QTimer.singleShot(50, lambda: os.kill(os.getpid(), signal.SIGINT))
+    assert run_until_closed(window) == 130
+    assert not window.isVisible()
+    assert "vaegui: interrupted" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGINT) is before  # the previous handler is back

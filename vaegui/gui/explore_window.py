@@ -9,14 +9,18 @@ notebook that runs its own loop (``%gui qt``).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
+import threading
 
-from PySide6.QtCore import QEventLoop, QSettings
+from PySide6.QtCore import QEventLoop, QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
 from vaegui.core.user_images import ImagesError, user_images
 from vaegui.core.user_model import UserModel
 
 from . import settings as store
+from .app import SIGNAL_POLL_MS
 from .icons import icon
 from .main_window import MainWindow
 from .scripted_run import ScriptedRun
@@ -75,6 +79,28 @@ def run_until_closed(window: MainWindow, screenshot: str | None = None) -> int:
                                                         autostart=False, epochs=None))
         script.begin()
     if window.isVisible():
-        loop.exec()
+        with _ctrl_c_closes(window):
+            loop.exec()
     window.shutdown()
+    if window.exit_code is not None:  # Ctrl-C: 130
+        return window.exit_code
     return script.exit_code if script is not None and script.exit_code is not None else 0
+
+
+@contextlib.contextmanager
+def _ctrl_c_closes(window: MainWindow):
+    """Ctrl-C closes the window (one line, exit code 130; see MainWindow.interrupt). Python runs a
+    signal handler only between its own bytecodes, so a timer gives it the chance while Qt's
+    loop waits."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, lambda *_: window.interrupt())
+    timer = QTimer()
+    timer.timeout.connect(lambda: None)
+    timer.start(SIGNAL_POLL_MS)
+    try:
+        yield
+    finally:
+        timer.stop()
+        signal.signal(signal.SIGINT, previous)
