@@ -241,3 +241,22 @@ def test_ctrl_c_closes_the_window_with_exit_code_130(qtbot, capsys):
     assert not window.isVisible()
     assert "vaegui: interrupted" in capsys.readouterr().err
     assert signal.getsignal(signal.SIGINT) is before  # the previous handler is back
+
+
+def test_a_latent_of_shape_4_2_2_on_the_map_in_another_projection(qtbot):
+    model = um.TupleVAE(latent_shape=(4, 2, 2))
+    x, y = um.images()
+    window = _open(qtbot, model, x, y)
+    m = window.explorer
+    with torch.no_grad():
+        mu = model.encode(torch.from_numpy(x))[0]
+    np.testing.assert_allclose(m.encoded.latents, mu.reshape(len(x), 16).numpy(), rtol=1e-6, atol=1e-6)
+    m.set_projection("axes:1,3")
+    np.testing.assert_allclose(m.encoded.xy, m.encoded.latents[:, [0, 2]], rtol=1e-6)
+    m.pick_plane(np.array([0.5, -0.25]))
+    z = m.point.copy()
+    assert z[0] == pytest.approx(0.5) and z[2] == pytest.approx(-0.25)
+    with torch.no_grad():
+        expected = torch.sigmoid(model.decode(torch.from_numpy(z).reshape(1, 4, 2, 2))).numpy()[0]
+    qtbot.waitUntil(lambda: window.point_view.result is not None
+                    and np.allclose(window.point_view.result.image, expected, atol=1e-6), timeout=WAIT_MS)
