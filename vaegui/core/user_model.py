@@ -128,8 +128,9 @@ class UserModel:
                 raise ModelError("explore needs a model, or two callables encode= and decode= "
                                  f"(convention 3: {CONVENTIONS['callables']})")
             encode, decode = self._copy((encode, decode))  # together: one copy of a model both use
-            owner = getattr(encode, "__self__", None)
-            return owner if isinstance(owner, torch.nn.Module) else None, _Calls("callables", encode, decode, "encode(x)", "decode(z)", _means, _image)
+            owner = getattr(encode, "__self__", None)  # a bound method's module: put in eval mode
+            module = owner if isinstance(owner, torch.nn.Module) else None
+            return module, _Calls("callables", encode, decode, "encode(x)", "decode(z)", _means, _image)
         module = self._copy(model)
         if callable(getattr(module, "encode", None)) and callable(getattr(module, "decode", None)):
             return module, _Calls("encode/decode", module.encode, module.decode, "model.encode(x)",
@@ -156,7 +157,7 @@ class UserModel:
         """Encode and decode a few images: the latent's shape, and the output mapping."""
         x = self.images.inputs[:CHECK_BATCH]
         mu = self._encode_batch(x)
-        latent_shape = tuple(int(v) for v in mu.shape[1:]) or (1,)
+        latent_shape = tuple(int(v) for v in mu.shape[1:])  # () for one number per image: z is (n,)
         self.latent_shape = latent_shape
         raw = self._decode_raw(mu.reshape(len(mu), *latent_shape))
         if output != "auto":
