@@ -9,8 +9,9 @@ An MLP VAE like the README's (784 -> 256 -> 2L, L = 8) in the encode/decode conv
 - encode_s: the map's encoding of N images in chunks (core.user_model.encodings) against one
   ``model.encode`` over the same chunks.
 
-Target: each ratio (vaegui / direct) <= 1.5: the wrapper must not be what a drag waits for.
-Last line: JSON.
+Targets: the wrapper adds at most 0.1 ms to a decode (a drag's frame is 16 ms; the decoding
+thread's own hand-offs cost more), and the map's encoding takes at most 1.2 times the direct
+calls. Ratios are figure / target (<= 1 meets it). Last line: JSON.
 
     python benchmarks/user_model_overhead.py [--images 10000] [--repeats 200]
 """
@@ -29,7 +30,8 @@ from torch import nn
 from vaegui.core.user_images import user_images
 from vaegui.core.user_model import ENCODE_CHUNK, UserModel
 
-TARGET_RATIO = 1.5
+DECODE_OVERHEAD_MS = 0.1  # targets (see the docstring)
+ENCODE_RATIO = 1.2
 
 
 class VAE(nn.Module):
@@ -85,17 +87,19 @@ def main() -> None:
     repeats = max(3, args.repeats // 40)
     ours_encode = _median_s(user.encode_all, repeats)
     theirs_encode = _median_s(direct_encode, repeats)
+    overhead_ms = 1000 * (ours_decode - theirs_decode)
+    encode_ratio = ours_encode / theirs_encode
     result = {
         "decode_ms": round(1000 * ours_decode, 3), "direct_decode_ms": round(1000 * theirs_decode, 3),
-        "decode_ratio": round(ours_decode / theirs_decode, 2),
+        "decode_overhead_ms": round(overhead_ms, 3), "decode_target_ratio": round(overhead_ms / DECODE_OVERHEAD_MS, 2),
         "encode_s": round(ours_encode, 3), "direct_encode_s": round(theirs_encode, 3),
-        "encode_ratio": round(ours_encode / theirs_encode, 2), "images": args.images,
+        "encode_ratio": round(encode_ratio, 2), "encode_target_ratio": round(encode_ratio / ENCODE_RATIO, 2),
+        "images": args.images,
     }
-    for key in ("decode", "encode"):
-        ratio = result[f"{key}_ratio"]
-        print(f"{key}: {result[f'{key}_ms' if key == 'decode' else f'{key}_s']} vs direct "
-              f"{result[f'direct_{key}_ms' if key == 'decode' else f'direct_{key}_s']} "
-              f"(ratio {ratio}, target <= {TARGET_RATIO}: {'met' if ratio <= TARGET_RATIO else 'NOT met'})")
+    print(f"decode: {result['decode_ms']} ms, direct {result['direct_decode_ms']} ms: overhead "
+          f"{result['decode_overhead_ms']} ms, {result['decode_target_ratio']} of the {DECODE_OVERHEAD_MS} ms target")
+    print(f"encode of {args.images:,} images: {result['encode_s']} s, direct {result['direct_encode_s']} s: "
+          f"ratio {result['encode_ratio']}, {result['encode_target_ratio']} of the {ENCODE_RATIO} target")
     print(json.dumps(result))
 
 

@@ -172,8 +172,8 @@ class UserModel:
         raises becomes a ModelError naming the call (its traceback printed once, for the user)."""
         with self._lock, torch.no_grad():
             module = self.module
-            was = module.training if module is not None else None
-            if module is not None:
+            was = module is not None and module.training  # the copy is in eval mode already
+            if was:
                 module.eval()
             try:
                 yield
@@ -185,7 +185,7 @@ class UserModel:
                     traceback.print_exception(exc, file=sys.stderr)
                 raise ModelError(f"{name} raised {type(exc).__name__}: {exc} (its argument: {describe(arg)})") from None
             finally:
-                if module is not None and was:
+                if was:
                     module.train(was)
 
     def _encode_batch(self, x: torch.Tensor) -> torch.Tensor:
