@@ -62,7 +62,8 @@ def open_window(user: UserModel, settings: QSettings | None = None) -> MainWindo
         app.setApplicationName(store.APPLICATION)
         app.setWindowIcon(icon("app"))
     if settings is None:  # settings of their own: explore mode's layout is not the app's
-        settings = QSettings(store.ORGANIZATION, EXPLORE_SETTINGS)
+        settings = QSettings(QSettings.defaultFormat(), QSettings.Scope.UserScope, store.ORGANIZATION,
+                             EXPLORE_SETTINGS)
     window = MainWindow(settings, source=user)
     window.show()
     return window
