@@ -66,11 +66,13 @@ def user_dir(tmp_path, monkeypatch):
     sys.modules.pop("mymodels", None)
 
 
-def test_explore_opens_a_module_written_to_a_folder(user_dir):
+@pytest.mark.parametrize("source", [["--weights", "w.pt", "--images", "x.npy", "--labels", "y.npy"],
+                                    ["--dataset", "shapes", "--image-size", "8", "--limit", "50", "--offline"]])
+def test_explore_opens_a_module_written_to_a_folder(user_dir, source):
     env = dict(os.environ, PYTHONPATH=str(REPO), QT_QPA_PLATFORM="offscreen",
                HOME=str(user_dir), XDG_CONFIG_HOME=str(user_dir / "config"))  # no real settings touched
-    result = subprocess.run([sys.executable, "-m", "vaegui", "explore", "--model", "mymodels:make", "--weights",
-                             "w.pt", "--images", "x.npy", "--labels", "y.npy", "--screenshot", "shot.png"],
+    result = subprocess.run([sys.executable, "-m", "vaegui", "explore", "--model", "mymodels:make", *source,
+                             "--screenshot", "shot.png"],
                             cwd=user_dir, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "saved shot.png" in result.stdout
