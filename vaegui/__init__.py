@@ -7,7 +7,7 @@ start-up and the app's splash-free first paint rely on.
 
 from __future__ import annotations
 
-import importlib
+import importlib as _importlib
 
 __version__ = "0.1.0"
 
@@ -24,7 +24,7 @@ __all__ = ["__version__", *_API]
 def __getattr__(name: str):
     if name in _API:
         module, attribute = _API[name]
-        value = getattr(importlib.import_module(module), attribute)
+        value = getattr(_importlib.import_module(module), attribute)
         globals()[name] = value  # later look-ups skip this function
         return value
     raise AttributeError(f"module 'vaegui' has no attribute {name!r}")
