@@ -83,6 +83,7 @@ def test_each_convention_is_explored_end_to_end(qtbot, tmp_path, kind):
     np.testing.assert_allclose(m.encoded.latents, want, rtol=1e-6, atol=1e-6)  # the map: the encoder's means
     assert window.explore_mode.description.values["Convention"].text() == kind
     assert not window.menu_actions.start.isVisible() and window.docks.training.windowTitle() == "Model"
+    assert not window.docks.losses.isVisible() and not window.toolbar.isVisible()
 
     # a drag on the map: the point view shows model.decode of the latent under the mouse
     xy = m.encoded.xy

@@ -50,7 +50,13 @@ class ExploreMode(QObject):
             if action.text().replace("&", "") == "Train":
                 action.setVisible(False)
         window.toolbar.hide()  # its actions are all hidden
-        window.docks.losses.hide()  # no losses: the model was trained elsewhere (View shows it again)
+        ExploreMode.lay_out(window)
+
+    @staticmethod
+    def lay_out(window) -> None:
+        """After the window's layout is (re)set: no losses dock, the model was trained elsewhere
+        (View shows it again)."""
+        window.docks.losses.hide()
 
     def shutdown(self) -> None:
         self.encoder.shutdown()

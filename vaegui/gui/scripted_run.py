@@ -33,6 +33,8 @@ class ScriptedRun:
             # clamped to the platform's 800x800 screen).
             w.resize(*SCREENSHOT_SIZE)
             w.reset_layout()
+            if w.explore_mode is not None:
+                w.explore_mode.lay_out(w)
         if a.checkpoint:
             w.open_checkpoint(a.checkpoint, epochs=a.epochs)
         if a.autostart:
