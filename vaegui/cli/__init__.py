@@ -1,4 +1,5 @@
-"""The command line: ``vaegui train``, ``vaegui eval``, ``vaegui export``, and ``vaegui`` alone
+"""The command line: ``vaegui train``, ``vaegui eval``, ``vaegui export``, ``vaegui explore``
+(the explorer on the user's own model), and ``vaegui`` alone
 (or ``vaegui gui``) for the desktop app. One module per command, each with ``add_parser(sub)``
 and ``run(args)``; what they share is in :mod:`.options`, which the app uses too.
 
@@ -25,10 +26,10 @@ from ..core.ending import exit_code, sigterm_as_ctrl_c, stop_word
 from ..core.errors import EXIT_INTERRUPTED, EXIT_USER_ERROR, Reported
 from .options import OneLineParser, fail, out_of_memory, rank, report
 
-__all__ = ["main"]  # the public Python API (vaegui.explore, vaegui.load, ...) is to live here too
+__all__ = ["main"]  # the public Python API (vaegui.explore, vaegui.load, ...) is vaegui/__init__.py's
 
 # The commands, in the order `vaegui --help` lists them; anything else opens the app.
-COMMANDS = ("train", "eval", "export", "sweep")
+COMMANDS = ("train", "eval", "export", "sweep", "explore")
 HELP = ("-h", "--help")
 
 
@@ -37,9 +38,9 @@ def command_modules() -> dict[str, ModuleType]:
     explore, ...) is a module added here. Imported when a command line is parsed, not with this
     package: a Ctrl-C while they load is then inside main's handling, and the app, which imports
     cli.options, does not load them."""
-    from . import evaluate, export, sweep, train
+    from . import evaluate, explore, export, sweep, train
 
-    return {"train": train, "eval": evaluate, "export": export, "sweep": sweep}
+    return {"train": train, "eval": evaluate, "export": export, "sweep": sweep, "explore": explore}
 
 
 def build_parser() -> argparse.ArgumentParser:

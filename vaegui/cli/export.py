@@ -13,12 +13,9 @@ import json
 import sys
 from typing import TextIO
 
-from ..core.export import PLOT_FORMATS, PLOT_SCALE, PLOT_SCALES, SCREEN_DPI
+from ..core.export import FIGURE_SIZES, PLOT_FORMATS, PLOT_SCALE, PLOT_SCALES, SCREEN_DPI
 from ..core.projection import ProjectionSpec
 from .options import file_name, int_at_least, use_offscreen_qt
-
-# Sizes, in logical pixels, of the figures `vaegui export` makes (the app exports its own sizes).
-FIGURE_SIZES = {"latent_map": (760, 680), "losses": (900, 480), "kl_per_dimension": (640, 420)}
 
 
 def add_parser(sub) -> None:

@@ -56,7 +56,45 @@ class NoEncoder(VaeguiError, ValueError):
     request made for the previous weights can reach them, so it is a message, not a bug."""
 
 
-class Decoder:
+def decoder_for(snapshot) -> "ChunkedDecoding":
+    """A new decoder of a snapshot's weights: vaegui's own :class:`Decoder`, or the kind a
+    snapshot of another model makes itself (``make_decoder``: a user's model, see
+    core/user_snapshot.py). Every decoder the explorer and its exports use is made here."""
+    make = getattr(snapshot, "make_decoder", None)
+    return make() if make is not None else Decoder.from_snapshot(snapshot)
+
+
+class ChunkedDecoding:
+    """What every decoder the explorer uses offers on top of ``decode((n, L)) -> (n, C, H, W)``
+    in [0, 1]: vaegui's own (:class:`Decoder`) and a user's model (core/user_snapshot.py)."""
+
+    def decode(self, z: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def decode_in_chunks(self, z: np.ndarray, chunk: int = DECODE_CHUNK):
+        """:meth:`decode` as a generator that yields after every ``chunk`` latents and returns
+        all the images: ``images = yield from decoder.decode_in_chunks(z)`` in a job lets more
+        urgent decodes run between its chunks (see gui/explorer/decode_worker.py)."""
+        z = np.atleast_2d(z)
+        parts = []
+        for start in range(0, len(z), chunk):
+            parts.append(self.decode(z[start:start + chunk]))
+            if start + chunk < len(z):
+                yield
+        return np.concatenate(parts) if parts else self.decode(z)
+
+    def tile_in_chunks(self, z: np.ndarray, nrow: int, padding: int = 2):
+        """:meth:`decode_in_chunks`, the images then tiled ``nrow`` to a row (:func:`.latent.tile`):
+        what every grid and strip of the explorer decodes."""
+        images = yield from self.decode_in_chunks(z)
+        return tile(images, nrow, padding)
+
+    def decode_grid(self, z: np.ndarray, nrow: int, padding: int = 2) -> np.ndarray:
+        """Decode (n, L) and tile the images into one (C, H', W') float image, nrow per row."""
+        return tile(self.decode(z), nrow, padding)
+
+
+class Decoder(ChunkedDecoding):
     """Decodes latent vectors (and, when the weights include the encoder, reconstructs images)
     with a *copy* of the weights, on the CPU, independent of the live training model."""
 
@@ -98,24 +136,6 @@ class Decoder:
         z = torch.as_tensor(np.atleast_2d(z), dtype=torch.float32)
         return torch.sigmoid(self.model.decode(z)).numpy()
 
-    def decode_in_chunks(self, z: np.ndarray, chunk: int = DECODE_CHUNK):
-        """:meth:`decode` as a generator that yields after every ``chunk`` latents and returns
-        all the images: ``images = yield from decoder.decode_in_chunks(z)`` in a job lets more
-        urgent decodes run between its chunks (see gui/explorer/decode_worker.py)."""
-        z = np.atleast_2d(z)
-        parts = []
-        for start in range(0, len(z), chunk):
-            parts.append(self.decode(z[start:start + chunk]))
-            if start + chunk < len(z):
-                yield
-        return np.concatenate(parts) if parts else self.decode(z)
-
-    def tile_in_chunks(self, z: np.ndarray, nrow: int, padding: int = 2):
-        """:meth:`decode_in_chunks`, the images then tiled ``nrow`` to a row (:func:`.latent.tile`):
-        what every grid and strip of the explorer decodes."""
-        images = yield from self.decode_in_chunks(z)
-        return tile(images, nrow, padding)
-
     @torch.no_grad()
     def reconstruct(self, images: np.ndarray) -> np.ndarray:
         """uint8 images (n, C, H, W) -> decoded posterior means, float32 in [0, 1]."""
@@ -123,7 +143,3 @@ class Decoder:
             raise NoEncoder("these weights hold no encoder: reconstructions need the full model")
         mu, _ = self.model.encode(to_float(torch.as_tensor(images), "cpu"))
         return torch.sigmoid(self.model.decode(mu)).numpy()
-
-    def decode_grid(self, z: np.ndarray, nrow: int, padding: int = 2) -> np.ndarray:
-        """Decode (n, L) and tile the images into one (C, H', W') float image, nrow per row."""
-        return tile(self.decode(z), nrow, padding)

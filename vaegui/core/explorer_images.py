@@ -112,9 +112,9 @@ IMAGES = {"point": point, "interpolation": interpolation_strip, "traversal": tra
 
 
 def decoder_of(m: ExplorerModel) -> Decoder | None:
-    from .decoder import Decoder  # torch: only when something is exported
+    from .decoder import decoder_for  # torch: only when something is exported
 
-    return None if m.snapshot is None else Decoder.from_snapshot(m.snapshot)
+    return None if m.snapshot is None else decoder_for(m.snapshot)
 
 
 def image(name: str, m: ExplorerModel, decoder: Decoder | None) -> Image:

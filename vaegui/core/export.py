@@ -35,6 +35,9 @@ PLOT_FORMATS = ("png", "svg", "pdf")
 SCREEN_DPI = 96  # a logical pixel is 1/96 inch (CSS's and Qt's convention)
 PLOT_SCALE = 2.0  # PNG pixels per on-screen pixel, by default: twice the on-screen size
 PLOT_SCALES = (0.25, 8.0)  # least and most; 8x a 1000 x 800 plot is already a 205 MB image
+# Sizes, in logical pixels, of the figures a headless export makes (`vaegui export`,
+# vaegui.export_bundle); the app exports its own sizes.
+FIGURE_SIZES = {"latent_map": (760, 680), "losses": (900, 480), "kl_per_dimension": (640, 420)}
 
 
 class ExportError(VaeguiError):

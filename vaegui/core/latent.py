@@ -231,6 +231,10 @@ class Snapshot:
         so do checkpoints of runs with the same model settings and image size."""
         return self.config, tuple(self.image_shape)
 
+    # Why an export has no checkpoint of these weights ("" when it has one). A user's own
+    # model (core/user_snapshot.py) is explored with no vaegui checkpoint.
+    why_no_checkpoint = ""
+
 
 def tile(images: np.ndarray, nrow: int, padding: int = 2, pad_value: float = 1.0) -> np.ndarray:
     """(n, C, H, W) images -> one (C, H', W') image, ``nrow`` per row: torchvision's make_grid

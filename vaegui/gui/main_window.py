@@ -64,7 +64,9 @@ class MainWindow(QMainWindow):
 
     def __init__(self, settings: QSettings | None = None, *, config: RunConfig | None = None,
                  data_dir: str | None = None, torch_threads: int | None = None,
-                 parent: QWidget | None = None):
+                 source=None, parent: QWidget | None = None):
+        """``source``: a user's own model (core.user_model.UserModel) to explore instead of
+        runs (see explore_mode.py)."""
         super().__init__(parent)
         self.setWindowTitle("vaegui: VAE latent-space explorer")
         self.setWindowIcon(icon("app"))
@@ -106,10 +108,16 @@ class MainWindow(QMainWindow):
             self.worker.runs_dir = Path(runs_dir)
         self.worker_thread.start()
         self._warming_up = False  # see _warm_up: after the first paint, or at the first command
-        # torch loads once the window is on screen: loading it on the worker's thread meanwhile
-        # would take the GIL from building and painting the window.
-        self._first_paint = AfterFirstPaint(self, self._warm_up)
+        if source is None:  # a user's model trains nothing: no engine to warm up
+            # torch loads once the window is on screen: loading it on the worker's thread
+            # meanwhile would take the GIL from building and painting the window.
+            self._first_paint = AfterFirstPaint(self, self._warm_up)
         self._restore_window()
+        self.explore_mode = None
+        if source is not None:  # after the layout is restored: it hides docks and actions
+            from .explore_mode import ExploreMode
+
+            self.explore_mode = ExploreMode(self, source)
 
     @property
     def engine_ready(self) -> bool:
@@ -359,6 +367,8 @@ class MainWindow(QMainWindow):
         """Stop training and end the worker thread (a stop lands within one step), waiting at
         most ``wait_ms`` (None: as long as it takes); False if the step had not ended by then."""
         self.explorer.set_playback(playing=False)
+        if self.explore_mode is not None:
+            self.explore_mode.shutdown()
         self.decode_worker.shutdown()
         self.latent_map.shutdown()
         self.follower.shutdown()

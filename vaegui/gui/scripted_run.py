@@ -33,6 +33,8 @@ class ScriptedRun:
             # clamped to the platform's 800x800 screen).
             w.resize(*SCREENSHOT_SIZE)
             w.reset_layout()
+            if w.explore_mode is not None:
+                w.explore_mode.lay_out(w)
         if a.checkpoint:
             w.open_checkpoint(a.checkpoint, epochs=a.epochs)
         if a.autostart:
@@ -41,7 +43,7 @@ class ScriptedRun:
                 w.checkpointOpened.connect(w.start_training)
             else:
                 w.start_training()
-        elif a.screenshot and a.checkpoint:
+        elif a.screenshot and (a.checkpoint or w.explore_mode is not None):  # once the map is shown
             w.mapUpdated.connect(self._on_window_mapUpdated)
         elif a.screenshot:  # the window as a user sees it once Start is enabled
             if w.engine_ready:

@@ -221,9 +221,9 @@ class DecodeWorker(QObject):
         if self._decoder is not None and self._decoder.fits(snapshot):
             self._decoder.load_state(snapshot.state)
             return self._decoder
-        from vaegui.core.decoder import Decoder
+        from vaegui.core.decoder import decoder_for
 
-        return Decoder.from_snapshot(snapshot)
+        return decoder_for(snapshot)
 
     def _run(self, name: str, sequence: int, job: Job | Generator) -> None:
         """Run a job, or one chunk of a chunked job (which then waits its turn for the next)."""

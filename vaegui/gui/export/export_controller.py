@@ -208,8 +208,9 @@ class ExportController(QObject):
             return False
         finally:
             QApplication.restoreOverrideCursor()
-        if self.explorer.snapshot is None:
-            report.lack(bundle.CHECKPOINT, images.NO_MODEL)
+        snapshot = self.explorer.snapshot
+        if snapshot is None or snapshot.why_no_checkpoint:  # no model, or a user's own
+            report.lack(bundle.CHECKPOINT, images.NO_MODEL if snapshot is None else snapshot.why_no_checkpoint)
             return self._finish(report)
         self._pending = report
         self._save_checkpoint(str(report.folder / bundle.CHECKPOINT))
