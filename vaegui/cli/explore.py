@@ -15,11 +15,11 @@ import os
 import sys
 from pathlib import Path
 
+from ..core.config import USER_OUTPUTS
 from ..core.dataset_catalog import DATASET_NAMES, FOLDER_PREFIX
 from ..core.errors import VaeguiError
 from .options import file_name, int_at_least, use_offscreen_qt
 
-OUTPUTS = ("auto", "logits", "probabilities", "tanh")  # core.user_model.OUTPUTS (torch-free here)
 
 
 class ModelImportError(VaeguiError):
@@ -39,7 +39,7 @@ def add_parser(sub) -> None:
                         help="images (N, C, H, W), (N, H, W) or (N, H, W, C), uint8 or float")
     x.add_argument("--labels", type=file_name, metavar="FILE.npy", help="their class numbers (N,), with --images")
     x.add_argument("--limit", type=int_at_least(1), help="the first N images only")
-    x.add_argument("--output", choices=OUTPUTS, default="auto",
+    x.add_argument("--output", choices=USER_OUTPUTS, default="auto",
                    help="what the decoder returns (default auto: decided from a decoded batch)")
     x.add_argument("--image-size", type=int_at_least(8, 1024), default=28,
                    help="side of shapes and of folder images (default 28)")

@@ -18,6 +18,8 @@ MODEL_FAMILIES = ("mlp", "conv")
 LIKELIHOODS = ("bernoulli", "gaussian", "gaussian-learned")
 KL_FORMS = ("closed", "mc")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+# How a user's decoder output is read (core.user_model): "auto" decides from a decoded batch.
+USER_OUTPUTS = ("auto", "logits", "probabilities", "tanh")
 
 # Bounds of every setting, in one place: the CLI, the app and a checkpoint's saved settings all
 # meet them. They are generous for a desktop VAE explorer and keep every size far from what would

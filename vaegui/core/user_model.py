@@ -34,10 +34,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .config import USER_OUTPUTS
 from .errors import VaeguiError
 from .user_images import UserImages
 
-OUTPUTS = ("auto", "logits", "probabilities", "tanh")
 CHECK_BATCH = 8  # images encoded and decoded to check the model fits, and to decide "auto"
 ENCODE_CHUNK = 256  # images encoded at a time for the map (the lock is let go between chunks)
 
@@ -105,8 +105,8 @@ class UserModel:
 
     def __init__(self, model: torch.nn.Module | None, images: UserImages, *, output: str = "auto",
                  encode: Callable | None = None, decode: Callable | None = None):
-        if output not in OUTPUTS:
-            raise ModelError(f"output={output!r} is not one of {', '.join(OUTPUTS)}")
+        if output not in USER_OUTPUTS:
+            raise ModelError(f"output={output!r} is not one of {', '.join(USER_OUTPUTS)}")
         self.images = images
         self.image_shape = images.image_shape
         self.class_name, self.parameters = _name_and_size(model, encode)
