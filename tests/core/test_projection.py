@@ -103,8 +103,8 @@ def test_the_learned_inverse_fits_a_smooth_map_closely():
     truth = np.stack([np.sin(held_out[:, 0]), np.cos(held_out[:, 1]), held_out[:, 0] * held_out[:, 1] / 3,
                       held_out[:, 0]], 1)
     assert np.abs(inverse(held_out) - truth).mean() < 0.1
-    # Its arrays (what the cache stores) make the same network.
-    again = LearnedInverse.from_arrays(inverse.arrays(), 4)
+    # Its arrays (what the cache stores) and the map's points make the same inverse.
+    again = LearnedInverse.from_arrays(inverse.arrays(), 4, xy, z)
     np.testing.assert_allclose(again(held_out), inverse(held_out), rtol=1e-6)
     with pytest.raises(ValueError):
         LearnedInverse.from_arrays(inverse.arrays(), 5)
@@ -176,6 +176,7 @@ def test_a_cached_layout_reopens_without_refitting(fitted, data, tmp_path, monke
     assert again.model is None and again.params == fitted.params
     np.testing.assert_array_equal(again.xy, fitted.xy)
     probe = fitted.xy[:7] + 0.1
+    assert again.learned_inverse.kernel.width == fitted.learned_inverse.kernel.width
     np.testing.assert_allclose(again.inverse(probe), fitted.inverse(probe), rtol=1e-5, atol=1e-5)
     # Without the library's model it places new points among their latent neighbours.
     np.testing.assert_allclose(again.transform(z[:3]), fitted.xy[:3], atol=1e-3)
