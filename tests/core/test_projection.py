@@ -74,9 +74,10 @@ def test_a_layout_started_from_the_previous_one_keeps_points_in_place(fitted, da
         return (xy - xy.min(0)) / np.ptp(xy, axis=0)
 
     moved_by = np.linalg.norm(unit(again.xy) - unit(fitted.xy), axis=1)
-    fresh = fit_projection(ProjectionSpec(fitted.name), moved, seed=1, n_jobs=1)
-    # A fresh layout of the same means lands elsewhere (UMAP: 0.34 of the box; warm: 0.10).
-    assert np.median(moved_by) < 0.5 * np.median(np.linalg.norm(unit(fresh.xy) - unit(fitted.xy), axis=1))
+    # Warm: about a tenth of the box. An unrelated layout of the same means (a spectral start
+    # for UMAP, a flipped or turned picture) moves points by a third of it or more; points
+    # thrown into the box at random, by half.
+    assert np.median(moved_by) < 0.2
 
 
 def test_the_learned_inverse_returns_near_the_latent_of_a_map_point(fitted, data):
