@@ -4,7 +4,8 @@
 Each round starts one process for the app's fit (core.projection: exact neighbours, umap-learn's
 compiles kept in numba's disk cache, 200 epochs from a PCA start) and one for umap-learn's
 defaults (pynndescent's neighbours, a spectral start, 500 epochs up to 10,000 points), in
-alternating order; each times its import, its first fit and a second one. With --cold, one
+alternating order; each times its import, its first fit and a second one (the first layout the
+user waits for is the import and the first fit). With --cold, one
 more pair runs first with an empty numba cache (NUMBA_CACHE_DIR): the compile a new install
 pays once. The app's layout time ends when its learned inverse starts (its own line: the map
 shows when both are done). Both layouts' 10-NN label accuracy and trustworthiness are printed
@@ -112,7 +113,8 @@ def main() -> None:
     summary = {"points": len(z), "rounds": args.rounds}
     for mode, runs in results.items():
         xy = runs[0]["xy"]
-        summary[mode] = {"first_s": round(statistics.median(r["first_s"] for r in runs), 2),
+        summary[mode] = {"import_and_first_s": round(statistics.median(r["import_s"] + r["first_s"] for r in runs), 2),
+                         "first_s": round(statistics.median(r["first_s"] for r in runs), 2),
                          "second_s": round(statistics.median(r["second_s"] for r in runs), 2),
                          "knn_accuracy": round(knn_accuracy(xy, labels), 4),
                          "trustworthiness": round(trustworthiness(z, xy), 4),
@@ -120,13 +122,18 @@ def main() -> None:
         if mode == "app":
             summary[mode]["first_with_inverse_s"] = round(statistics.median(r["first_with_inverse_s"] for r in runs), 2)
         if mode in cold:
-            summary[mode]["cold_first_s"] = round(cold[mode]["first_s"], 2)
-    for fit in ("first", "second"):
-        ratios = [a[f"{fit}_s"] / d[f"{fit}_s"] for a, d in zip(results["app"], results["default"])]
-        summary[f"{fit}_ratio_app_to_default"] = round(statistics.median(ratios), 3)
+            summary[mode]["cold_import_and_first_s"] = round(cold[mode]["import_s"] + cold[mode]["first_s"], 2)
+
+    def first(r):
+        return r["import_s"] + r["first_s"]
+
+    ratios = [first(a) / first(d) for a, d in zip(results["app"], results["default"])]
+    summary["import_and_first_ratio_app_to_default"] = round(statistics.median(ratios), 3)
+    ratios = [a["second_s"] / d["second_s"] for a, d in zip(results["app"], results["default"])]
+    summary["second_ratio_app_to_default"] = round(statistics.median(ratios), 3)
     if cold:
-        summary["cold_first_ratio_app_to_default"] = round(cold["app"]["first_s"] / cold["default"]["first_s"], 3)
-    summary["targets_s"] = {"first": 20, "second": 10}
+        summary["cold_ratio_app_to_default"] = round(first(cold["app"]) / first(cold["default"]), 3)
+    summary["targets_s"] = {"import_and_first": 20, "second": 10}
     print(json.dumps(summary))
 
 

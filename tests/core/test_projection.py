@@ -57,6 +57,19 @@ def test_nonlinear_layouts_keep_separated_clusters_apart(fitted, data):
     assert {"umap": "UMAP", "tsne": "t-SNE"}[fitted.name] in title and "(" in title
 
 
+def test_umap_learns_compiles_are_kept_in_numbas_disk_cache(data):
+    """So the compile (a minute of a busy core) happens once per install, not per process."""
+    import umap.umap_
+
+    z, _ = data
+    fit_projection(ProjectionSpec("umap"), z[:80], seed=0, n_jobs=1)
+    for function in (umap.umap_.smooth_knn_dist, umap.umap_.compute_membership_strengths):
+        stats = function.stats
+        assert stats.cache_path is not None, function
+        # Looked up in the cache when compiled (a hit, or a miss that then wrote it).
+        assert sum(stats.cache_hits.values()) + sum(stats.cache_misses.values()) >= 1, function
+
+
 def test_transform_places_new_points_in_their_cluster(fitted, data):
     z, labels = data
     new, new_labels = clustered(seed=1, per_cluster=6)

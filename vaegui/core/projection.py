@@ -336,7 +336,10 @@ def cache_umap_compiles() -> None:
         for module in (umap.umap_, umap.layouts, umap.utils, umap.spectral, umap.distances, umap.sparse):
             for value in list(vars(module).values()):
                 if isinstance(value, numba.core.dispatcher.Dispatcher):
-                    value.enable_caching()
+                    try:
+                        value.enable_caching()
+                    except RuntimeError:  # numba finds no place to keep it: compiled as before
+                        pass
         _umap_cache_enabled = True
 
 
