@@ -57,6 +57,19 @@ def test_nonlinear_layouts_keep_separated_clusters_apart(fitted, data):
     assert {"umap": "UMAP", "tsne": "t-SNE"}[fitted.name] in title and "(" in title
 
 
+def test_umap_learns_compiles_are_kept_in_numbas_disk_cache(data):
+    """So the compile (a minute of a busy core) happens once per install, not per process."""
+    import umap.umap_
+
+    z, _ = data
+    fit_projection(ProjectionSpec("umap"), z[:80], seed=0, n_jobs=1)
+    for function in (umap.umap_.smooth_knn_dist, umap.umap_.compute_membership_strengths):
+        stats = function.stats
+        assert stats.cache_path is not None, function
+        # Looked up in the cache when compiled (a hit, or a miss that then wrote it).
+        assert sum(stats.cache_hits.values()) + sum(stats.cache_misses.values()) >= 1, function
+
+
 def test_transform_places_new_points_in_their_cluster(fitted, data):
     z, labels = data
     new, new_labels = clustered(seed=1, per_cluster=6)
@@ -74,9 +87,10 @@ def test_a_layout_started_from_the_previous_one_keeps_points_in_place(fitted, da
         return (xy - xy.min(0)) / np.ptp(xy, axis=0)
 
     moved_by = np.linalg.norm(unit(again.xy) - unit(fitted.xy), axis=1)
-    fresh = fit_projection(ProjectionSpec(fitted.name), moved, seed=1, n_jobs=1)
-    # A fresh layout of the same means lands elsewhere (UMAP: 0.34 of the box; warm: 0.10).
-    assert np.median(moved_by) < 0.5 * np.median(np.linalg.norm(unit(fresh.xy) - unit(fitted.xy), axis=1))
+    # Warm: about a tenth of the box. An unrelated layout of the same means (a spectral start
+    # for UMAP, a flipped or turned picture) moves points by a third of it or more; points
+    # thrown into the box at random, by half.
+    assert np.median(moved_by) < 0.2
 
 
 def test_the_learned_inverse_returns_near_the_latent_of_a_map_point(fitted, data):
@@ -103,8 +117,8 @@ def test_the_learned_inverse_fits_a_smooth_map_closely():
     truth = np.stack([np.sin(held_out[:, 0]), np.cos(held_out[:, 1]), held_out[:, 0] * held_out[:, 1] / 3,
                       held_out[:, 0]], 1)
     assert np.abs(inverse(held_out) - truth).mean() < 0.1
-    # Its arrays (what the cache stores) make the same network.
-    again = LearnedInverse.from_arrays(inverse.arrays(), 4)
+    # Its arrays (what the cache stores) and the map's points make the same inverse.
+    again = LearnedInverse.from_arrays(inverse.arrays(), 4, xy, z)
     np.testing.assert_allclose(again(held_out), inverse(held_out), rtol=1e-6)
     with pytest.raises(ValueError):
         LearnedInverse.from_arrays(inverse.arrays(), 5)
@@ -176,6 +190,7 @@ def test_a_cached_layout_reopens_without_refitting(fitted, data, tmp_path, monke
     assert again.model is None and again.params == fitted.params
     np.testing.assert_array_equal(again.xy, fitted.xy)
     probe = fitted.xy[:7] + 0.1
+    assert again.learned_inverse.kernel.width == fitted.learned_inverse.kernel.width
     np.testing.assert_allclose(again.inverse(probe), fitted.inverse(probe), rtol=1e-5, atol=1e-5)
     # Without the library's model it places new points among their latent neighbours.
     np.testing.assert_allclose(again.transform(z[:3]), fitted.xy[:3], atol=1e-3)

@@ -344,8 +344,8 @@ class ExplorerModel:
 
                 plane = fit_projection(spec, z)
             elif spec.is_nonlinear and self._fits(base):
-                plane = self.layout
-                return dataclasses.replace(base, xy=plane.xy, projection=plane)
+                self._plane = self.layout  # the map history's epochs are placed on it too
+                return dataclasses.replace(base, xy=self.layout.xy, projection=self.layout)
             elif spec.is_nonlinear and self.layout is not None and self.layout.name == spec.kind \
                     and self.layout.latents.shape == z.shape:
                 # Each point where it was in the last layout until the worker places the new

@@ -2,10 +2,11 @@
 once instead of after a minute's fit.
 
 ``maps/epoch-0005.umap.npz`` beside the epoch's means (``maps/epoch-0005.npy``, see
-run_writer.py) holds the layout (N, 2), the learned inverse's arrays, the projection's
-parameters and a digest of the means it was fitted on. A layout whose digest does not match
-the means it is asked for (the epoch was trained again after a resume) is not used. Written
-atomically; read without unpickling and checked before use.
+run_writer.py) holds the layout (N, 2), the learned inverse's arrays (its residual kernel is
+rebuilt from the layout and the means), the projection's parameters and a digest of the means it
+was fitted on. A layout whose digest does not match the means it is asked for (the epoch was
+trained again after a resume) is not used. Written atomically; read without unpickling and
+checked before use.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ def load_layout(run: str | os.PathLike, epoch: int, kind: str, latents: np.ndarr
         raise RunFolderError(run, f"{name}: not ({len(latents)}, 2) finite positions")
     inverse_arrays = {k[len(_INVERSE_PREFIX):]: v for k, v in files.items() if k.startswith(_INVERSE_PREFIX)}
     try:
-        inverse = LearnedInverse.from_arrays(inverse_arrays, latents.shape[1])
+        inverse = LearnedInverse.from_arrays(inverse_arrays, latents.shape[1], xy, latents)
     except (KeyError, ValueError, TypeError) as exc:
         raise RunFolderError(run, f"{name}: its inverse is unusable ({exc})") from None
     return NonlinearProjection(kind, header["params"], latents, xy.astype(np.float32), inverse, model=None,
