@@ -316,8 +316,7 @@ _umap_cache_enabled = False
 def cache_umap_compiles() -> None:
     """Keep umap-learn's numba functions in numba's disk cache, as pynndescent's already are
     (umap-learn does not ask for it): the compile, a minute of a busy core, then happens once
-    per install instead of in every process (a first fit of 10,000 means went from ~37 s to
-    ~8 s). numba writes the cache beside the package, or in the user's cache folder when that
+    per install instead of in every process (benchmarks/RESULTS.md has the figures). numba writes the cache beside the package, or in the user's cache folder when that
     is read-only, and drops it when umap-learn's source changes. ``enable_caching`` is
     numba's public Dispatcher method that ``cache=True`` calls; functions numba cannot cache
     are compiled as before (it warns, once each)."""
