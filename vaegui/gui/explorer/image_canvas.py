@@ -37,6 +37,12 @@ class Grid:
     square: bool = False  # as many rows as columns shown (a region's grid keeps its cells' spacing)
 
 
+def label_step(count: int, pitch: float, room: float) -> int:
+    """Label every k-th of ``count`` things ``pitch`` pixels apart, each label needing ``room``
+    pixels: the least k that keeps them apart (1: all of them)."""
+    return 1 if count <= 1 or pitch <= 0 else max(1, math.ceil(room / pitch))
+
+
 def _kept(total: int, fit: int, how: str) -> np.ndarray:
     fit = max(1, min(total, fit))
     if fit == total or how == "first":
@@ -98,6 +104,10 @@ class ImageCanvas(QWidget):
 
     def hint(self) -> str:
         return self._hint
+
+    def labels(self) -> tuple[list[str], list[str]]:
+        """The labels given for the rows and the columns (all of them, drawn or not)."""
+        return list(self._row_labels), list(self._column_labels)
 
     @property
     def display_scale(self) -> int:
@@ -225,7 +235,7 @@ class ImageCanvas(QWidget):
         rows = [(int(k), self._text(self._row_labels[k])) for k in g.rows if k < len(self._row_labels)]
         if rows:
             pitch = rect.height() / len(g.rows)
-            step = max(1, math.ceil(h / pitch))
+            step = label_step(len(rows), pitch, h)
             for i, (k, text) in enumerate(rows):
                 if i % step:
                     continue
@@ -236,7 +246,7 @@ class ImageCanvas(QWidget):
         if columns:
             pitch = rect.width() / len(g.columns)
             widest = max(metrics.horizontalAdvance(t) for _, t in columns)
-            step = max(1, math.ceil((widest + LABEL_GAP) / pitch))
+            step = label_step(len(columns), pitch, widest + LABEL_GAP)
             for i, (k, text) in enumerate(columns):
                 if i % step:
                     continue
