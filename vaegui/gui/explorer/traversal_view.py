@@ -50,11 +50,19 @@ class TraversalView(DecodingView):
         decoder.register(CHANNEL, self._on_decoded, priority=3)
         for event in (model.events.snapshot, model.events.traversal, model.events.evaluation):
             event.connect(self.refresh)
+        model.events.traversal.connect(self._sync_controls)  # a change made elsewhere shows here
         # A drag moves the point on every mouse move; the grid follows at most this often, so
         # the point view (which must follow every move) keeps the decoder and the GUI thread.
         self._point_timer = QTimer(self, singleShot=True, interval=POINT_DELAY_MS)
         self._point_timer.timeout.connect(self.refresh)
         model.events.point.connect(self._on_model_point)
+
+    def _sync_controls(self) -> None:
+        t = self.model.traversal
+        for widget, value in ((self.span, t.span), (self.columns, t.columns), (self.rows, t.rows)):
+            widget.blockSignals(True)
+            widget.setValue(value)
+            widget.blockSignals(False)
 
     def _on_model_point(self) -> None:
         if not self._point_timer.isActive():
