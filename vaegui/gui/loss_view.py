@@ -37,7 +37,6 @@ X_ROOM = (0.02, 0.25)
 Y_ROOM = (0.1, 0.1)
 # Where the legend can go (right-click > Legend): by default below the axes, never over a curve.
 LEGEND_MODES = {"outside": "Below the plot", "inside": "Inside, in the emptiest corner", "hidden": "Hidden"}
-LEGEND_ENTRY_PX = 110  # room an entry of the legend below the plot takes, for its column count
 
 
 def _ema(y: np.ndarray, factor: float, start: float | None = None) -> np.ndarray:
@@ -178,8 +177,8 @@ class LossView(QWidget):
                 symbol=_SYMBOLS[name], symbolSize=9, symbolBrush=_COLOURS[name], symbolPen="w")
         for name in _TRAIN:  # a legend click hides a curve; its raw shadow follows
             self._items[name].visibleChanged.connect(self._sync_raw_visibility)
-        self.legend = PlacedLegend(plot, self._plotted, "outside", "bottom", labelTextColor="k", colCount=2,
-                                   brush=(255, 255, 255, 220), pen=(0, 0, 0, 60))
+        self.legend = PlacedLegend(plot, self._plotted, "outside", "bottom", entry_px=110, labelTextColor="k",
+                                   colCount=2, brush=(255, 255, 255, 220), pen=(0, 0, 0, 60))
         self._add_legend_menu(plot.getViewBox().menu)
         self._vline = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen((0, 0, 0, 90)))
         self._hline = pg.InfiniteLine(angle=0, movable=False, pen=pg.mkPen((0, 0, 0, 90)))
@@ -211,11 +210,6 @@ class LossView(QWidget):
         items = [*self._items.values(), *self._raw_items.values()]
         data = [item.getData() for item in items if item.isVisible()]
         return [(x, y) for x, y in data if x is not None and len(x)]
-
-    def resizeEvent(self, event) -> None:
-        super().resizeEvent(event)
-        entries = max(1, len(self.legend.items))
-        self.legend.set_columns(max(1, min(entries, self.plot_widget.width() // LEGEND_ENTRY_PX)))
 
     # ---- the run model ---------------------------------------------------------------------
     def _clear(self) -> None:

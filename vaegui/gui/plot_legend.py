@@ -41,8 +41,9 @@ class PlacedLegend:
     ``data`` gives the plotted points the legend must not cover."""
 
     def __init__(self, plot: pg.PlotItem, data: Data, mode: str = "outside", side: str = "bottom",
-                 **style):
-        self.plot, self._data, self._side = plot, data, side
+                 entry_px: int = 110, **style):
+        """``entry_px``: the width an entry takes below the plot, for as many columns as fit."""
+        self.plot, self._data, self._side, self._entry_px = plot, data, side, entry_px
         self.inside = _Legend(offset=(-MARGIN_PX, MARGIN_PX), **style)
         self.inside.setParentItem(plot.getViewBox())
         self.outside = _Legend(**style)
@@ -53,6 +54,8 @@ class PlacedLegend:
         self.corner = (1, 0)  # (x, y) anchor of the inside legend: 1 = right / bottom
         self._showing: str | None = None  # "inside", "outside" or None
         _placements[plot] = self
+        if side == "bottom":  # on screen and in a figure laid out off screen alike
+            plot.geometryChanged.connect(self._fit_columns)
         self.set_mode(mode)
 
     # ---- entries --------------------------------------------------------------------------
@@ -73,6 +76,8 @@ class PlacedLegend:
                 legend.items[-1][1].setFixedHeight(row_height)
         # A click on either legend's sample hides the item; the other legend's sample follows.
         item.visibleChanged.connect(self._repaint_samples)
+        if self._side == "bottom":
+            self._fit_columns()
 
     def set_flag(self, flag, on: bool = True) -> None:
         for legend in (self.inside, self.outside):
@@ -87,7 +92,10 @@ class PlacedLegend:
         for legend in (self.inside, self.outside):
             legend.updateSize()
 
-    def set_columns(self, count: int) -> None:
+    def _fit_columns(self) -> None:
+        """Below the plot: as many columns as its width holds (fewer rows, a taller plot)."""
+        fit = int(self.plot.geometry().width() // self._entry_px)
+        count = max(1, min(len(self.outside.items), fit))
         if self.outside.columnCount != count:
             self.outside.setColumnCount(count)
 
