@@ -286,8 +286,8 @@ def loss_view(show_widget):
 def test_the_loss_legend_is_off_the_curves_movable_and_hideable(loss_view):
     plot = loss_view.plot_widget.getPlotItem()
     legend = loss_view.legend
-    # By default below the axes: nowhere over the plot area.
-    assert legend.shown() is legend.outside and legend.mode == "outside"
+    # By default below the axes (the plot has room): nowhere over the plot area.
+    assert legend.shown() is legend.outside and legend.mode == "auto"
     assert outside_of(legend.scene_rect(), plot.getViewBox().sceneBoundingRect())
     assert len(legend.items) == 7  # train and test of recon, KL, -ELBO, and beta*KL
     # Inside: the emptiest corner, over no curve or marker.
@@ -302,6 +302,23 @@ def test_the_loss_legend_is_off_the_curves_movable_and_hideable(loss_view):
     assert legend.shown() is None and not legend.inside.isVisible() and not legend.outside.isVisible()
     loss_view.set_legend_mode("outside")
     assert legend.shown() is legend.outside and loss_view.legend_actions["outside"].isChecked()
+
+
+def test_a_short_loss_plot_has_its_legend_in_an_empty_corner(show_widget):
+    """By default the legend goes inside when below it would take much of a short plot's height,
+    in a corner the curves leave empty (losses that rise late: the top left)."""
+    view = show_widget(LossView(RunModel()), 700, 480)
+    steps = np.arange(1, 401)
+    recon = np.where(steps < 320, 10.0, 10.0 + (steps - 320) * 90 / 80)  # flat, then rising late
+    view.run.add_progress(make_progress(steps, recon, np.full(400, 1.0)))
+    view.flush()
+    settle()
+    legend, plot = view.legend, view.plot_widget.getPlotItem()
+    assert legend.shown() is legend.outside  # room below
+    view.resize(560, 230)
+    settle()
+    assert legend.shown() is legend.inside and legend.corner == (0, 0)
+    assert inside(legend.scene_rect(), scene_points(plot, view._plotted())) == 0
 
 
 def test_an_exported_figure_never_has_the_legend_over_data(loss_view, tmp_path, monkeypatch):

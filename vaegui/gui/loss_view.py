@@ -36,7 +36,8 @@ REDRAW_INTERVAL_S = 0.5
 X_ROOM = (0.02, 0.25)
 Y_ROOM = (0.1, 0.1)
 # Where the legend can go (right-click > Legend): by default below the axes, never over a curve.
-LEGEND_MODES = {"outside": "Below the plot", "inside": "Inside, in the emptiest corner", "hidden": "Hidden"}
+LEGEND_MODES = {"auto": "Below the plot, or inside when it is short", "outside": "Below the plot",
+                "inside": "Inside, in the emptiest corner", "hidden": "Hidden"}
 
 
 def _ema(y: np.ndarray, factor: float, start: float | None = None) -> np.ndarray:
@@ -177,8 +178,8 @@ class LossView(QWidget):
                 symbol=_SYMBOLS[name], symbolSize=9, symbolBrush=_COLOURS[name], symbolPen="w")
         for name in _TRAIN:  # a legend click hides a curve; its raw shadow follows
             self._items[name].visibleChanged.connect(self._sync_raw_visibility)
-        self.legend = PlacedLegend(plot, self._plotted, "outside", "bottom", entry_px=110, labelTextColor="k",
-                                   colCount=2, brush=(255, 255, 255, 220), pen=(0, 0, 0, 60))
+        self.legend = PlacedLegend(plot, self._plotted, "auto", "bottom", entry_px=110, prefer="outside",
+                                   labelTextColor="k", colCount=2, brush=(255, 255, 255, 220), pen=(0, 0, 0, 60))
         self._add_legend_menu(plot.getViewBox().menu)
         self._vline = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen((0, 0, 0, 90)))
         self._hline = pg.InfiniteLine(angle=0, movable=False, pen=pg.mkPen((0, 0, 0, 90)))
@@ -201,7 +202,7 @@ class LossView(QWidget):
             self.legend_actions[mode] = action
 
     def set_legend_mode(self, mode: str) -> None:
-        """"outside" (below the axes), "inside" (the emptiest corner) or "hidden"."""
+        """"auto", "outside" (below the axes), "inside" (the emptiest corner) or "hidden"."""
         self.legend.set_mode(mode)
         self.legend_actions[mode].setChecked(True)
 
@@ -256,7 +257,7 @@ class LossView(QWidget):
         elif pending == "curves":
             self._refresh_curves()
             self._sync_raw_visibility()  # a legend click may have hidden a curve since
-            if self.legend.mode == "inside":
+            if self.legend.shown() is self.legend.inside:
                 self.legend.place()  # the curves moved: the emptiest corner may have too
 
     def showEvent(self, event) -> None:

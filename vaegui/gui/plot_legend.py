@@ -14,7 +14,10 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtWidgets import QSizePolicy
 
-MODES = ("outside", "inside", "auto", "hidden")  # auto: inside if a corner is empty, else outside
+# auto: where ``prefer`` says when it can (outside: when the plot has room for it below or beside
+# it; inside: when a corner is empty), else the other place, but never over data when outside can.
+MODES = ("outside", "inside", "auto", "hidden")
+OUTSIDE_SHARE = 0.3  # a legend outside takes at most this share of the plot's height (or width)
 MARGIN_PX = 8  # between the legend and the axes, inside the plot
 SEGMENT_STEPS = 8  # points a curve segment is checked at, between its samples (sparse curves)
 CLEARANCE_PX = 5  # a point this close to the legend counts as under it (a marker has a size)
@@ -45,9 +48,11 @@ class PlacedLegend:
     ``data`` gives the plotted points the legend must not cover."""
 
     def __init__(self, plot: pg.PlotItem, data: Data, mode: str = "outside", side: str = "bottom",
-                 entry_px: int = 110, **style):
-        """``entry_px``: the width an entry takes below the plot, for as many columns as fit."""
+                 entry_px: int = 110, prefer: str = "inside", **style):
+        """``entry_px``: the width an entry takes below the plot, for as many columns as fit;
+        ``prefer``: where "auto" puts it when it can."""
         self.plot, self._data, self._side, self._entry_px = plot, data, side, entry_px
+        self._prefer = prefer
         self.inside = _Legend(offset=(-MARGIN_PX, MARGIN_PX), **style)
         self.inside.setParentItem(plot.getViewBox())
         self.outside = _Legend(**style)
@@ -102,6 +107,8 @@ class PlacedLegend:
         count = max(1, min(len(self.outside.items), fit))
         if self.outside.columnCount != count:
             self.outside.setColumnCount(count)
+        if self.mode == "auto" and self._prefer == "outside":
+            self.place()  # a short plot: inside, if a corner is free
 
     def _repaint_samples(self) -> None:
         for legend in (self.inside, self.outside):
@@ -131,11 +138,25 @@ class PlacedLegend:
         """Show the legend the mode asks for; inside, in the emptiest corner (not after the user
         dragged it)."""
         where = None if self.mode == "hidden" or not self.inside.items else self.mode
+        if where == "auto" and self._prefer == "outside":
+            if self._outside_fits():
+                where = "outside"
+            elif self._showing == "outside":  # the corners are those of the plot without it
+                self._show(None)
+                _activate(self.plot)
         if where in ("inside", "auto") and not self.inside.moved_by_user:
             covered = self._put_in_emptiest_corner()
             if where == "auto":
                 where = "inside" if covered == 0 else "outside"
         self._show(where)
+
+    def _outside_fits(self) -> bool:
+        """Whether the legend outside leaves the plot most of its height (below) or width."""
+        layout = self.outside.layout  # pyqtgraph's attribute: the legend's grid of entries
+        size, room = self.plot.geometry(), OUTSIDE_SHARE
+        if self._side == "bottom":
+            return layout.preferredHeight() <= room * size.height()
+        return layout.preferredWidth() <= room * size.width()
 
     def _show(self, where: str | None) -> None:
         layout = self.plot.layout
