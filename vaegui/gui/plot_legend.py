@@ -15,7 +15,7 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtWidgets import QSizePolicy
 
 # auto: where ``prefer`` says when it can (outside: when the plot has room for it below or beside
-# it; inside: when a corner is empty), else the other place, but never over data when outside can.
+# it; inside: when a corner is empty), else the other place (see place()).
 MODES = ("outside", "inside", "auto", "hidden")
 OUTSIDE_SHARE = 0.3  # a legend outside takes at most this share of the plot's height (or width)
 MARGIN_PX = 8  # between the legend and the axes, inside the plot
@@ -147,7 +147,10 @@ class PlacedLegend:
         if where in ("inside", "auto") and not self.inside.moved_by_user:
             covered = self._put_in_emptiest_corner()
             if where == "auto":
-                where = "inside" if covered == 0 else "outside"
+                # The map: beside the plot rather than over a point. A plot too short for the
+                # legend below: the emptiest corner however full (below, it would be cut off);
+                # an export draws it outside when it covers data (outside_for_export).
+                where = "inside" if covered == 0 or self._prefer == "outside" else "outside"
         self._show(where)
 
     def _outside_fits(self) -> bool:
