@@ -319,6 +319,10 @@ def test_a_short_loss_plot_has_its_legend_in_an_empty_corner(show_widget):
     settle()
     assert legend.shown() is legend.inside and legend.corner == (0, 0)
     assert inside(legend.scene_rect(), scene_points(plot, view._plotted())) == 0
+    legend.inside.moved_by_user = True  # dragged by the user: it stays, shown, where it was put
+    view.resize(560, 240)
+    settle()
+    assert legend.shown() is legend.inside and legend.inside.isVisible()
 
 
 def test_an_exported_figure_never_has_the_legend_over_data(loss_view, tmp_path, monkeypatch):

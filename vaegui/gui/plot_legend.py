@@ -151,6 +151,8 @@ class PlacedLegend:
                 # legend below: the emptiest corner however full (below, it would be cut off);
                 # an export draws it outside when it covers data (outside_for_export).
                 where = "inside" if covered == 0 or self._prefer == "outside" else "outside"
+        elif where == "auto":  # the user dragged it inside: it stays where they put it
+            where = "inside"
         self._show(where)
 
     def _outside_fits(self) -> bool:
