@@ -20,6 +20,7 @@ from vaegui.gui.explorer.decode_worker import DecodeWorker
 from vaegui.gui.explorer.interpolation_view import FRAME_INTERVAL_MS, InterpolationView
 from vaegui.gui.explorer.latent_map import LatentMap
 from vaegui.gui.explorer.manifold_view import ManifoldView
+from vaegui.gui.explorer.map_overlay import TILE_MARGIN
 from vaegui.gui.explorer.point_view import PointView
 from vaegui.gui.explorer.samples_view import SamplesView
 from vaegui.gui.explorer.traversal_view import TraversalView
@@ -263,7 +264,7 @@ def test_manifold_grid_follows_the_view_and_overlays_the_map(ex, qtbot):
     tiles = ex.map.overlay.tiles
     x0, x1, y0, y1 = region
     assert abs((x1 - x0) / (y1 - y0) - 1) > 0.1  # the view is not square: nor are the grid's cells
-    expected = letterbox_tiles(m.grid_image, (h, w), (x1 - x0) / (y1 - y0))
+    expected = letterbox_tiles(m.grid_image, (h, w), (x1 - x0) / (y1 - y0), TILE_MARGIN)
     assert tiles.isVisible() and tiles.image.shape == (expected.shape[1], expected.shape[2], 4)
     rect = tiles.mapRectToParent(tiles.boundingRect())
     assert (rect.left(), rect.right(), rect.top(), rect.bottom()) == pytest.approx(

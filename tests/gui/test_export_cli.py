@@ -30,6 +30,7 @@ BUNDLE = {"manifold_grid.png", "samples.png", "reconstructions.png", "traversal.
           "interpolation.png", "interpolation.gif", "latents.csv", "latents.npz", "losses.csv",
           "test_losses.csv", "settings.json", "checkpoint.pt", "README.md"}
 PLOTS = ("latent_map", "manifold_overlay", "losses", "kl_per_dimension")
+FIGURES = ("traversal",)  # decoded grids with their labels: a figure in every format
 
 
 def vaegui(*args: str, **env) -> subprocess.CompletedProcess:
@@ -58,7 +59,9 @@ def test_export_writes_the_bundle_without_a_display(checkpoint, tmp_path):
     summary = json.loads(done.stdout)
     names = {p.name for p in out.iterdir()}
     assert names == set(summary["files"]) and summary["missing"] == []
-    assert BUNDLE | {f"{stem}.{fmt}" for stem in PLOTS for fmt in ("png", "svg", "pdf")} == names
+    assert BUNDLE | {f"{stem}.{fmt}" for stem in PLOTS + FIGURES for fmt in ("png", "svg", "pdf")} == names
+    texts = ["".join(e.itertext()) for e in ET.parse(out / "traversal.svg").getroot().iter("{http://www.w3.org/2000/svg}text")]
+    assert any(t.startswith("z1") or " KL " in t for t in texts) and "\u22123.0" in texts and "+3.0" in texts
     readme = (out / "README.md").read_text()
     assert all(f"`{name}`" in readme for name in names - {"README.md"})
 

@@ -140,6 +140,13 @@ def test_images_gif_and_data_export(window, qtbot, tmp_path):
     np.testing.assert_array_equal(check_png(tmp_path / "samples.png", samples.shape[:0:-1])[..., 0],
                                   np.round(samples[0] * 255).astype(np.uint8))
 
+    # The traversal keeps its labels: a figure, in any of the plots' formats.
+    assert ex.export_image("traversal", str(tmp_path / "traversal.svg"), factor=4)  # room for every label
+    rows, columns = explorer_images.traversal_labels(m, *[m.traversal_plan()[k] for k in (0, 2)])
+    assert set(rows) | set(columns) <= set(svg_texts(tmp_path / "traversal.svg"))
+    assert ex.export_image("traversal", str(tmp_path / "traversal.pdf"), factor=2)
+    assert (tmp_path / "traversal.pdf").read_bytes().startswith(b"%PDF-")
+
     assert ex.export_gif(str(tmp_path / "path.gif"), factor=2)
     frames = explorer_images.animation_frames(m, decoder)
     distinct = 1 + sum(not np.array_equal(*pair) for pair in zip(
@@ -196,6 +203,10 @@ def test_bundle_from_the_window(window, qtbot, tmp_path):
             "latents.npz", "settings.json", "checkpoint.pt", "README.md"} <= names
     readme = (folder / "README.md").read_text()
     assert all(f"`{n}`" in readme for n in names - {"README.md"})
+    # The traversal as a figure with its labels: each row's dimension and KL, the columns' offsets.
+    assert {"traversal.svg", "traversal.pdf"} <= names
+    texts = svg_texts(folder / "traversal.svg")
+    assert any(" KL " in t for t in texts) and any(t.startswith("\u2212") for t in texts)
     assert not window.explorer.grid.overlay  # the overlay figure put the map back as it was
     assert not [n for n in names if n.endswith(".tmp")]
 

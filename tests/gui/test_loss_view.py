@@ -125,7 +125,7 @@ def test_test_markers_at_eval_steps(view):
 
 
 def legend_labels(view):
-    return [label.text for _, label in view.plot_widget.getPlotItem().legend.items]
+    return [label.text for _, label in view.legend.items]
 
 
 def test_beta_kl_curve_only_when_the_kl_weight_is_not_one(view):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .explorer import PASS_SECONDS, ExplorerModel
-from .latent import interpolate, tile
+from .latent import dimension_name, interpolate, tile
 
 if TYPE_CHECKING:
     from .decoder import Decoder
@@ -25,12 +25,18 @@ if TYPE_CHECKING:
 GIF_FRAMES = 32  # frames of one pass of the interpolation animation
 NO_MODEL = "no model: train one or open a checkpoint"
 NO_ENDS = "end points A and B are not set"
+# A real minus sign, as wide as the plus: "-1.5" beside "+1.5" reads as a dash. (A view whose
+# font lacks it draws '-', see ImageCanvas.)
+MINUS = "\u2212"
 
 
 @dataclass(frozen=True, eq=False)
 class Image:
     array: np.ndarray | None  # (C, H, W) in [0, 1]
     why: str = ""  # when there is no image: the reason, for the user
+    # A grid's labels: one per row of tiles (left), one per column (above); a figure draws them.
+    row_labels: tuple[str, ...] = ()
+    column_labels: tuple[str, ...] = ()
 
     @classmethod
     def missing(cls, why: str) -> "Image":
@@ -76,12 +82,28 @@ def frame_ms(m: ExplorerModel, frames: int = GIF_FRAMES) -> int:
     return round(1000 * PASS_SECONDS / m.playback.speed / max(1, frames - 1))
 
 
+def signed(value: float, digits: int = 1) -> str:
+    """"+1.5", "−1.5" (with MINUS), and "0.0" for zero, which has no sign."""
+    text = f"{value:+.{digits}f}"
+    return f"{0:.{digits}f}" if float(text) == 0 else text.replace("-", MINUS)
+
+
+def traversal_labels(m: ExplorerModel, dims: np.ndarray, kl: np.ndarray | None) -> tuple[list[str], list[str]]:
+    """The traversal grid's labels, on screen and in a figure: per row its dimension and KL (nats),
+    per column its offset in prior SDs."""
+    rows = [dimension_name(d) + ("" if kl is None else f"  KL {kl[k]:.2f}") for k, d in enumerate(dims)]
+    t = m.traversal
+    return rows, [signed(v) for v in np.linspace(-t.span, t.span, t.columns)]
+
+
 def traversal(m: ExplorerModel, decoder: Decoder) -> Image:
     plan = m.traversal_plan()
     if plan is None:
         return Image.missing(NO_MODEL)
-    _, latents, _ = plan
-    return Image(tile(decoder.decode(latents), nrow=m.traversal.columns, padding=1))
+    dims, latents, kl = plan
+    rows, columns = traversal_labels(m, dims, kl)
+    return Image(tile(decoder.decode(latents), nrow=m.traversal.columns, padding=1),
+                 row_labels=tuple(rows), column_labels=tuple(columns))
 
 
 def manifold_grid(m: ExplorerModel, decoder: Decoder) -> Image:

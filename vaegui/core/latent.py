@@ -257,7 +257,8 @@ def tile(images: np.ndarray, nrow: int, padding: int = 2, pad_value: float = 1.0
 MAX_LETTERBOX = 8  # a cell at most this many tiles wide or tall (a region of extreme shape)
 
 
-def letterbox_tiles(grid: np.ndarray, tile_hw: tuple[int, int], cell_aspect: float) -> np.ndarray:
+def letterbox_tiles(grid: np.ndarray, tile_hw: tuple[int, int], cell_aspect: float,
+                    margin: float = 0.0) -> np.ndarray:
     """A grid of tiles without padding, (C, rows * h, cols * w) -> (4, rows * H, cols * W) RGBA
     in [0, 1], each tile centred in a cell of ``cell_aspect`` (width / height) at its own shape,
     the rest of the cell transparent.
@@ -265,7 +266,8 @@ def letterbox_tiles(grid: np.ndarray, tile_hw: tuple[int, int], cell_aspect: flo
     The manifold grid decodes G x G points over the map's visible region, so its cells take the
     view's shape: drawn over the map as one image stretched to the region, a wide view squashed
     every digit. Letterboxed, each tile keeps its shape on the map (its axes are locked to equal
-    units) and still sits on the point it was decoded at."""
+    units) and still sits on the point it was decoded at. ``margin``: the least free space around
+    a tile, a share of its side (tiles that touch in a column or row read as one bar)."""
     grid = np.asarray(grid, np.float32)
     c, gh, gw = grid.shape
     h, w = (int(v) for v in tile_hw)
@@ -274,10 +276,11 @@ def letterbox_tiles(grid: np.ndarray, tile_hw: tuple[int, int], cell_aspect: flo
     if not (np.isfinite(cell_aspect) and cell_aspect > 0):
         raise ValueError(f"cell aspect {cell_aspect} is not a positive number")
     rows, cols = gh // h, gw // w
-    if cell_aspect >= w / h:  # a wide cell: the tile fills its height
-        ch, cw = h, min(max(w, round(h * cell_aspect)), MAX_LETTERBOX * w)
+    bh, bw = h + round(h * margin), w + round(w * margin)  # the tile with its free space
+    if cell_aspect >= bw / bh:  # a wide cell: the tile and its margin fill its height
+        ch, cw = bh, min(max(bw, round(bh * cell_aspect)), MAX_LETTERBOX * bw)
     else:
-        cw, ch = w, min(max(h, round(w / cell_aspect)), MAX_LETTERBOX * h)
+        cw, ch = bw, min(max(bh, round(bw / cell_aspect)), MAX_LETTERBOX * bh)
     top, left = (ch - h) // 2, (cw - w) // 2
     out = np.zeros((4, rows, ch, cols, cw), np.float32)
     rgb = grid[:3] if c >= 3 else np.repeat(grid[:1], 3, axis=0)

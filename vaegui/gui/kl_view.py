@@ -3,9 +3,13 @@ the latest evaluation of a :class:`~vaegui.core.run_model.RunModel`."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtCore import QPointF
+from PySide6.QtGui import QCursor, QFontMetrics
+from PySide6.QtWidgets import QLabel, QToolTip, QVBoxLayout, QWidget
 
 from vaegui.core.progress import EvalResult
 from vaegui.core.latent import dimension_name
@@ -20,14 +24,21 @@ _INACTIVE = "#AAAAAA"
 Y_ROOM = (0.05, 0.15)
 
 
+LABEL_GAP_PX = 8  # least room between two tick labels
+
+
 class _IndexAxis(pg.AxisItem):
     """Ticks only at whole dimension indices, however far the user zooms in, named as every
-    view names dimensions (bar 0 is z1)."""
+    view names dimensions (bar 0 is z1): every dimension when their labels fit side by side,
+    else every k-th, k the least that keeps the labels apart (hover a bar for the rest)."""
 
     def tickSpacing(self, minVal, maxVal, size):
-        levels = [(s, o) for s, o in super().tickSpacing(minVal, maxVal, size)
-                  if s >= 1 and abs(s - round(s)) < 1e-9]
-        return levels or [(1.0, 0.0)]
+        if size <= 0 or maxVal <= minVal:
+            return [(1.0, 0.0)]
+        font = self.style.get("tickFont") or self.font()
+        widest = QFontMetrics(font).horizontalAdvance(dimension_name(max(0, int(maxVal))))
+        step = max(1, math.ceil((widest + LABEL_GAP_PX) * (maxVal - minVal) / size))
+        return [(float(step), 0.0)]
 
     def tickStrings(self, values, scale, spacing):
         return [dimension_name(int(round(v))) for v in values]
@@ -47,6 +58,8 @@ class KLDimView(QWidget):
         cache_axes(plot)
         plot.showGrid(y=True, alpha=0.15)
         plot.setMouseEnabled(x=True, y=False)
+        # The first and last labels stand half outside the bars' span: let them (z1 was hidden).
+        plot.getAxis("bottom").setStyle(hideOverlappingLabels=15)
         plot.disableAutoRange()  # set_eval sets both ranges
         # Pre-made pens and brushes, shared by all bars of a kind. The 1-px cosmetic outline keeps
         # bars visible when 512 of them share a few hundred pixels.
@@ -54,6 +67,7 @@ class KLDimView(QWidget):
         self._pens = (pg.mkPen(_INACTIVE), pg.mkPen(_ACTIVE))
         self._bars = pg.BarGraphItem(x=np.zeros(0), height=np.zeros(0), width=0.8)
         plot.addItem(self._bars)
+        plot.scene().sigMouseMoved.connect(self._on_scene_mouse_moved)
         # The summary lives in a wrapping label, not the plot title: a long title would set the
         # plot's minimum width and get the panel clipped in a narrow dock.
         self.summary_label = QLabel()
@@ -63,6 +77,7 @@ class KLDimView(QWidget):
         layout.addWidget(self.summary_label)
         layout.addWidget(self.plot_widget)
         self._heights = np.zeros(0)
+        self._active = np.zeros(0, bool)
         run.events.evaluation.connect(self._on_run_evaluation)
         self._on_run_evaluation()
 
@@ -74,6 +89,7 @@ class KLDimView(QWidget):
 
     def clear(self) -> None:
         self._heights = np.zeros(0)
+        self._active = np.zeros(0, bool)
         self._bars.setOpts(x=np.zeros(0), height=self._heights, brushes=None, pens=None)
         self._set_title("KL per latent dimension: shown after the first epoch")
 
@@ -83,6 +99,7 @@ class KLDimView(QWidget):
         mask = result.active if result.active is not None else self._active_mask(kl, result.active_units)
         active = [bool(a) for a in mask]
         self._heights = kl.copy()
+        self._active = np.array(active, bool)
         self._bars.setOpts(x=np.arange(dims), height=self._heights,
                            width=0.8 if dims <= 64 else 1.0,
                            brushes=[self._brushes[a] for a in active],
@@ -97,6 +114,25 @@ class KLDimView(QWidget):
 
     def bar_heights(self) -> np.ndarray:
         return self._heights.copy()
+
+    def bar_text(self, index: int) -> str:
+        """What hovering bar ``index`` says: its dimension, KL and whether it is active."""
+        state = "active" if self._active[index] else "inactive (collapsed)"
+        return f"{dimension_name(index)}: KL {self._heights[index]:.3f} nats, {state}"
+
+    def text_at(self, scene_pos: QPointF) -> str:
+        """The bar under a scene position (its whole column, so a short bar is easy to hover)."""
+        view = self.plot_widget.getPlotItem().getViewBox()
+        if not len(self._heights) or not view.sceneBoundingRect().contains(scene_pos):
+            return ""
+        index = round(view.mapSceneToView(scene_pos).x())
+        return self.bar_text(index) if 0 <= index < len(self._heights) else ""
+
+    def _on_scene_mouse_moved(self, scene_pos: QPointF) -> None:
+        text = self.text_at(scene_pos)
+        if text != self.plot_widget.toolTip():
+            self.plot_widget.setToolTip(text)
+            QToolTip.showText(QCursor.pos(), text, self.plot_widget) if text else QToolTip.hideText()
 
     @staticmethod
     def _active_mask(kl: np.ndarray, active_units: int) -> np.ndarray:

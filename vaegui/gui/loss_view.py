@@ -10,12 +10,14 @@ import time
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, QTimer
+from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel,
                                QVBoxLayout, QWidget)
 
 from vaegui.core.progress import LOSS_COLUMNS, EvalResult
 from vaegui.core.run_model import RunModel
 from vaegui.gui.plot_axes import cache_axes, style_axes
+from vaegui.gui.plot_legend import PlacedLegend
 from vaegui.gui.stepped_view_box import SteppedViewBox
 
 # Okabe-Ito colours (colour-blind safe); the marker shapes differ too, so colour is not the only cue.
@@ -33,6 +35,9 @@ REDRAW_INTERVAL_S = 0.5
 # a quarter more of them fit before the x axis steps; losses mostly fall, KL may rise.
 X_ROOM = (0.02, 0.25)
 Y_ROOM = (0.1, 0.1)
+# Where the legend can go (right-click > Legend): by default below the axes, never over a curve.
+LEGEND_MODES = {"auto": "Below the plot, or inside when it is short", "outside": "Below the plot",
+                "inside": "Inside, in the emptiest corner", "hidden": "Hidden"}
 
 
 def _ema(y: np.ndarray, factor: float, start: float | None = None) -> np.ndarray:
@@ -173,8 +178,9 @@ class LossView(QWidget):
                 symbol=_SYMBOLS[name], symbolSize=9, symbolBrush=_COLOURS[name], symbolPen="w")
         for name in _TRAIN:  # a legend click hides a curve; its raw shadow follows
             self._items[name].visibleChanged.connect(self._sync_raw_visibility)
-        self._legend = plot.addLegend(offset=(-10, 10), labelTextColor="k", colCount=2,
-                                      brush=(255, 255, 255, 220), pen=(0, 0, 0, 60))
+        self.legend = PlacedLegend(plot, self._plotted, "auto", "bottom", entry_px=110, prefer="outside",
+                                   labelTextColor="k", colCount=2, brush=(255, 255, 255, 220), pen=(0, 0, 0, 60))
+        self._add_legend_menu(plot.getViewBox().menu)
         self._vline = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen((0, 0, 0, 90)))
         self._hline = pg.InfiniteLine(angle=0, movable=False, pen=pg.mkPen((0, 0, 0, 90)))
         for line in (self._vline, self._hline):
@@ -182,6 +188,29 @@ class LossView(QWidget):
             plot.addItem(line, ignoreBounds=True)
         plot.scene().sigMouseMoved.connect(self._on_scene_mouse_moved)
         self._clear()
+
+    def _add_legend_menu(self, menu) -> None:
+        """Right-click > Legend: below the plot, inside (a drag moves it), or hidden."""
+        sub = menu.addMenu("Legend")
+        group = QActionGroup(sub)
+        self.legend_actions = {}
+        for mode, text in LEGEND_MODES.items():
+            action = QAction(text, sub, checkable=True, checked=mode == self.legend.mode)
+            action.triggered.connect(lambda _=False, m=mode: self.set_legend_mode(m))
+            group.addAction(action)
+            sub.addAction(action)
+            self.legend_actions[mode] = action
+
+    def set_legend_mode(self, mode: str) -> None:
+        """"auto", "outside" (below the axes), "inside" (the emptiest corner) or "hidden"."""
+        self.legend.set_mode(mode)
+        self.legend_actions[mode].setChecked(True)
+
+    def _plotted(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The curves and markers drawn, as drawn (log y applied): what the legend must not cover."""
+        items = [*self._items.values(), *self._raw_items.values()]
+        data = [item.getData() for item in items if item.isVisible()]
+        return [(x, y) for x, y in data if x is not None and len(x)]
 
     # ---- the run model ---------------------------------------------------------------------
     def _clear(self) -> None:
@@ -228,6 +257,8 @@ class LossView(QWidget):
         elif pending == "curves":
             self._refresh_curves()
             self._sync_raw_visibility()  # a legend click may have hidden a curve since
+            if self.legend.shown() is self.legend.inside:
+                self.legend.place()  # the curves moved: the emptiest corner may have too
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
@@ -312,11 +343,11 @@ class LossView(QWidget):
         # Two columns filled row by row: training curves on the left, their test markers right.
         names = [n for pair in zip(_TEST, ["test_" + n for n in _TEST]) for n in pair]
         names += ["beta_kl"] if self._beta_seen else []
-        if [label.text for _, label in self._legend.items] == [self._label(n) for n in names]:
-            return
-        self._legend.clear()
-        for name in names:
-            self._legend.addItem(self._items[name], self._label(name))
+        if [label.text for _, label in self.legend.items] != [self._label(n) for n in names]:
+            self.legend.clear()
+            for name in names:
+                self.legend.add(self._items[name], self._label(name))
+        self.legend.place()
 
     @staticmethod
     def _label(name: str) -> str:
@@ -335,6 +366,8 @@ class LossView(QWidget):
 
     def _on_log_check_toggled(self, checked: bool) -> None:
         self.plot_widget.getPlotItem().setLogMode(x=False, y=checked)
+        self._refresh_curves()
+        self.legend.place()
 
     def _on_x_axis_combo_text_changed(self, unit: str) -> None:
         self.plot_widget.getPlotItem().getAxis("bottom").setLabel(unit)

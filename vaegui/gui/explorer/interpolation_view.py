@@ -17,7 +17,7 @@ from vaegui.core.latent import INTERPOLATIONS
 
 from .decode_worker import DecodeFailure, DecodeWorker
 from .decoding_view import DecodingView
-from .image_canvas import ImageCanvas
+from .image_canvas import Grid, ImageCanvas
 
 STRIP, FRAME, FRAMES = "strip", "frame", "frames"
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0)
@@ -42,6 +42,7 @@ class InterpolationView(DecodingView):
         self.frame_canvas.setObjectName("interpolation_frame")
         self.message = QLabel(wordWrap=True)
         self.message.setStyleSheet("color: #555;")
+        self._strip_grid: Grid | None = None  # how the strip asked for last is laid out
         self._build()
         self._timer = QTimer(self, interval=FRAME_INTERVAL_MS)
         self._timer.timeout.connect(self._on_timer_timeout)
@@ -158,10 +159,8 @@ class InterpolationView(DecodingView):
             spin.setEnabled(n > 0)
             button.setEnabled(n > 0)
         self.play_button.setEnabled(m.interpolation.ready)
-        if not m.interpolation.ready:
-            self.message.setText(HINT_NO_ENDS)
-        else:
-            self.message.setText("Drag A or B on the map: the strip follows")
+        # Without end points the strip's canvas says how to set them: said once, not here too.
+        self.message.setText("Drag A or B on the map: the strip follows" if m.interpolation.ready else "")
 
     def _sync_point_buttons(self) -> None:
         self.a_from_point.setEnabled(self.model.point is not None)
@@ -194,6 +193,9 @@ class InterpolationView(DecodingView):
             self._frames_timer.stop()
             return
         self.decoder.request(STRIP, lambda d: d.tile_in_chunks(path, nrow=len(path)))
+        n = len(path)
+        self._strip_grid = Grid(1, n, padding=2, keep_columns="spread",
+                                cell_text=lambda r, c: f"step {c + 1} of {n}: {c / max(1, n - 1):.0%} of the way A to B")
         self._request_frame()
 
     def _request_frame(self) -> None:
@@ -260,7 +262,7 @@ class InterpolationView(DecodingView):
         if isinstance(result, DecodeFailure):
             self.strip_canvas.set_image(None, f"Cannot decode: {result.message}")
         else:
-            self.strip_canvas.set_image(result)
+            self.strip_canvas.set_image(result, grid=self._strip_grid)
 
     def _on_frame_decoded(self, result) -> None:
         if not isinstance(result, DecodeFailure):

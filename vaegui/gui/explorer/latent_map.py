@@ -27,6 +27,7 @@ from vaegui.core.spatial_index import SpatialIndex, plane_index, prepare
 from .. import palette
 from ..plot_axes import cache_axes
 from ..qimage import to_qimage
+from ..plot_legend import PlacedLegend
 from ..point_cloud import PointCloud
 from ..stepped_view_box import SteppedViewBox
 from .density_layer import DENSITY_THRESHOLD, MODES as DRAW_MODES, DensityLayer
@@ -159,12 +160,12 @@ class LatentMap(QWidget):
         self.scatter = PointCloud()
         self.scatter.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         item.addItem(self.scatter)
-        self.legend = pg.LegendItem(offset=(-8, 8), labelTextColor="#222", brush=(255, 255, 255, 200),
-                                    pen="#aaa")
-        self.legend.setParentItem(item.getViewBox())
+        # Never over the points: in a corner of the plot that none of them is in, else right of it.
+        self.legend = PlacedLegend(item, self._shown_points, "auto", "right", labelTextColor="#222",
+                                   brush=(255, 255, 255, 200), pen="#aaa")
         # Its entries lie inside it: clipping them to it lets Qt skip them (two Python
         # boundingRect calls each) in the paints of a moving marker that do not touch it.
-        self.legend.setFlag(QGraphicsItem.GraphicsItemFlag.ItemClipsChildrenToShape)
+        self.legend.set_flag(QGraphicsItem.GraphicsItemFlag.ItemClipsChildrenToShape)
         self.colour_bar = pg.ColorBarItem(colorMap=palette.factor_colormap(), interactive=False,
                                           colorMapMenu=False, width=14)
         self.colour_bar.axis.setTextPen("#222")
@@ -231,6 +232,7 @@ class LatentMap(QWidget):
         # Fit the range now, not in the paint: a range changed while painting has the whole map
         # painted again at once (two 20 ms paints beside training, where one does).
         self._plot.getPlotItem().getViewBox().updateAutoRange()
+        self.legend.place()  # off the new points, once their range is set
         self.density.set_points(self._x, self._y, self._density_colouring(), self._shown,
                                 plane_index(encoded, build=False))
         self._index_timer.start()
@@ -263,7 +265,18 @@ class LatentMap(QWidget):
         self._plot.viewport().setCursor(Qt.CursorShape.CrossCursor if target != "point"
                                         else Qt.CursorShape.ArrowCursor)
 
+    def _shown_points(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The points the legend must not cover."""
+        if self._all_shown():
+            return [(self._x, self._y)]
+        return [(self._x[self._shown], self._y[self._shown])]
+
     def _on_region_timer_timeout(self) -> None:
+        # A pan or zoom that brought points under the legend moves it (to another corner, or out
+        # of the plot); one out of the plot stays there until the next map, or moving it would
+        # resize the plot, change its range, and move it again.
+        if self.legend.covers_data():
+            self.legend.place()
         (x0, x1), (y0, y1) = self._plot.getPlotItem().getViewBox().viewRange()
         if self._encoded is not None and x1 > x0 and y1 > y0:
             self.model.set_grid(region=(float(x0), float(x1), float(y0), float(y1)))
@@ -298,6 +311,7 @@ class LatentMap(QWidget):
         self.scatter.set_colours(*self._colours())
         self.density.set_colouring(self._density_colouring())
         self._update_colour_key()
+        self.legend.place()
 
     def _density_colouring(self) -> dict:
         """The density image's colours, from the palette of the points (see density_image)."""
@@ -329,7 +343,6 @@ class LatentMap(QWidget):
         enc, mode = self._encoded, self._colour_mode()
         by_label = mode == LABEL_MODE or mode not in enc.factors
         self._show_colour_bar(not by_label)
-        self.legend.setVisible(by_label)
         if not by_label:
             self.legend.clear()
             self._legend_classes = None
@@ -348,14 +361,10 @@ class LatentMap(QWidget):
                 k % len(self._label_palette)])
             # pyqtgraph legends hide an item when its entry is clicked: hide that class's points.
             sample.visibleChanged.connect(self._on_legend_sample_toggled)
-            self.legend.addItem(sample, name)
+            self.legend.add(sample, name, LEGEND_ROW_PX)
         if len(class_names) > MAX_LEGEND_ENTRIES:
-            self.legend.addItem(pg.ScatterPlotItem(), f"... {len(class_names)} classes")
-        # LegendItem sizes itself from its rows' current heights, which its own layout has just
-        # stretched: each entry made the legend taller. Fixed rows keep it compact.
-        for _, label in self.legend.items:
-            label.setFixedHeight(LEGEND_ROW_PX)
-        self.legend.updateSize()
+            self.legend.add(pg.ScatterPlotItem(), f"... {len(class_names)} classes", LEGEND_ROW_PX)
+        self.legend.update_size()
 
     def _on_legend_sample_toggled(self) -> None:
         """Show the points of the classes whose legend entries are not hidden (all points when
@@ -398,8 +407,7 @@ class LatentMap(QWidget):
         the legend."""
         scene_pos = self._plot.mapToScene(viewport_pos.toPoint())
         p = self._view_point(scene_pos)
-        legend = self.legend
-        if p is None or (legend.isVisible() and legend.mapRectToScene(legend.rect()).contains(scene_pos)):
+        if p is None or self.legend.scene_rect().contains(scene_pos):
             return None
         return np.array([p.x(), p.y()])
 

@@ -12,7 +12,8 @@ from vaegui.core.projection import plane_name
 
 from .decode_worker import DecodeFailure, DecodeWorker
 from .decoding_view import DecodingView
-from .image_canvas import ImageCanvas
+from .image_canvas import Grid, ImageCanvas
+from .point_view import format_latent
 
 CHANNEL = "grid"
 
@@ -76,13 +77,22 @@ class ManifoldView(DecodingView):
 
         def job(decoder):  # in chunks: a click's decode may run between them
             grid = yield from decoder.tile_in_chunks(latents, nrow=size, padding=0)
-            return grid, region
+            return grid, region, latents
         self.decoder.request(CHANNEL, job)
 
     def _on_decoded(self, result) -> None:
         if isinstance(result, DecodeFailure):
             self.canvas.set_image(None, f"Cannot decode: {result.message}")
             return
-        image, region = result
-        self.canvas.set_image(image)
+        image, region, latents = result
+        size = round(len(latents) ** 0.5)
+        x0, x1, y0, y1 = region
+
+        def cell_text(row: int, column: int) -> str:
+            # Cell centres, row 0 at the top (high y), as core.latent.grid_points lays them.
+            x = x0 + (column + 0.5) * (x1 - x0) / size
+            y = y1 - (row + 0.5) * (y1 - y0) / size
+            return f"x {x:.2f}, y {y:.2f}\n{format_latent(latents[row * size + column])}"
+        self.canvas.set_image(image, grid=Grid(size, size, 0, keep_rows="spread", keep_columns="spread",
+                                               cell_text=cell_text, square=True))
         self.model.set_grid_image(image, region)

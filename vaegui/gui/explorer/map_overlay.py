@@ -14,6 +14,10 @@ from vaegui.core.explorer import ExplorerModel
 from vaegui.core.latent import letterbox_tiles
 
 HANDLE_RADIUS_PX = 9  # a press this close to A or B drags it
+# Free space around each tile, a share of its side: tiles that touched their neighbours read as
+# vertical bars on a wide view. With the cells' outlines the overlay reads as a grid of cells.
+TILE_MARGIN = 0.25
+OUTLINE_PEN = (90, 90, 90, 110)
 
 
 def _symbol(path: QPainterPath, pen: QPen, brush: QBrush | None = None,
@@ -59,6 +63,9 @@ class MapOverlay:
         self.tiles = pg.ImageItem(axisOrder="row-major")
         self.tiles.setZValue(-5)  # under the points
         self._tiles_of: tuple | None = None  # (grid image, region, tile shape) the tiles show
+        # The grid's cells, outlined: each tile is a sample of its cell, taken at its centre.
+        self.outlines = pg.PlotCurveItem(pen=pg.mkPen(OUTLINE_PEN, width=1), connect="pairs")
+        self.outlines.setZValue(-4)
         self.path = pg.PlotCurveItem(pen=pg.mkPen("#222", width=2, style=pg.QtCore.Qt.PenStyle.DashLine))
         self.path.setZValue(8)
         # The moving point travels along the path, so every animation frame repaints the part of
@@ -79,7 +86,7 @@ class MapOverlay:
             self.handles[key] = handle
         self.moving = _symbol(_circle(11), QPen(QColor("black"), 1), QBrush(QColor(255, 120, 0)))
         self.moving.setZValue(9)
-        for item in (self.tiles, self.path, self.marker, *self.handles.values(), self.moving):
+        for item in (self.tiles, self.outlines, self.path, self.marker, *self.handles.values(), self.moving):
             plot.addItem(item, ignoreBounds=True)  # the map's extent is the data's
         e = model.events
         for event in (e.point, e.encoded):
@@ -135,6 +142,7 @@ class MapOverlay:
         show = (m.grid.overlay and m.grid_image is not None and m.grid_image_region is not None
                 and m.snapshot is not None and _is_square_grid(m.grid_image, m.snapshot.image_shape[1:]))
         self.tiles.setVisible(show)
+        self.outlines.setVisible(show)
         if not show:  # (a grid of another model's images hides until the new one is decoded)
             return
         # Every grid setting (the opacity slider, each pan or zoom) comes here: the tiles are
@@ -144,10 +152,11 @@ class MapOverlay:
         if shown is None or shown[0] is not source[0] or shown[1:] != source[1:]:
             x0, x1, y0, y1 = m.grid_image_region
             # (4, H, W), row 0 at the top (high y); each tile keeps its shape in its cell
-            image = letterbox_tiles(m.grid_image, source[2], (x1 - x0) / (y1 - y0))
+            image = letterbox_tiles(m.grid_image, source[2], (x1 - x0) / (y1 - y0), TILE_MARGIN)
             rgba = np.ascontiguousarray(np.round(255 * image.transpose(1, 2, 0)[::-1]).astype(np.uint8))
             self.tiles.setImage(rgba, levels=(0, 255))
             self.tiles.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
+            self.outlines.setData(*_cell_lines(x0, x1, y0, y1, m.grid_image.shape[1] // source[2][0]))
             self._tiles_of = source
         self.tiles.setOpacity(m.grid.opacity)
 
@@ -161,6 +170,15 @@ class MapOverlay:
             if d2 <= best_d2:
                 best, best_d2 = key, d2
         return best
+
+
+def _cell_lines(x0: float, x1: float, y0: float, y1: float, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The outlines of a size x size grid of cells over the region, as pairs of points."""
+    xs, ys = np.linspace(x0, x1, size + 1), np.linspace(y0, y1, size + 1)
+    vertical = [(x, y) for x in xs for y in (y0, y1)]
+    horizontal = [(x, y) for y in ys for x in (x0, x1)]
+    points = np.array(vertical + horizontal, np.float64)
+    return points[:, 0], points[:, 1]
 
 
 def _is_square_grid(grid: np.ndarray, tile_hw: tuple[int, int]) -> bool:

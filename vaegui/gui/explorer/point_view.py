@@ -108,7 +108,8 @@ class PointView(DecodingView):
         self.nearest_label = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
         self.note_label = QLabel(wordWrap=True)
         self.note_label.setStyleSheet("color: #555;")
-        self.latent_label = QLabel()
+        # Two lines, wrapped after a comma: at L = 8 one line was cut off in a narrow dock.
+        self.latent_label = QLabel(wordWrap=True)
         self.latent_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.latent_label.setStyleSheet("font-family: monospace;")
         nearest = QGridLayout()
@@ -124,7 +125,7 @@ class PointView(DecodingView):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(row, 1)
-        layout.addWidget(_LineBox(self.latent_label))
+        layout.addWidget(_LineBox(self.latent_label, lines=2))
         layout.addWidget(self.note_label)
         decoder.register(CHANNEL, self._on_decoded, priority=0)  # what the user drags comes first
         for event in (model.events.point, model.events.snapshot, model.events.encoded):

@@ -13,9 +13,16 @@ from vaegui.core.explorer_images import originals_and_reconstructions
 
 from .decode_worker import DecodeFailure, DecodeWorker
 from .decoding_view import DecodingView
-from .image_canvas import ImageCanvas
+from .image_canvas import Grid, ImageCanvas
 
 RECON, SAMPLES = "recon", "samples"
+
+
+def samples_grid(n: int) -> Grid:
+    """n samples in a square-ish grid, row by row (as the decode tiles them)."""
+    columns = math.ceil(math.sqrt(n))
+    return Grid(math.ceil(n / columns), columns, padding=1, keep_rows="first", keep_columns="first",
+                cell_text=lambda r, c: f"sample {r * columns + c + 1} of {n}" if r * columns + c < n else "")
 
 
 class SamplesView(DecodingView):
@@ -29,6 +36,8 @@ class SamplesView(DecodingView):
         self.recon_canvas = ImageCanvas(minimum=40)
         self.samples_canvas = ImageCanvas(top=True)
         self.recon_canvas.setObjectName("reconstructions")  # names as export targets
+        self._recon_grid: Grid | None = None  # how the images asked for last are laid out
+        self._sample_grid: Grid | None = None
         self.samples_canvas.setObjectName("samples")
         controls = QHBoxLayout()
         controls.addWidget(QLabel("Images"))
@@ -56,7 +65,8 @@ class SamplesView(DecodingView):
             self.decoder.cancel(RECON)
             return
         z = m.sample_latents()
-        nrow = math.ceil(math.sqrt(len(z)))
+        self._sample_grid = samples_grid(len(z))
+        nrow = self._sample_grid.columns
         self.decoder.request(SAMPLES, lambda d: d.tile_in_chunks(z, nrow=nrow, padding=1))
         if m.examples is None or not len(m.examples):
             self.recon_canvas.set_image(None, "Reconstructions need the test images (load the data)")
@@ -67,17 +77,20 @@ class SamplesView(DecodingView):
             self.decoder.cancel(RECON)  # the last request would run on these weights
         else:
             images = m.examples[:m.samples.count]
+            self._recon_grid = Grid(2, len(images), padding=1, keep_rows="first", keep_columns="first",
+                                    cell_text=lambda r, c: f"test image {c + 1}" if r == 0 else
+                                    f"reconstruction of test image {c + 1}")
             self.decoder.request(RECON, lambda d: originals_and_reconstructions(d, images))
 
     def _on_recon_decoded(self, result) -> None:
-        self._show(self.recon_canvas, result)
+        self._show(self.recon_canvas, result, self._recon_grid)
 
     def _on_samples_decoded(self, result) -> None:
-        self._show(self.samples_canvas, result)
+        self._show(self.samples_canvas, result, self._sample_grid)
 
     @staticmethod
-    def _show(canvas: ImageCanvas, result) -> None:
+    def _show(canvas: ImageCanvas, result, grid: Grid | None) -> None:
         if isinstance(result, DecodeFailure):
             canvas.set_image(None, f"Cannot decode: {result.message}")
         else:
-            canvas.set_image(result)
+            canvas.set_image(result, grid=grid)  # (a grid of another count does not fit: ignored)

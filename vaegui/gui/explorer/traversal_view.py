@@ -9,11 +9,12 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
 
 from vaegui.core.explorer import ExplorerModel
+from vaegui.core.explorer_images import signed, traversal_labels
 from vaegui.core.latent import dimension_name
 
 from .decode_worker import DecodeFailure, DecodeWorker
 from .decoding_view import DecodingView
-from .image_canvas import ImageCanvas
+from .image_canvas import Grid, ImageCanvas
 
 CHANNEL = "traversal"
 POINT_DELAY_MS = 100
@@ -49,11 +50,19 @@ class TraversalView(DecodingView):
         decoder.register(CHANNEL, self._on_decoded, priority=3)
         for event in (model.events.snapshot, model.events.traversal, model.events.evaluation):
             event.connect(self.refresh)
+        model.events.traversal.connect(self._sync_controls)  # a change made elsewhere shows here
         # A drag moves the point on every mouse move; the grid follows at most this often, so
         # the point view (which must follow every move) keeps the decoder and the GUI thread.
         self._point_timer = QTimer(self, singleShot=True, interval=POINT_DELAY_MS)
         self._point_timer.timeout.connect(self.refresh)
         model.events.point.connect(self._on_model_point)
+
+    def _sync_controls(self) -> None:
+        t = self.model.traversal
+        for widget, value in ((self.span, t.span), (self.columns, t.columns), (self.rows, t.rows)):
+            widget.blockSignals(True)
+            widget.setValue(value)
+            widget.blockSignals(False)
 
     def _on_model_point(self) -> None:
         if not self._point_timer.isActive():
@@ -69,9 +78,8 @@ class TraversalView(DecodingView):
             return
         dims, latents, kl = plan
         columns = m.traversal.columns
-        labels = [dimension_name(d) + ("" if kl is None else f"  KL {kl[k]:.2f}") for k, d in enumerate(dims)]
-        span = m.traversal.span
-        header = [f"{v:+.1f}" for v in np.linspace(-span, span, columns)]
+        labels, header = traversal_labels(m, dims, kl)
+        offsets = np.linspace(-m.traversal.span, m.traversal.span, columns)
         where = "the picked point" if m.point is not None else "the origin (pick a point to move it)"
         order = "rows by KL per dimension (nats), active units first" if kl is not None else \
             "rows in dimension order until the first evaluation gives their KL"
@@ -79,12 +87,19 @@ class TraversalView(DecodingView):
 
         def job(decoder):  # in chunks: a click's decode may run between them
             grid = yield from decoder.tile_in_chunks(latents, nrow=columns, padding=1)
-            return grid, dims, labels, header
+            return grid, dims, labels, header, offsets, kl
         self.decoder.request(CHANNEL, job)
 
     def _on_decoded(self, result) -> None:
         if isinstance(result, DecodeFailure):
             self.canvas.set_image(None, f"Cannot decode: {result.message}")
             return
-        image, self.dims, labels, header = result
-        self.canvas.set_image(image, row_labels=labels, column_labels=header)
+        image, self.dims, labels, header, offsets, kl = result
+        dims = self.dims
+
+        def cell_text(row: int, column: int) -> str:
+            text = f"{dimension_name(dims[row])} {signed(offsets[column], 2)} SD from the centre"
+            return text + ("" if kl is None else f" (KL {kl[row]:.2f} nats)")
+        grid = Grid(len(dims), len(offsets), padding=1, keep_rows="first", keep_columns="spread",
+                    cell_text=cell_text)
+        self.canvas.set_image(image, row_labels=labels, column_labels=header, grid=grid)

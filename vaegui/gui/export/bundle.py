@@ -23,6 +23,7 @@ from vaegui.core.explorer import ExplorerModel
 from vaegui.core.loss_history import History
 from vaegui.core.projection import describe
 
+from .image_figure import write_image_figure
 from .plot_export import write_plot
 from .targets import ImageTarget, PlotTarget
 
@@ -47,7 +48,8 @@ WHAT = {
     "nearest_image": "the real image nearest the picked point",
     "interpolation": "the interpolation strip from end point A to B",
     "interpolation_frame": "the interpolation animation's current frame",
-    "traversal": "the traversal grid: one row per latent dimension, by decreasing KL",
+    "traversal": "the traversal grid: one row per latent dimension, by decreasing KL, labelled with "
+                 "the dimension and its KL (nats); the columns with their offsets in prior SDs",
     "manifold_grid": "the manifold grid decoded over the map's visible plane",
     "samples": "decoded draws from the prior N(0, I), fixed noise",
     "reconstructions": "test images (top row) and their reconstructions (bottom row)",
@@ -106,7 +108,7 @@ def write_bundle(folder: str | os.PathLike, sources: Sources, formats=PLOT_FORMA
         report.notes.append(projection_note(encoded.projection))
     decoder = images.decoder_of(sources.model)
     _figures(report, sources, decoder, formats, scale)
-    _images(report, sources, decoder, image_factor)
+    _images(report, sources, decoder, image_factor, formats)
     _data(report, sources)
     return report
 
@@ -154,11 +156,16 @@ def overlay_shown(m: ExplorerModel, decoder: Decoder | None):
         m.set_grid(overlay=was)
 
 
-def _images(report: Report, s: Sources, decoder: Decoder | None, factor: int | None) -> None:
+def _images(report: Report, s: Sources, decoder: Decoder | None, factor: int | None, formats) -> None:
     decodable = set(images.IMAGES)
     for name in images.IMAGES:
         image = images.image(name, s.model, decoder)
-        _image(report, name, image.array, image.why, factor)
+        if image.array is not None and (image.row_labels or image.column_labels):
+            for fmt in formats:  # a labelled grid is a figure: in each of the plots' formats
+                write_image_figure(report.folder / f"{name}.{fmt}", image, fmt, factor)
+                report.add(f"{name}.{fmt}", name)
+        else:
+            _image(report, name, image.array, image.why, factor)
     for target in s.canvases:
         if target.name not in decodable:
             _image(report, target.name, target.array(), target.why_empty(), factor)

@@ -24,6 +24,8 @@ from vaegui.core.run_model import RunModel
 from .. import settings as store
 from ..loss_view import LossView
 from . import bundle
+from .bundle_chooser import choose_bundle_folder
+from .image_figure import write_image_figure
 from .plot_export import default_scale, png_size, screen_ratio, write_plot
 from .targets import ImageTarget, PlotTarget, find_targets
 
@@ -113,13 +115,15 @@ class ExportController(QObject):
         if image.array is None:  # said before asking for a file name
             self.failed.emit(f"Nothing to export from {target.title}: {image.why}")
             return
-        path, _ = self._ask_path(f"Export {target.title} image", f"{target.name}.png", "PNG image (*.png)")
+        labelled = bool(image.row_labels or image.column_labels)  # a figure: PNG, SVG or PDF
+        filters = PLOT_FILTERS if labelled else {"png": PLOT_FILTERS["png"]}
+        path, chosen = self._ask_path(f"Export {target.title} image", f"{target.name}.png", ";;".join(filters.values()))
         if not path:
             return
         factor, ok = QInputDialog.getInt(self._window, "Enlarge", "Each pixel becomes a square of this side:",
                                          export.default_factor(image.array.shape), 1, 64)
         if ok:
-            self.export_image(target, _with_suffix(path, "png"), factor)
+            self.export_image(target, _with_suffix(path, _format(path, chosen, filters)), factor)
 
     def gif_dialog(self) -> None:
         if not self.explorer.interpolation.ready or self.explorer.snapshot is None:
@@ -144,7 +148,7 @@ class ExportController(QObject):
 
     def bundle_dialog(self) -> None:
         start = store.load_export_dir(self._settings) or str(Path.home())
-        folder = QFileDialog.getExistingDirectory(self._window, "Export bundle into folder", start)
+        folder = choose_bundle_folder(self._window, start)  # a new folder's name makes it
         if folder:
             store.save_export_dir(self._settings, folder)
             self.export_bundle(folder)
@@ -165,6 +169,8 @@ class ExportController(QObject):
             image = self._image(target)
             if image.array is None:
                 raise export.ExportError(path, f"nothing to export: {image.why}")
+            if image.row_labels or image.column_labels:  # with them, as on screen
+                return write_image_figure(path, image, None, factor, target.title)
             return export.write_png(path, image.array, factor)
         return self._run(write)
 
@@ -248,7 +254,8 @@ class ExportController(QObject):
         """What the view shows; decoded now for a view that never showed it (or why not)."""
         array = target.array()
         if array is not None:
-            return images.Image(array)
+            rows, columns = target.canvas.labels()
+            return images.Image(array, row_labels=tuple(rows), column_labels=tuple(columns))
         if target.name not in images.IMAGES:  # a view the model cannot decode: its own hint
             return images.Image.missing(target.why_empty())
         return images.image(target.name, self.explorer, images.decoder_of(self.explorer))

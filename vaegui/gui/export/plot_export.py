@@ -12,7 +12,8 @@
   on Qt 6.11's, which closes paths with a separate "Z": ValueError on every plot.)
 
 Items cached as device pixmaps (the map caches its points and axes) are drawn uncached while
-exporting, so that a vector file gets vectors and a PNG gets the export's resolution.
+exporting, so that a vector file gets vectors and a PNG gets the export's resolution. A legend
+inside the axes that covers data is drawn outside them (plot_legend.outside_for_export).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsWidget, QWidget
 
 from vaegui.core.export import PLOT_FORMATS, PLOT_SCALE, PLOT_SCALES, SCREEN_DPI, ExportError, write_bytes
+
+from ..plot_legend import outside_for_export
 
 DEFAULT_SIZE = (800, 600)  # a plot never laid out (a panel never shown) is exported at this size
 PDF_DPI = 1200  # device units of the PDF: positions are this fine; the content is vector
@@ -75,7 +78,13 @@ def png_size(item: QGraphicsItem, scale: float) -> tuple[int, int]:
 @contextlib.contextmanager
 def _export_mode(item: QGraphicsItem, painter: QPainter | None, scale: float = 1.0):
     """Items drawn uncached, told they are being exported (pyqtgraph's protocol; ``scale``:
-    device units a logical pixel, beyond the device's pixel ratio)."""
+    device units a logical pixel, beyond the device's pixel ratio), with no legend over data."""
+    with outside_for_export(item), _uncached(item, painter, scale):
+        yield
+
+
+@contextlib.contextmanager
+def _uncached(item: QGraphicsItem, painter: QPainter | None, scale: float):
     scene = item.scene()
     cached = [(i, i.cacheMode()) for i in scene.items() if i.cacheMode() != QGraphicsItem.CacheMode.NoCache]
     for i, _ in cached:
