@@ -5,6 +5,8 @@ explorer's items over it (see map_overlay.py). It shows and edits an
 
 - left press and drag: picks the point under the cursor and follows every move (or, in
   interpolation mode, sets end point A then B); a press on A or B drags that end point;
+- Ctrl-drag selects the points in a lasso, Ctrl-Shift-drag in a rectangle (brush.py); Escape
+  or a Ctrl-click clears the selection;
 - Shift or middle drag pans, right drag and the wheel zoom (pyqtgraph's own);
 - hovering a point previews its image; A or B while hovering makes it an end point;
 - arrow keys nudge the picked point (Shift: further); Escape leaves interpolation mode.
@@ -29,13 +31,16 @@ from ..plot_axes import cache_axes
 from ..qimage import to_qimage
 from ..point_cloud import PointCloud
 from ..stepped_view_box import SteppedViewBox
+from .brush import Brush
 from .density_layer import DENSITY_THRESHOLD, MODES as DRAW_MODES, DensityLayer
 from .history_bar import HistoryBar
 from .latest_job import LatestJob
 from .map_overlay import MapOverlay
 from .projection_bar import ProjectionBar
+from .selection_bar import SelectionBar
 
 LABEL_MODE = "label"
+HINT = "Drag to decode · Shift-drag pans · Ctrl-drag selects · wheel zooms"
 HOVER_RADIUS_PX = 6  # a point counts as hovered within this many screen pixels of the cursor
 HOVER_DELAY_MS = 16  # mouse moves are coalesced: at most one nearest-point search per frame
 HOVER_PREVIEW_PX = 112  # previews are enlarged by an integer factor to about this size
@@ -103,6 +108,10 @@ class LatentMap(QWidget):
         self._build_ui()
         self.overlay = MapOverlay(model, self._plot.getPlotItem())
         self.density = DensityLayer(self._plot.getPlotItem(), self.scatter, parent=self)
+        self.brush = Brush(self._plot.getPlotItem(), parent=self)
+        self.brush.selected.connect(self._on_brush_selected)
+        self.density.switched.connect(self.brush.set_over_density)
+        self.selection_bar.clearRequested.connect(self.brush.clear)
         # The map's spatial index (hover, nearest image) is built off the GUI thread.
         self._index_job = LatestJob("vaegui-map-index", self)
         self._index_job.done.connect(self._on_index_job_done)
@@ -176,7 +185,9 @@ class LatentMap(QWidget):
         self.colour_bar.axis.setTextPen("#222")
         self.hover_card = _HoverCard(self)
 
-        self.hint = QLabel("Drag to decode · Shift-drag pans · wheel zooms")
+        self.hint = QLabel(HINT)
+        self.hint.setToolTip("Ctrl-drag selects the points in a lasso, Ctrl-Shift-drag in a rectangle;"
+                             " Escape clears the selection")
         self.hint.setStyleSheet("color: #555;")
         self._plot.viewport().installEventFilter(self)
         layout = QVBoxLayout(self)
@@ -186,6 +197,8 @@ class LatentMap(QWidget):
         layout.addWidget(self._plot, 1)
         self.history_bar = HistoryBar(self.model)
         layout.addWidget(self.history_bar)
+        self.selection_bar = SelectionBar()
+        layout.addWidget(self.selection_bar)
         layout.addWidget(self.hint)
 
     # ---- public API ---------------------------------------------------------------------
@@ -226,6 +239,7 @@ class LatentMap(QWidget):
         if old is None or old.latents.shape[1] != encoded.latents.shape[1] or old.split != encoded.split \
                 or getattr(old.projection, "name", "") != getattr(encoded.projection, "name", ""):
             self._plot.getPlotItem().enableAutoRange()
+        same_images = old is not None and old.split == encoded.split and len(old.xy) == len(encoded.xy)
         self._encoded = encoded
         xy = np.asarray(encoded.xy, dtype=np.float32)
         self._x, self._y = np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1])
@@ -240,6 +254,8 @@ class LatentMap(QWidget):
         self.density.set_points(self._x, self._y, self._density_colouring(), self._shown,
                                 plane_index(encoded, build=False))
         self._index_timer.start()
+        self.brush.set_points(self._x, self._y, point_size(len(xy)), keep=same_images)
+        self.selection_bar.show_selection(self.brush.selection, encoded)
         split = "test images" if encoded.split == "test" else "training images"
         self.readout.setText(f"{len(xy):,} {split} · weights of step {encoded.step:,}")
 
@@ -251,6 +267,7 @@ class LatentMap(QWidget):
         self._index_timer.stop()
         self._index_job.cancel()
         self.density.clear()
+        self.brush.set_points(self._x, self._y, point_size(0))
         self._set_colour_choices([])
         self.legend.clear()
         self._legend_classes = None
@@ -265,7 +282,7 @@ class LatentMap(QWidget):
     def _on_model_click_target(self) -> None:
         target = self.model.click_target
         self.hint.setText({"a": "Click end point A (Esc cancels)", "b": "Click end point B (Esc cancels)"}.get(
-            target, "Drag to decode · Shift-drag pans · wheel zooms"))
+            target, HINT))
         self._plot.viewport().setCursor(Qt.CursorShape.CrossCursor if target != "point"
                                         else Qt.CursorShape.ArrowCursor)
 
@@ -315,6 +332,9 @@ class LatentMap(QWidget):
         _, lo, hi = palette.quantise(enc.factors[mode], len(self._factor_palette))
         lut = palette.factor_colormap().getLookupTable(nPts=len(self._factor_palette), alpha=False)
         return {"values": enc.factors[mode], "value_lut": lut, "value_range": (lo, hi)}
+
+    def _on_brush_selected(self, selection) -> None:
+        self.selection_bar.show_selection(selection, self._encoded)
 
     def _on_draw_combo_changed(self, mode: str) -> None:
         self.density.set_mode(mode)
@@ -421,11 +441,17 @@ class LatentMap(QWidget):
 
     def _on_left_press(self, event) -> bool:
         """Start a pick or drag; False leaves the press to pyqtgraph (a pan, the legend)."""
-        if self._encoded is None or event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+        modifiers = event.modifiers()
+        if self._encoded is None or modifiers & Qt.KeyboardModifier.ShiftModifier \
+                and not modifiers & Qt.KeyboardModifier.ControlModifier:
             return False
         xy = self._plane_point(event.position())
         if xy is None:
             return False
+        if modifiers & Qt.KeyboardModifier.ControlModifier:
+            self._dragging = "brush"
+            self.brush.start(xy, "rect" if modifiers & Qt.KeyboardModifier.ShiftModifier else "lasso")
+            return True
         self.setFocus(Qt.FocusReason.MouseFocusReason)
         view = self._plot.getPlotItem().getViewBox()
         handle = self.overlay.handle_at(view, xy)
@@ -440,7 +466,9 @@ class LatentMap(QWidget):
         xy = self._plane_point(event.position())
         if xy is None:
             return
-        if self._dragging == "point":
+        if self._dragging == "brush":
+            self.brush.move(xy)
+        elif self._dragging == "point":
             self.model.pick_plane(xy)
         else:
             self.model.set_endpoint(self._dragging, self.model.plane_to_latent(xy))
@@ -460,6 +488,9 @@ class LatentMap(QWidget):
             self._dragging = None  # the release happened elsewhere
         if kind == QEvent.Type.MouseButtonRelease and event.button() == Qt.MouseButton.LeftButton \
                 and self._dragging is not None:
+            if self._dragging == "brush":
+                self.brush.finish(plane_index(self._encoded, build=False),
+                                  None if self._all_shown() else self._shown)
             self._dragging = None
             return True
         if kind == QEvent.Type.MouseMove:
@@ -485,6 +516,8 @@ class LatentMap(QWidget):
             m.set_endpoint("a" if key == Qt.Key.Key_A else "b", m.dataset_latent(self._hovered))
         elif key == Qt.Key.Key_Escape and m.click_target != "point":
             m.set_click_target("point")
+        elif key == Qt.Key.Key_Escape and self.brush.selection is not None:
+            self.brush.clear()
         else:
             super().keyPressEvent(event)
 
