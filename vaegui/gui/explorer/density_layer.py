@@ -20,6 +20,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QObject, QRectF, QTimer, Signal
 
 from vaegui.core.density import DensityImage, density_image
+from vaegui.core.memory import release_free_memory
 from vaegui.core.spatial_index import SpatialIndex
 
 from ..point_cloud import PointCloud
@@ -174,4 +175,8 @@ class DensityLayer(QObject):
 
 
 def _density_work(x, y, rect, shape, colouring, allowed) -> Callable[[], DensityImage]:
-    return lambda: density_image(x, y, rect, shape, allowed=allowed, **colouring)
+    def work() -> DensityImage:
+        image = density_image(x, y, rect, shape, allowed=allowed, **colouring)
+        release_free_memory()  # its temporaries: tens of MB a pan pause (see core.memory)
+        return image
+    return work

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (QComboBox, QFrame, QGraphicsItem, QGraphicsScene,
 
 from vaegui.core.explorer import ExplorerModel
 from vaegui.core.latent import EncodedSet, dimension_name
+from vaegui.core.memory import release_free_memory
 from vaegui.core.projection import describe
 from vaegui.core.spatial_index import SpatialIndex, plane_index, prepare
 
@@ -60,6 +61,13 @@ MAP_ROOM = (0.05, 0.05)
 def point_size(n: int) -> int:
     """Smaller dots for bigger sets, so dense clusters keep some structure."""
     return 5 if n <= 2000 else 4 if n <= 20000 else 3
+
+
+def _build_index(encoded: EncodedSet) -> SpatialIndex:
+    """The map's indexes, built on a worker; then the build's temporaries go back to the system."""
+    prepare(encoded)
+    release_free_memory()
+    return plane_index(encoded)
 
 
 class _HoverCard(QFrame):
@@ -342,7 +350,7 @@ class LatentMap(QWidget):
     def _on_index_timer_timeout(self) -> None:
         encoded = self._encoded
         if encoded is not None:
-            self._index_job.submit(lambda: prepare(encoded) or plane_index(encoded))
+            self._index_job.submit(lambda: _build_index(encoded))
 
     def _on_index_job_done(self, index: SpatialIndex) -> None:
         if self._encoded is not None and plane_index(self._encoded, build=False) is index:
