@@ -104,3 +104,20 @@ def test_a_maps_indexes_are_built_once_and_kept_with_the_map():
     del enc2
     gc.collect()
     assert len(spatial_index._built) == kept - 1  # the map's indexes went with it
+
+
+def test_count_bounds_bracket_the_exact_count_and_are_exact_for_a_covering_rectangle():
+    rng = np.random.default_rng(11)
+    xy = np.concatenate([rng.normal(size=(20_000, 2)), rng.uniform(-0.5, 0.5, (500, 2)) * [1, 0]]).astype(np.float32)
+    index = SpatialIndex(xy)
+    for _ in range(300):
+        x0, x1 = np.sort(rng.uniform(-4, 4, 2))
+        y0, y1 = np.sort(rng.uniform(-4, 4, 2))
+        exact = index.count_in_rect(x0, x1, y0, y1)
+        least, most = index.count_bounds(x0, x1, y0, y1)
+        assert least <= exact <= most
+    assert index.count_bounds(-10, 10, -10, 10) == (len(xy), len(xy))
+    assert index.count_bounds(20, 30, 20, 30) == (0, 0)
+    # A big view's bounds are tight enough to decide against a threshold without the exact count.
+    least, most = index.count_bounds(-2, 2, -2, 2)
+    assert most - least < 0.1 * len(xy)
