@@ -151,3 +151,21 @@ def test_bar_exports_the_indices_and_shows_images(latent_map, enc, tmp_path):
     bar.images_button.click()
     assert bar.images_dialog is not None and bar.images_dialog.isVisible()
     bar.images_dialog.close()
+
+
+def test_next_epochs_map_keeps_the_selected_images_and_another_set_clears_them(latent_map, enc):
+    drag(latent_map, lasso_points(latent_map), CTRL)
+    sel = latent_map.brush.selection
+    moved = enc.xy * 0.5 + 1.0  # the same images, encoded by later weights
+    latent_map.model.set_encoded(EncodedSet(latents=moved, xy=moved, projection=enc.projection, labels=enc.labels,
+                                            class_names=enc.class_names, images=enc.images, step=7))
+    kept = latent_map.brush.selection
+    assert np.array_equal(kept.indices, sel.indices) and len(kept.outline) == 0  # the old outline is gone
+    x, y = latent_map.brush.points.positions()
+    assert np.array_equal(x, moved[sel.indices, 0]) and np.array_equal(y, moved[sel.indices, 1])
+    assert latent_map.selection_bar.isVisible()
+    fewer = moved[:100]
+    latent_map.model.set_encoded(EncodedSet(latents=fewer, xy=fewer, projection=enc.projection,
+                                            labels=enc.labels[:100], class_names=enc.class_names,
+                                            images=enc.images[:100]))
+    assert latent_map.brush.selection is None and not latent_map.selection_bar.isVisible()
