@@ -121,3 +121,20 @@ def test_count_bounds_bracket_the_exact_count_and_are_exact_for_a_covering_recta
     # A big view's bounds are tight enough to decide against a threshold without the exact count.
     least, most = index.count_bounds(-2, 2, -2, 2)
     assert most - least < 0.1 * len(xy)
+
+
+def test_rectangles_on_float32_points_hold_exactly_the_points_float64_bounds_do():
+    rng = np.random.default_rng(12)
+    xy = rng.normal(size=(5000, 2)).astype(np.float32)
+    index = SpatialIndex(xy)
+    x, y = xy[:, 0].astype(np.float64), xy[:, 1].astype(np.float64)
+    for k in range(200):
+        # Bounds a hair's breadth (in float64) beside a point's float32 value, both ways.
+        i, j = rng.integers(0, len(xy), 2)
+        eps = np.array([-1e-12, 0.0, 1e-12])[k % 3]
+        x0, x1 = sorted((float(x[i]) + eps, float(x[j]) - eps))
+        y0, y1 = sorted((float(y[i]) - eps, float(y[j]) + eps))
+        brute = np.flatnonzero((x >= x0) & (x <= x1) & (y >= y0) & (y <= y1))
+        found = index.in_rect(x0, x1, y0, y1)
+        assert found.dtype == np.int64 and np.array_equal(found, brute)
+        assert index.count_in_rect(x0, x1, y0, y1) == len(brute)

@@ -43,7 +43,8 @@ class SpatialIndex:
     def __init__(self, points: np.ndarray):
         from scipy.spatial import cKDTree  # imported here: it costs start-up time the window needs
 
-        points = np.asarray(points, np.float64)
+        given = np.asarray(points)
+        points = np.asarray(given, np.float64)  # the tree's precision
         if points.ndim != 2 or points.shape[1] < 1:
             raise ValueError(f"points must be (N, D), got shape {points.shape}")
         finite = np.isfinite(points).all(axis=1)
@@ -52,13 +53,19 @@ class SpatialIndex:
         kept = points[finite] if self._ids is not None else points
         self._n = len(points)
         self._table = None
-        self._tree = cKDTree(kept, balanced_tree=False, compact_nodes=False) if len(kept) else None
+        # Leaves of 32 points: half the nodes of scipy's 16 (5 MB less at a million points), and a
+        # hover's query stays in the microseconds.
+        self._tree = cKDTree(kept, leafsize=32, balanced_tree=False, compact_nodes=False) if len(kept) else None
         if points.shape[1] >= 2:
             order = np.argsort(kept[:, 0], kind="stable")
             ids = order if self._ids is None else self._ids[order]
-            self._order = ids.astype(np.int64)  # (K,) point indices by increasing x
-            self._xs = np.ascontiguousarray(kept[order, 0])
-            self._ys = np.ascontiguousarray(kept[order, 1])
+            # (K,) point indices by increasing x, and their x and y in the precision they came in
+            # (float32 maps: 12 MB less at a million points; bounds are rounded outward to it,
+            # see _bounds, so a rectangle holds exactly the points it holds in float64).
+            self._order = ids.astype(np.int32 if self._n < 2 ** 31 else np.int64)
+            real = np.float32 if given.dtype == np.float32 else np.float64
+            self._xs = np.ascontiguousarray(kept[order, 0], dtype=real)
+            self._ys = np.ascontiguousarray(kept[order, 1], dtype=real)
             self._table = _count_table(self._xs, self._ys) if len(kept) else None
         self.dim = points.shape[1]
 
@@ -95,13 +102,15 @@ class SpatialIndex:
     def in_rect(self, x0: float, x1: float, y0: float, y1: float) -> np.ndarray:
         """Indices of the points with x0 <= x <= x1 and y0 <= y <= y1, increasing."""
         lo, hi = self._slab(x0, x1)
+        y0, y1 = self._bounds(y0, y1)
         ys = self._ys[lo:hi]
-        return np.sort(self._order[lo:hi][(ys >= y0) & (ys <= y1)])
+        return np.sort(self._order[lo:hi][(ys >= y0) & (ys <= y1)]).astype(np.int64)
 
     def count_in_rect(self, x0: float, x1: float, y0: float, y1: float,
                       allowed: np.ndarray | None = None) -> int:
         """How many points (of those ``allowed``) lie in the rectangle (edges included)."""
         lo, hi = self._slab(x0, x1)
+        y0, y1 = self._bounds(y0, y1)
         ys = self._ys[lo:hi]
         inside = (ys >= y0) & (ys <= y1)
         if allowed is not None:
@@ -140,7 +149,22 @@ class SpatialIndex:
     def _slab(self, x0: float, x1: float) -> tuple[int, int]:
         if self.dim < 2:
             raise ValueError("rectangle queries need points in a plane (D >= 2)")
+        x0, x1 = self._bounds(x0, x1)
         return (int(np.searchsorted(self._xs, x0, "left")), int(np.searchsorted(self._xs, x1, "right")))
+
+    def _bounds(self, lo: float, hi: float):
+        """``lo`` and ``hi`` as scalars of the stored coordinates' type (a float64 bound would
+        make numpy compare a float32 slab as float64, a copy of it per query), rounded outward
+        only as far as the next representable value: for float32 points p, p >= lo exactly
+        when p >= the result, and likewise for hi."""
+        real = self._xs.dtype.type
+        with np.errstate(over="ignore"):
+            a, b = real(lo), real(hi)
+        if a < lo:
+            a = np.nextafter(a, real(np.inf))
+        if b > hi:
+            b = np.nextafter(b, real(-np.inf))
+        return a, b
 
 
 def _count_table(x: np.ndarray, y: np.ndarray):
