@@ -456,11 +456,11 @@ class LatentMap(QWidget):
         xy = self._plane_point(event.position())
         if xy is None:
             return False
+        self.setFocus(Qt.FocusReason.MouseFocusReason)  # for Escape and the arrow keys
         if modifiers & Qt.KeyboardModifier.ControlModifier:
             self._dragging = "brush"
             self.brush.start(xy, "rect" if modifiers & Qt.KeyboardModifier.ShiftModifier else "lasso")
             return True
-        self.setFocus(Qt.FocusReason.MouseFocusReason)
         view = self._plot.getPlotItem().getViewBox()
         handle = self.overlay.handle_at(view, xy)
         if handle is not None and self.model.click_target == "point":
