@@ -16,7 +16,6 @@ from vaegui.gui.explorer.latent_map import LatentMap
 
 CTRL = Qt.KeyboardModifier.ControlModifier
 SHIFT = Qt.KeyboardModifier.ShiftModifier
-SHOT = __import__("os").environ.get("BRUSH_SHOT")
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +132,6 @@ def test_selection_is_drawn_over_the_density_image(latent_map, qtbot, enc):
     latent_map.brush.points.setVisible(False)
     without = latent_map.plot_widget().grab().toImage().pixelColor(pos)
     assert with_highlight.name() == HIGHLIGHT_COLOUR and without.name() != HIGHLIGHT_COLOUR
-    latent_map.grab().save(str(SHOT)) if SHOT else None
     latent_map.density.wait()
 
 

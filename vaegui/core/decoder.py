@@ -15,6 +15,7 @@ from .errors import VaeguiError
 from .evaluate import to_float
 from .latent import EncodedSet, Projection, Snapshot, dataset_split, encoded_set, tile
 from .model import VAE
+from .memory import release_free_memory
 from .thread_governor import ThreadGovernor
 
 
@@ -59,6 +60,7 @@ def encode_means(model: VAE, images: torch.Tensor, batch_size: int = ENCODE_CHUN
         if governor is not None:
             governor.restore()
         model.train(was_training)
+        release_free_memory()  # the chunks' activations (see core.memory)
     return out.cpu().numpy()
 
 
