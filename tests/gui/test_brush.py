@@ -167,3 +167,15 @@ def test_next_epochs_map_keeps_the_selected_images_and_another_set_clears_them(l
                                             labels=enc.labels[:100], class_names=enc.class_names,
                                             images=enc.images[:100]))
     assert latent_map.brush.selection is None and not latent_map.selection_bar.isVisible()
+
+
+def test_a_big_selection_halos_an_even_share_of_its_points(latent_map, enc, monkeypatch):
+    from vaegui.gui.explorer import brush
+
+    monkeypatch.setattr(brush, "HIGHLIGHT_MAX", 40)
+    drag(latent_map, lasso_points(latent_map), CTRL)
+    sel = latent_map.brush.selection
+    assert len(sel.indices) > 400  # all selected, counted and exported ...
+    x, y = latent_map.brush.points.positions()
+    assert len(x) == 40  # ... but 40 halos, from the first selected point to the last
+    assert (x[0], y[0]) == tuple(enc.xy[sel.indices[0]]) and (x[-1], y[-1]) == tuple(enc.xy[sel.indices[-1]])

@@ -4,9 +4,9 @@ selection stays drawn: its outline, and a dark halo around each of its points (d
 points, so their class colours stay; over the density image when that is shown instead).
 
 Both are items in the plane, so they follow pan and zoom, and they lie over the density image
-as over the points. Only the first HIGHLIGHT_MAX selected points are drawn as points (a scatter
-of hundreds of thousands would cost every frame what the density image saves); the outline
-marks a bigger selection's region.
+as over the points. At most HIGHLIGHT_MAX selected points get a halo, spread evenly over the
+selection (halos for hundreds of thousands would cost every frame what the density image saves);
+the outline marks a bigger selection's region.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from vaegui.core.spatial_index import SpatialIndex
 
 from ..point_cloud import PointCloud
 
-HIGHLIGHT_MAX = 50_000  # selected points drawn as points; above it, the outline shows the region
+HIGHLIGHT_MAX = 50_000  # selected points given a halo; above it, an even share of them
 HIGHLIGHT_COLOUR = "#111111"  # dark on the light map and over every label colour
 Z_VALUE = 7  # the outline: over the points and the density image, under the interpolation path
 HALO_PX = 3  # the halo is this many pixels wider than a point
@@ -123,6 +123,8 @@ class Brush(QObject):
     def _draw(self) -> None:
         sel = self.selection
         self._draw_outline(sel.outline if sel is not None else np.zeros((0, 2)))
-        shown = np.zeros(0, np.int64) if sel is None else sel.indices[:HIGHLIGHT_MAX]
+        shown = np.zeros(0, np.int64) if sel is None else sel.indices
+        if len(shown) > HIGHLIGHT_MAX:
+            shown = shown[np.linspace(0, len(shown) - 1, HIGHLIGHT_MAX).astype(np.int64)]
         self.points.set_data(self._x[shown], self._y[shown], np.zeros(len(shown), np.intp), self._brush,
                              size=self._size + HALO_PX)
