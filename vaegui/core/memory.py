@@ -11,16 +11,15 @@ Windows, musl) it does nothing.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 
 
 @functools.cache
 def _trim():
-    name = ctypes.util.find_library("c")
+    # The symbols the process has loaded already (libc's among them): no library search, which
+    # in ctypes.util runs ldconfig in a subprocess, a fork of the whole GUI process.
     try:
-        libc = ctypes.CDLL(name) if name else None
-        return libc.malloc_trim if libc is not None and hasattr(libc, "malloc_trim") else None
+        return getattr(ctypes.CDLL(None), "malloc_trim", None)
     except OSError:
         return None
 
