@@ -28,17 +28,22 @@ def test_shapes_generates_more_images_than_its_default_size_as_uint8():
     assert torch.equal(data.test_images[:50], small.test_images)
 
 
-def test_the_map_is_encoded_a_batch_at_a_time_with_progress(monkeypatch):
+def test_the_map_is_encoded_a_batch_at_a_time_with_progress():
     images = make_shapes(10, 1000, image_size=8).test_images
     model = VAE(ModelConfig(family="mlp", latent_dim=2, hidden=8), (1, 8, 8))
-    floats = []
-    real = decoder_module.to_float
-    monkeypatch.setattr(decoder_module, "to_float", lambda x, device: floats.append(len(x)) or real(x, device))
+    seen = []
+    real_encode = model.encode
+    model.encode = lambda x: seen.append((len(x), x.dtype, float(x.max()))) or real_encode(x)
     calls = []
+    threads = torch.get_num_threads()
     means = decoder_module.encode_means(model, images, batch_size=300, progress=lambda d, t: calls.append((d, t)))
     assert calls == [(300, 1000), (600, 1000), (900, 1000), (1000, 1000)]
-    assert max(floats) == 300  # never a float copy of all the images
-    whole = model.eval().encode(real(images, "cpu"))[0].detach().numpy()
+    # Never a float copy of all the images: the encoder gets floats in [0, 1], a chunk at a time.
+    assert [n for n, _, _ in seen] == [300, 300, 300, 100]
+    assert all(dtype == torch.float32 and top <= 1.0 for _, dtype, top in seen)
+    assert torch.get_num_threads() == threads  # the thread governor gave the count back
+    del model.encode
+    whole = model.eval().encode(images.float() / 255)[0].detach().numpy()
     np.testing.assert_allclose(means, whole, rtol=1e-4, atol=1e-5)
 
 

@@ -123,7 +123,7 @@ def test_a_sweep_folder_stands_for_its_runs_whose_folders_say_finished_or_runnin
 
 
 def test_inside_polygon_is_the_even_odd_rule():
-    from vaegui.core.compare import inside_polygon
+    from vaegui.core.selection import inside_polygon
 
     square = np.array([[0, 0], [4, 0], [4, 4], [0, 4]])
     x = np.array([1.0, 3.9, 5.0, -0.1, 2.0, 2.0])

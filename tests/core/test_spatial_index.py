@@ -99,6 +99,42 @@ def test_a_maps_indexes_are_built_once_and_kept_with_the_map():
     for z in rng.normal(size=(50, 6)).astype(np.float32):
         assert latent.nearest(z)[0] == nearest_index(enc6.latents, z)[0]
     assert spatial_index.latent_index(encoded(rng.normal(size=(50, 20)).astype(np.float32))) is None  # scanned
+    gc.collect()
+    kept = len(spatial_index._built)  # maps of earlier tests in this process may still be alive
     del enc2
     gc.collect()
-    assert len(spatial_index._built) == 1  # the other map's indexes went with it
+    assert len(spatial_index._built) == kept - 1  # the map's indexes went with it
+
+
+def test_count_bounds_bracket_the_exact_count_and_are_exact_for_a_covering_rectangle():
+    rng = np.random.default_rng(11)
+    xy = np.concatenate([rng.normal(size=(20_000, 2)), rng.uniform(-0.5, 0.5, (500, 2)) * [1, 0]]).astype(np.float32)
+    index = SpatialIndex(xy)
+    for _ in range(300):
+        x0, x1 = np.sort(rng.uniform(-4, 4, 2))
+        y0, y1 = np.sort(rng.uniform(-4, 4, 2))
+        exact = index.count_in_rect(x0, x1, y0, y1)
+        least, most = index.count_bounds(x0, x1, y0, y1)
+        assert least <= exact <= most
+    assert index.count_bounds(-10, 10, -10, 10) == (len(xy), len(xy))
+    assert index.count_bounds(20, 30, 20, 30) == (0, 0)
+    # A big view's bounds are tight enough to decide against a threshold without the exact count.
+    least, most = index.count_bounds(-2, 2, -2, 2)
+    assert most - least < 0.1 * len(xy)
+
+
+def test_rectangles_on_float32_points_hold_exactly_the_points_float64_bounds_do():
+    rng = np.random.default_rng(12)
+    xy = rng.normal(size=(5000, 2)).astype(np.float32)
+    index = SpatialIndex(xy)
+    x, y = xy[:, 0].astype(np.float64), xy[:, 1].astype(np.float64)
+    for k in range(200):
+        # Bounds a hair's breadth (in float64) beside a point's float32 value, both ways.
+        i, j = rng.integers(0, len(xy), 2)
+        eps = np.array([-1e-12, 0.0, 1e-12])[k % 3]
+        x0, x1 = sorted((float(x[i]) + eps, float(x[j]) - eps))
+        y0, y1 = sorted((float(y[i]) - eps, float(y[j]) + eps))
+        brute = np.flatnonzero((x >= x0) & (x <= x1) & (y >= y0) & (y <= y1))
+        found = index.in_rect(x0, x1, y0, y1)
+        assert found.dtype == np.int64 and np.array_equal(found, brute)
+        assert index.count_in_rect(x0, x1, y0, y1) == len(brute)

@@ -299,7 +299,7 @@ def test_an_alt_drag_lassoes_the_same_images_in_every_map(open_compare, sweep_fo
     assert got and not first.view.lasso.isVisible()
     index = got[-1]
     assert 0 < len(index) < len(first.x)
-    from vaegui.core.compare import inside_polygon
+    from vaegui.core.selection import inside_polygon
     traced = np.array([(v.x(), v.y()) for v in (first.view.mapSceneToView(figure.mapToScene(p)) for p in pixels)])
     expected = np.flatnonzero(inside_polygon(first.x, first.y, traced))
     assert len(set(index) ^ set(expected)) <= 2  # the traced path is the triangle, to a pixel

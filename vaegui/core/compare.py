@@ -269,22 +269,3 @@ def _add_sweep_rows(runs: list[ComparedRun]) -> None:
                 runs[k] = _replace(run, status=FAILED if failed else run.status,
                                    seconds=float(seconds) if isinstance(seconds, (int, float))
                                    and math.isfinite(seconds) else None)
-
-
-def inside_polygon(x: np.ndarray, y: np.ndarray, polygon: np.ndarray) -> np.ndarray:
-    """Which points (x[i], y[i]) lie inside ``polygon`` (M, 2), closed implicitly: the even-odd
-    rule, a ray cast along +x counted against each edge (vectorised over the points, looped over
-    the edges, so a lasso of a few hundred vertices over 10,000 points stays in milliseconds)."""
-    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-    poly = np.asarray(polygon, np.float64).reshape(-1, 2)
-    inside = np.zeros(len(x), bool)
-    if len(poly) < 3:
-        return inside
-    xs, ys = poly[:, 0], poly[:, 1]
-    for x0, y0, x1, y1 in zip(xs, ys, np.roll(xs, -1), np.roll(ys, -1)):
-        if y0 == y1:
-            continue  # a horizontal edge never crosses a horizontal ray
-        crosses = (y0 > y) != (y1 > y)
-        at = x0 + (y - y0) * (x1 - x0) / (y1 - y0)
-        inside ^= crosses & (x < at)
-    return inside

@@ -3,6 +3,7 @@ array-only tools are in :mod:`.latent`)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -14,26 +15,68 @@ from .errors import VaeguiError
 from .evaluate import to_float
 from .latent import EncodedSet, Projection, Snapshot, dataset_split, encoded_set, tile
 from .model import VAE
+from .memory import release_free_memory
+from .thread_governor import ThreadGovernor
 
 
-@torch.no_grad()
-def encode_means(model: VAE, images: torch.Tensor, batch_size: int = 2000,
+# Images per forward pass of an encoding. Measured with the MLP (784-400-4) on this 2-core
+# machine, a million images took 8-14 s at 1,024 against 10-20 s at 4,096: a chunk's float copy
+# (3 MB) and activations stay in cache, and a chunk is short enough for the thread governor.
+ENCODE_CHUNK = 1024
+
+
+@torch.inference_mode()
+def encode_means(model: VAE, images: torch.Tensor, batch_size: int = ENCODE_CHUNK,
                  progress: Callable[[int, int], None] | None = None) -> np.ndarray:
-    """Posterior means of uint8 images (N, C, H, W), in batches -> (N, L) float32. Only a
-    batch at a time is made float, so a million images never have a float copy (3 GB at
-    28 x 28); ``progress(done, total)`` is called after each batch."""
+    """Posterior means of uint8 images (N, C, H, W), in chunks -> (N, L) float32.
+
+    Each chunk is converted into one float buffer made once, so a million images never have a
+    float copy (3 GB at 28 x 28) and no chunk allocates (and page-faults) its own. On the CPU the
+    calling thread's torch thread count is chosen by measuring the chunks (a
+    :class:`~.thread_governor.ThreadGovernor`) and restored after: beside a busy process, 2
+    threads encoded a million images in 30-55 s where 1 thread took 8-14 s, and on a quiet
+    machine 2 are faster. ``progress(done, total)`` is called after each chunk."""
     device = next(model.parameters()).device
+    n = images.shape[0]
     was_training = model.training
     model.eval()
-    # Filled on the device and copied once: no host round trip per batch.
-    out = torch.empty((images.shape[0], model.latent_dim), dtype=torch.float32, device=device)
-    for start in range(0, images.shape[0], batch_size):
-        mu, _ = model.encode(to_float(images[start:start + batch_size], device))
-        out[start:start + mu.shape[0]] = mu
-        if progress is not None:
-            progress(start + mu.shape[0], images.shape[0])
-    model.train(was_training)
+    # Filled on the device and copied once: no host round trip per chunk.
+    out = torch.empty((n, model.latent_dim), dtype=torch.float32, device=device)
+    buffer = torch.empty((min(batch_size, n), *images.shape[1:]), dtype=torch.float32, device=device)
+    governor = _EncodeThreads() if device.type == "cpu" else None
+    try:
+        for start in range(0, n, batch_size):
+            t = time.perf_counter()
+            k = min(batch_size, n - start)
+            x = buffer[:k]
+            x.copy_(images[start:start + k], non_blocking=True)  # uint8 -> float, on the device
+            mu, _ = model.encode(x.mul_(1.0 / 255.0))
+            out[start:start + k] = mu
+            if governor is not None:
+                governor.record(k, time.perf_counter() - t)
+            if progress is not None:
+                progress(start + k, n)
+    finally:
+        if governor is not None:
+            governor.restore()
+        model.train(was_training)
+        release_free_memory()  # the chunks' activations (see core.memory)
     return out.cpu().numpy()
+
+
+class _EncodeThreads:
+    """A thread governor for one encoding, which gives the thread back its count after."""
+
+    def __init__(self):
+        self._before = torch.get_num_threads()
+        self._governor = ThreadGovernor(self._before, torch.set_num_threads)
+
+    def record(self, images: int, seconds: float) -> None:
+        self._governor.record(images, seconds)
+
+    def restore(self) -> None:
+        if torch.get_num_threads() != self._before:
+            torch.set_num_threads(self._before)
 
 
 def encode_set(model: VAE, data: ImageData, split: str = "test", limit: int | None = None,

@@ -22,7 +22,7 @@ Rect = tuple[float, float, float, float]  # x0, x1, y0, y1 in the map's plane
 @dataclass(frozen=True, eq=False)
 class DensityImage:
     rgba: np.ndarray  # (H, W, 4) uint8, row 0 the bottom bin row (lowest y), not premultiplied
-    counts: np.ndarray  # (H, W) int64 points per bin
+    counts: np.ndarray  # (H, W) int32 points per bin
     rect: Rect  # the plane rectangle the bins tile
     points: int  # points counted (in the rectangle and allowed)
 
@@ -73,27 +73,28 @@ def density_image(x: np.ndarray, y: np.ndarray, rect: Rect, shape: tuple[int, in
         keep = np.asarray(allowed, bool)[inside]
         flat, inside = flat[keep], inside[keep]
     counts = np.bincount(flat, minlength=h * w)
-    filled = counts > 0
-    rgb = np.zeros((h * w, 3), np.float64)
+    filled = np.flatnonzero(counts)
+    n_filled = counts[filled]
+    # Colour sums one channel at a time, kept only for the filled bins: the whole image as
+    # floats (H x W x 3) and every point's colour as floats came to 60 MB of a worker's peak.
+    rgba = np.zeros((h * w, 4), np.uint8)
     if labels is not None and label_colors is not None:
         colours = np.asarray(label_colors, np.float64)
-        point_rgb = colours[np.asarray(labels)[inside] % len(colours)]  # (n, 3)
+        colour_of = np.asarray(labels)[inside] % len(colours)  # (n,)
         for c in range(3):
-            rgb[:, c] = np.bincount(flat, weights=point_rgb[:, c], minlength=h * w)
-        rgb[filled] /= counts[filled, None]
+            sums = np.bincount(flat, weights=colours[:, c][colour_of], minlength=h * w)[filled]
+            rgba[filled, c] = np.round(sums / n_filled).astype(np.uint8)
     elif values is not None and value_lut is not None:
-        lut = np.asarray(value_lut, np.float64)
+        lut = np.asarray(value_lut, np.uint8)
         v = np.nan_to_num(np.asarray(values, np.float64)[inside], nan=0.0)
-        mean = np.bincount(flat, weights=v, minlength=h * w)[filled] / counts[filled]
+        mean = np.bincount(flat, weights=v, minlength=h * w)[filled] / n_filled
         lo, hi = value_range if value_range is not None else (float(v.min(initial=0)), float(v.max(initial=1)))
         span = hi - lo if hi > lo else 1.0
         level = np.clip(np.floor((mean - lo) / span * len(lut)), 0, len(lut) - 1).astype(np.int64)
-        rgb[filled] = lut[level]
-    rgba = np.zeros((h * w, 4), np.uint8)
-    rgba[:, :3] = np.round(rgb).astype(np.uint8)
+        rgba[filled, :3] = lut[level, :3]
     rgba[:, 3] = np.round(255 * log_alpha(counts)).astype(np.uint8)
-    return DensityImage(rgba.reshape(h, w, 4), counts.reshape(h, w), tuple(float(v) for v in rect),
-                        int(len(flat)))
+    return DensityImage(rgba.reshape(h, w, 4), counts.astype(np.int32).reshape(h, w),
+                        tuple(float(v) for v in rect), int(len(flat)))
 
 
 def log_alpha(counts: np.ndarray) -> np.ndarray:

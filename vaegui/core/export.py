@@ -135,6 +135,11 @@ def _write_csv(f: BinaryIO, header: Sequence[str], columns: Sequence[np.ndarray]
     text.detach()  # leaves ``f`` open for its owner
 
 
+def write_csv(path: str | os.PathLike, header: Sequence[str], columns: Sequence[np.ndarray]) -> Path:
+    """Columns of numbers (or strings) as CSV, streamed to the file a chunk of rows at a time."""
+    return write_file(path, lambda f: _write_csv(f, header, columns))
+
+
 def losses_columns(history: History, steps_per_epoch: int) -> tuple[list[str], list[np.ndarray]]:
     """Per training step: step, epoch, the losses (nats per image) and the KL weight."""
     steps = history.steps

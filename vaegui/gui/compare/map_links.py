@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QObject, QPointF, QRectF, QTimer, Signal
 
-from vaegui.core.compare import inside_polygon
+from vaegui.core.selection import inside_polygon
 
 from .compare_figure import CompareFigure
 

@@ -1,9 +1,10 @@
 """The map's density image, drawn instead of its points when more than DENSITY_THRESHOLD of them
 are in view (a scatter of a million points takes a second a paint, and shows only a blot).
 
-At every change of the view the points in it are counted (a few ms for a million: the map's
-spatial index, or one mask before it is built), and the map switches between the points and the
-image at once, both ways. The image itself is computed for the view on a worker thread once a
+At every change of the view the points in it are counted (at once from the map's spatial
+index's coarse table when the view holds far more or far fewer than the threshold, else a few
+ms for a million: a slab of the index, or one mask before it is built), and the map switches
+between the points and the image at once, both ways. The image itself is computed for the view on a worker thread once a
 pan or zoom pauses (:mod:`vaegui.core.density`), over the view and a margin around it, so a pan
 shows the old image moving until the new one comes, not a blank edge. The points stay in the
 plot, only transparent (a transparent item is not painted), so the view's auto-range, the legend
@@ -20,6 +21,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QObject, QRectF, QTimer, Signal
 
 from vaegui.core.density import DensityImage, density_image
+from vaegui.core.memory import release_free_memory
 from vaegui.core.spatial_index import SpatialIndex
 
 from ..point_cloud import PointCloud
@@ -124,7 +126,14 @@ class DensityLayer(QObject):
     def wants_density(self) -> bool:
         if self.mode != "auto":
             return self.mode == "density" and len(self._x) > 0
-        return len(self._x) > self.threshold and self.count_in_view() > self.threshold
+        if len(self._x) <= self.threshold:
+            return False
+        if self._index is not None and len(self._index) == len(self._x) and self._allowed is None:
+            # Most frames are far from the threshold: the index's coarse table tells at once.
+            least, most = self._index.count_bounds(*self.view_rect())
+            if least > self.threshold or most <= self.threshold:
+                return least > self.threshold
+        return self.count_in_view() > self.threshold
 
     def _all_or(self, allowed: np.ndarray | None) -> np.ndarray | None:
         return None if allowed is None or np.all(allowed) else np.asarray(allowed, bool)
@@ -174,4 +183,8 @@ class DensityLayer(QObject):
 
 
 def _density_work(x, y, rect, shape, colouring, allowed) -> Callable[[], DensityImage]:
-    return lambda: density_image(x, y, rect, shape, allowed=allowed, **colouring)
+    def work() -> DensityImage:
+        image = density_image(x, y, rect, shape, allowed=allowed, **colouring)
+        release_free_memory()  # its temporaries: tens of MB a pan pause (see core.memory)
+        return image
+    return work

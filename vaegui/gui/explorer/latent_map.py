@@ -5,6 +5,8 @@ explorer's items over it (see map_overlay.py). It shows and edits an
 
 - left press and drag: picks the point under the cursor and follows every move (or, in
   interpolation mode, sets end point A then B); a press on A or B drags that end point;
+- Ctrl-drag selects the points in a lasso, Ctrl-Shift-drag in a rectangle (brush.py); Escape
+  or a Ctrl-click clears the selection;
 - Shift or middle drag pans, right drag and the wheel zoom (pyqtgraph's own);
 - hovering a point previews its image; A or B while hovering makes it an end point;
 - arrow keys nudge the picked point (Shift: further); Escape leaves interpolation mode.
@@ -21,6 +23,7 @@ from PySide6.QtWidgets import (QComboBox, QFrame, QGraphicsItem, QGraphicsScene,
 
 from vaegui.core.explorer import ExplorerModel
 from vaegui.core.latent import EncodedSet, dimension_name
+from vaegui.core.memory import release_free_memory
 from vaegui.core.projection import describe
 from vaegui.core.spatial_index import SpatialIndex, plane_index, prepare
 
@@ -30,13 +33,16 @@ from ..qimage import to_qimage
 from ..plot_legend import PlacedLegend
 from ..point_cloud import PointCloud
 from ..stepped_view_box import SteppedViewBox
+from .brush import Brush
 from .density_layer import DENSITY_THRESHOLD, MODES as DRAW_MODES, DensityLayer
 from .history_bar import HistoryBar
 from .latest_job import LatestJob
 from .map_overlay import MapOverlay
 from .projection_bar import ProjectionBar
+from .selection_bar import SelectionBar
 
 LABEL_MODE = "label"
+HINT = "Drag to decode · Shift-drag pans · Ctrl-drag selects · wheel zooms"
 HOVER_RADIUS_PX = 6  # a point counts as hovered within this many screen pixels of the cursor
 HOVER_DELAY_MS = 16  # mouse moves are coalesced: at most one nearest-point search per frame
 HOVER_PREVIEW_PX = 112  # previews are enlarged by an integer factor to about this size
@@ -56,6 +62,13 @@ MAP_ROOM = (0.05, 0.05)
 def point_size(n: int) -> int:
     """Smaller dots for bigger sets, so dense clusters keep some structure."""
     return 5 if n <= 2000 else 4 if n <= 20000 else 3
+
+
+def _build_index(encoded: EncodedSet) -> SpatialIndex:
+    """The map's indexes, built on a worker; then the build's temporaries go back to the system."""
+    prepare(encoded)
+    release_free_memory()
+    return plane_index(encoded)
 
 
 class _HoverCard(QFrame):
@@ -104,6 +117,10 @@ class LatentMap(QWidget):
         self._build_ui()
         self.overlay = MapOverlay(model, self._plot.getPlotItem())
         self.density = DensityLayer(self._plot.getPlotItem(), self.scatter, parent=self)
+        self.brush = Brush(self._plot.getPlotItem(), parent=self)
+        self.brush.selected.connect(self._on_brush_selected)
+        self.density.switched.connect(self.brush.set_over_density)
+        self.selection_bar.clearRequested.connect(self.brush.clear)
         # The map's spatial index (hover, nearest image) is built off the GUI thread.
         self._index_job = LatestJob("vaegui-map-index", self)
         self._index_job.done.connect(self._on_index_job_done)
@@ -146,13 +163,19 @@ class LatentMap(QWidget):
         self._plot.scene().setItemIndexMethod(QGraphicsScene.ItemIndexMethod.NoIndex)
         item = self._plot.getPlotItem()
         item.setAspectLocked(True)  # the prior is isotropic: equal units on both axes
-        item.showGrid(x=True, y=True, alpha=0.15)
-        # The points and the axes (which draw the grid across the plot) keep their rendering in a
-        # pixmap until the view or the data change: moving the marker, hovering and repainting
-        # during training then only blit them (60,000 points: a marker move repaints in 1 ms, not 14).
+        # No grid across the plot: the axes draw it, and replaying its lines into the axes'
+        # plot-sized pixmaps cost about half of every pan and zoom frame (16 ms of 30 under load).
+        # The points and the axes keep their rendering in a pixmap until the view or the data
+        # change: moving the marker, hovering and repainting during training then only blit them
+        # (60,000 points: a marker move repaints in 1 ms, not 14).
         for name in ("left", "bottom"):
             item.getAxis(name).setPen("#444")
             item.getAxis(name).setTextPen("#222")
+            # Without it every range change sets the label's HTML again and lays the axis out.
+            item.getAxis(name).enableAutoSIPrefix(False)
+            # Major and minor ticks, labels on the major ones: the third level's ticks and the
+            # sizing of its labels were a third of an axis's paint at each pan frame.
+            item.getAxis(name).setStyle(maxTickLevel=1, maxTextLevel=0)
         cache_axes(item)
         # Tick labels that get shorter keep their space: narrowing the axis lays the plot out
         # again, and each epoch's map would then be painted twice (20 ms each beside training).
@@ -171,7 +194,9 @@ class LatentMap(QWidget):
         self.colour_bar.axis.setTextPen("#222")
         self.hover_card = _HoverCard(self)
 
-        self.hint = QLabel("Drag to decode · Shift-drag pans · wheel zooms")
+        self.hint = QLabel(HINT)
+        self.hint.setToolTip("Ctrl-drag selects the points in a lasso, Ctrl-Shift-drag in a rectangle;"
+                             " Escape clears the selection")
         self.hint.setStyleSheet("color: #555;")
         self._plot.viewport().installEventFilter(self)
         layout = QVBoxLayout(self)
@@ -181,6 +206,8 @@ class LatentMap(QWidget):
         layout.addWidget(self._plot, 1)
         self.history_bar = HistoryBar(self.model)
         layout.addWidget(self.history_bar)
+        self.selection_bar = SelectionBar()
+        layout.addWidget(self.selection_bar)
         layout.addWidget(self.hint)
 
     # ---- public API ---------------------------------------------------------------------
@@ -221,6 +248,7 @@ class LatentMap(QWidget):
         if old is None or old.latents.shape[1] != encoded.latents.shape[1] or old.split != encoded.split \
                 or getattr(old.projection, "name", "") != getattr(encoded.projection, "name", ""):
             self._plot.getPlotItem().enableAutoRange()
+        same_images = old is not None and old.split == encoded.split and len(old.xy) == len(encoded.xy)
         self._encoded = encoded
         xy = np.asarray(encoded.xy, dtype=np.float32)
         self._x, self._y = np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1])
@@ -236,6 +264,8 @@ class LatentMap(QWidget):
         self.density.set_points(self._x, self._y, self._density_colouring(), self._shown,
                                 plane_index(encoded, build=False))
         self._index_timer.start()
+        self.brush.set_points(self._x, self._y, point_size(len(xy)), keep=same_images)
+        self.selection_bar.show_selection(self.brush.selection, encoded)
         split = "test images" if encoded.split == "test" else "training images"
         self.readout.setText(f"{len(xy):,} {split} · weights of step {encoded.step:,}")
 
@@ -247,6 +277,7 @@ class LatentMap(QWidget):
         self._index_timer.stop()
         self._index_job.cancel()
         self.density.clear()
+        self.brush.set_points(self._x, self._y, point_size(0))
         self._set_colour_choices([])
         self.legend.clear()
         self._legend_classes = None
@@ -261,7 +292,7 @@ class LatentMap(QWidget):
     def _on_model_click_target(self) -> None:
         target = self.model.click_target
         self.hint.setText({"a": "Click end point A (Esc cancels)", "b": "Click end point B (Esc cancels)"}.get(
-            target, "Drag to decode · Shift-drag pans · wheel zooms"))
+            target, HINT))
         self._plot.viewport().setCursor(Qt.CursorShape.CrossCursor if target != "point"
                                         else Qt.CursorShape.ArrowCursor)
 
@@ -324,13 +355,16 @@ class LatentMap(QWidget):
         lut = palette.factor_colormap().getLookupTable(nPts=len(self._factor_palette), alpha=False)
         return {"values": enc.factors[mode], "value_lut": lut, "value_range": (lo, hi)}
 
+    def _on_brush_selected(self, selection) -> None:
+        self.selection_bar.show_selection(selection, self._encoded)
+
     def _on_draw_combo_changed(self, mode: str) -> None:
         self.density.set_mode(mode)
 
     def _on_index_timer_timeout(self) -> None:
         encoded = self._encoded
         if encoded is not None:
-            self._index_job.submit(lambda: prepare(encoded) or plane_index(encoded))
+            self._index_job.submit(lambda: _build_index(encoded))
 
     def _on_index_job_done(self, index: SpatialIndex) -> None:
         if self._encoded is not None and plane_index(self._encoded, build=False) is index:
@@ -423,12 +457,18 @@ class LatentMap(QWidget):
 
     def _on_left_press(self, event) -> bool:
         """Start a pick or drag; False leaves the press to pyqtgraph (a pan, the legend)."""
-        if self._encoded is None or event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+        modifiers = event.modifiers()
+        if self._encoded is None or modifiers & Qt.KeyboardModifier.ShiftModifier \
+                and not modifiers & Qt.KeyboardModifier.ControlModifier:
             return False
         xy = self._plane_point(event.position())
         if xy is None:
             return False
-        self.setFocus(Qt.FocusReason.MouseFocusReason)
+        self.setFocus(Qt.FocusReason.MouseFocusReason)  # for Escape and the arrow keys
+        if modifiers & Qt.KeyboardModifier.ControlModifier:
+            self._dragging = "brush"
+            self.brush.start(xy, "rect" if modifiers & Qt.KeyboardModifier.ShiftModifier else "lasso")
+            return True
         view = self._plot.getPlotItem().getViewBox()
         handle = self.overlay.handle_at(view, xy)
         if handle is not None and self.model.click_target == "point":
@@ -442,7 +482,9 @@ class LatentMap(QWidget):
         xy = self._plane_point(event.position())
         if xy is None:
             return
-        if self._dragging == "point":
+        if self._dragging == "brush":
+            self.brush.move(xy)
+        elif self._dragging == "point":
             self.model.pick_plane(xy)
         else:
             self.model.set_endpoint(self._dragging, self.model.plane_to_latent(xy))
@@ -462,6 +504,9 @@ class LatentMap(QWidget):
             self._dragging = None  # the release happened elsewhere
         if kind == QEvent.Type.MouseButtonRelease and event.button() == Qt.MouseButton.LeftButton \
                 and self._dragging is not None:
+            if self._dragging == "brush":
+                self.brush.finish(plane_index(self._encoded, build=False),
+                                  None if self._all_shown() else self._shown)
             self._dragging = None
             return True
         if kind == QEvent.Type.MouseMove:
@@ -487,6 +532,8 @@ class LatentMap(QWidget):
             m.set_endpoint("a" if key == Qt.Key.Key_A else "b", m.dataset_latent(self._hovered))
         elif key == Qt.Key.Key_Escape and m.click_target != "point":
             m.set_click_target("point")
+        elif key == Qt.Key.Key_Escape and self.brush.selection is not None:
+            self.brush.clear()
         else:
             super().keyPressEvent(event)
 
