@@ -21,7 +21,10 @@ _RECENT_RUNS = "runs/recent"
 _EXPORT_DIR = "export/dir"
 RECENT_RUNS = 8  # File > Recent runs lists this many
 _GEOMETRY = "window/geometry"
-_STATE = "window/state"
+# Each workspace's docks (dock_layout.py). Not "window/state": that held the one layout of
+# earlier versions, with the map in a dock.
+_WORKSPACE = "layout/workspace"
+_LAYOUTS = "layout/workspaces"
 
 
 def load_config(settings: QSettings) -> RunConfig | None:
@@ -105,14 +108,32 @@ def add_recent_run(settings: QSettings, path: str) -> list[str]:
     return runs[:RECENT_RUNS]
 
 
-def load_window(settings: QSettings) -> tuple[QByteArray | None, QByteArray | None]:
-    """(geometry, dock state) as saved by QMainWindow.saveGeometry / saveState."""
-    return _bytes(settings.value(_GEOMETRY)), _bytes(settings.value(_STATE))
+def load_window(settings: QSettings) -> QByteArray | None:
+    """The window's geometry as saved by QMainWindow.saveGeometry."""
+    return _bytes(settings.value(_GEOMETRY))
 
 
-def save_window(settings: QSettings, geometry: QByteArray, state: QByteArray) -> None:
+def save_window(settings: QSettings, geometry: QByteArray) -> None:
     settings.setValue(_GEOMETRY, geometry)
-    settings.setValue(_STATE, state)
+
+
+def load_layout(settings: QSettings) -> tuple[str | None, dict[str, bytes]]:
+    """The workspace shown last and each workspace's dock arrangement (QMainWindow.saveState)."""
+    workspace = settings.value(_WORKSPACE)
+    states = {}
+    settings.beginGroup(_LAYOUTS)
+    for name in settings.childKeys():
+        if (state := _bytes(settings.value(name))) is not None:
+            states[name] = bytes(state.data())
+    settings.endGroup()
+    return (str(workspace) if workspace else None), states
+
+
+def save_layout(settings: QSettings, workspace: str, states: dict[str, bytes]) -> None:
+    settings.setValue(_WORKSPACE, workspace)
+    settings.remove(_LAYOUTS)
+    for name, state in states.items():
+        settings.setValue(f"{_LAYOUTS}/{name}", QByteArray(state))
 
 
 def _bytes(value) -> QByteArray | None:
