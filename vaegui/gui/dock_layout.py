@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PySide6.QtCore import QObject, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Signal
 from PySide6.QtWidgets import (QAbstractScrollArea, QDockWidget, QFrame, QMainWindow, QScrollArea, QStyle,
                                QWidget)
 
@@ -37,10 +37,7 @@ class Panel:
     title: str
     widget: QWidget
     workspace: str  # the workspace whose default layout shows it
-    # In a scroll area, for a view with a large minimum size. A plot that shrinks to any size is
-    # better without: a scroll area gives a view whose height depends on its width (a wrapped
-    # label) its preferred height, not its minimum, and scrolls where it need not.
-    scroll: bool = True
+    scroll: bool = True  # in a scroll area (a view that scrolls itself needs none)
 
 
 # A column of docks beside the map: groups from top to bottom, each a tuple of keys that share one
@@ -136,8 +133,8 @@ class DockLayout(QObject):
         """Show ``widget`` in dock ``key`` instead of its panel (the old one is kept by its owner)."""
         dock = self.docks[key]
         old = dock.widget()
-        if isinstance(old, QScrollArea):
-            old.takeWidget()
+        if isinstance(old, QScrollArea) and isinstance(old.widget(), _Fitted):
+            old.widget().view.setParent(None)  # its owner keeps it
         panel = self.panels[key]
         dock.setWidget(_scrolled(widget) if panel.scroll else widget)
         if title is not None:
@@ -255,7 +252,36 @@ def _scrolled(view: QWidget) -> QWidget:
     if isinstance(view, QAbstractScrollArea):
         return view
     area = QScrollArea()
-    area.setWidget(view)
+    area.setWidget(_Fitted(view))
     area.setWidgetResizable(True)
     area.setFrameShape(QFrame.Shape.NoFrame)
     return area
+
+
+class _Fitted(QWidget):
+    """Holds a view at the scroll area's size, down to the view's minimum size.
+
+    A scroll area gives a view whose height depends on its width (one with a wrapped label) its
+    preferred height, not its minimum, and so scrolls where it need not: this holder has no
+    height-for-width, and passes on the view's minimum and preferred sizes."""
+
+    def __init__(self, view: QWidget):
+        super().__init__()
+        self.view = view
+        view.setParent(self)
+        view.installEventFilter(self)
+
+    def minimumSizeHint(self) -> QSize:
+        return self.view.minimumSizeHint().expandedTo(self.view.minimumSize())
+
+    def sizeHint(self) -> QSize:
+        return self.view.sizeHint()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self.view.setGeometry(self.rect())
+
+    def eventFilter(self, watched, event) -> bool:
+        if event.type() == QEvent.Type.LayoutRequest:  # the view's sizes changed
+            self.updateGeometry()
+        return False

@@ -79,6 +79,7 @@ class MainWindow(QMainWindow):
         self.run = RunModel()  # the run shown
         self.explorer = ExplorerModel()  # what is explored: one decoding thread for its views
         self._build_views(config or store.load_config(self._settings) or RunConfig())
+        self.keep_launch_settings()
         self.menu_actions = Actions(self, self.run)
         self.menu_actions.build_menus(self, self.docks)
         self.toolbar = self.menu_actions.build_toolbar(self)
@@ -136,8 +137,8 @@ class MainWindow(QMainWindow):
         # The map in the centre; each panel in a dock of its workspace (see dock_layout.py).
         self.docks = DockLayout(self, self.latent_map, [
             Panel("training", "Training", self.training_panel, TRAIN),
-            Panel("losses", "Losses", self.loss_view, TRAIN, scroll=False),
-            Panel("kl", "KL per dimension", self.kl_view, TRAIN, scroll=False),
+            Panel("losses", "Losses", self.loss_view, TRAIN),
+            Panel("kl", "KL per dimension", self.kl_view, TRAIN),
             Panel("point", "Point", self.point_view, EXPLORE),
             Panel("interpolation", "Interpolation", self.interpolation_view, EXPLORE),
             Panel("traversal", "Traversal", self.traversal_view, EXPLORE),
@@ -227,7 +228,7 @@ class MainWindow(QMainWindow):
         except ConfigError as exc:
             self.show_error(str(exc))
             return
-        store.save_config(self._settings, config)
+        self._remember_config(config)
         self.run.start(config)
         self.worker.start(config)
 
@@ -399,6 +400,20 @@ class MainWindow(QMainWindow):
             self.show_workspace(EXPLORE)
 
     # ---- persistence and shutdown ------------------------------------------------------------
+    def keep_launch_settings(self) -> None:
+        """The settings in the panel now came with the launch (the command line, a checkpoint it
+        opened): they are not saved unless the user changes them in the window."""
+        try:
+            self._opened_with = self.training_panel.config()
+        except ConfigError:
+            self._opened_with = None
+
+    def _remember_config(self, config: RunConfig) -> None:
+        if self._opened_with is None:
+            store.save_config(self._settings, config)
+        else:
+            store.save_config_changes(self._settings, self._opened_with, config)
+
     def _restore_window(self) -> None:
         self._save_geometry = True
         geometry = store.load_window(self._settings)
@@ -411,7 +426,7 @@ class MainWindow(QMainWindow):
             store.save_window(self._settings, self.saveGeometry())
             store.save_layout(self._settings, self.docks.workspace, self.docks.states())
         try:
-            store.save_config(self._settings, self.training_panel.config())
+            self._remember_config(self.training_panel.config())
         except ConfigError:
             pass  # an invalid combination is not worth remembering
         store.save_map_source(self._settings, *self.training_panel.map_source())

@@ -45,6 +45,23 @@ def save_config(settings: QSettings, config: RunConfig) -> None:
     settings.setValue(_CONFIG, json.dumps(config.to_dict()))
 
 
+def save_config_changes(settings: QSettings, opened_with: RunConfig, now: RunConfig) -> None:
+    """Remember the settings the user changed in the window: those of ``now`` that differ from
+    the ones the window ``opened_with``, on top of the saved ones. A setting given on the
+    command line is for that launch only: unchanged in the window, it is not saved."""
+    before, after = opened_with.to_dict(), now.to_dict()
+    changes = {section: {k: v for k, v in values.items() if before[section].get(k) != v}
+               for section, values in after.items()}
+    if not any(changes.values()):
+        return
+    saved = load_config(settings) or RunConfig()
+    try:
+        merged = saved.replace(**{section: c for section, c in changes.items() if c})
+    except ConfigError:  # the saved ones no longer combine with the change: the window's, whole
+        merged = now
+    save_config(settings, merged)
+
+
 def load_map_source(settings: QSettings) -> tuple[str, int | None]:
     split = str(settings.value(_MAP_SPLIT, "test"))
     try:
