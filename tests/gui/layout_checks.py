@@ -11,8 +11,8 @@ from PySide6.QtWidgets import QAbstractScrollArea, QDockWidget, QScrollArea
 def layout_problems(window, process_events: Callable[[], None]) -> list[str]:
     """Every problem of the current workspace, each of its docks raised in turn (a dock behind a
     tab is checked as it is when its tab is chosen): a dock hidden, or outside the window; its
-    content smaller than its minimum and not in a scroll area; a scroll area showing both bars;
-    the map below its minimum size."""
+    content smaller than its minimum and not in a scroll area; a scroll area showing both bars,
+    or a horizontal one (a dock may scroll down, never sideways); the map below its minimum."""
     problems = []
     for key in window.docks.keys_of(window.docks.workspace):
         dock = window.docks.docks[key]
@@ -36,8 +36,12 @@ def dock_problems(dock: QDockWidget) -> list[str]:
     content = dock.widget()
     areas = ([content] if isinstance(content, QAbstractScrollArea) else []) + content.findChildren(QAbstractScrollArea)
     for area in areas:
-        if area.isVisible() and area.horizontalScrollBar().isVisible() and area.verticalScrollBar().isVisible():
+        if not area.isVisible():
+            continue
+        if area.horizontalScrollBar().isVisible() and area.verticalScrollBar().isVisible():
             problems.append(f"{type(area).__name__} of {_size(area)} shows both scroll bars")
+        elif area.horizontalScrollBar().isVisible():  # its columns are sized so that none is needed
+            problems.append(f"{type(area).__name__} of {_size(area)} scrolls sideways")
     if not isinstance(content, QScrollArea):
         hint = content.minimumSizeHint()
         if content.width() < hint.width() or content.height() < hint.height():
