@@ -52,6 +52,15 @@ class Actions:
             action.setCheckable(True)
             self.workspace_group.addAction(action)
             self.workspaces[name] = action
+        # View > Theme: the system's colour scheme, or one chosen here (saved).
+        self.theme_group = QActionGroup(window)
+        self.themes = {}
+        for mode, text in (("system", "&System"), ("light", "&Light"), ("dark", "&Dark")):
+            action = make(text, None, None, f"Colours: {mode}" if mode != "system" else
+                          "Colours: follow the system's light or dark scheme")
+            action.setCheckable(True)
+            self.theme_group.addAction(action)
+            self.themes[mode] = action
         self.about = make("&About vaegui")
 
     def build_menus(self, window: QMainWindow, docks: DockLayout) -> None:
@@ -77,6 +86,8 @@ class Actions:
             view_menu.addSection(name)
             view_menu.addActions([docks.docks[key].toggleViewAction() for key in docks.keys_of(name)])
         view_menu.addSeparator()
+        theme_menu = view_menu.addMenu("&Theme")
+        theme_menu.addActions(list(self.themes.values()))
         view_menu.addAction(self.reset_layout)
         self.view_menu = view_menu
         help_menu = bar.addMenu("&Help")

@@ -48,6 +48,7 @@ from .run_reports import RunReports
 from .run_status_bar import RunStatusBar
 from .torch_threads import one_torch_thread_here
 from .training_panel import TrainingPanel
+from .theme import Theme
 from .training_worker import TrainingWorker, keep_until_finished
 
 CLOSE_WAIT_MS = 1000  # closing waits this long for a training step to end (the app then leaves anyway)
@@ -84,6 +85,8 @@ class MainWindow(QMainWindow):
         self.menu_actions.build_menus(self, self.docks)
         self.toolbar = self.menu_actions.build_toolbar(self)
         self._build_workspace_tabs()
+        self.theme = Theme(self, store.load_theme(self._settings))
+        self.menu_actions.themes[self.theme.mode].setChecked(True)
         self.recent_runs = RecentRuns(self.menu_actions.recent_menu, self._settings, self.run,
                                       self.open_checkpoint)
         self.exporter = ExportController(self, self._settings, self.explorer, self.run, self.loss_view,
@@ -112,6 +115,7 @@ class MainWindow(QMainWindow):
         # would take the GIL from building and painting the window.
         self._first_paint = AfterFirstPaint(self, self._warm_up)
         self._restore_window()
+        self.theme.apply()
 
     @property
     def engine_ready(self) -> bool:
@@ -189,6 +193,9 @@ class MainWindow(QMainWindow):
             action.triggered.connect(slot)
         for name, action in a.workspaces.items():
             action.triggered.connect(getattr(self, f"_on_{name.lower()}_workspace_triggered"))
+        for action in a.themes.values():
+            action.triggered.connect(self._on_theme_triggered)
+        self.mapUpdated.connect(self.theme.restyle)  # a new map's items in the theme's colours
         self.explorer.events.point.connect(self._on_explorer_point)
         self.file_dialogs = FileDialogs(self, a, lambda: self.worker.runs_dir)
         self.exporter.exported.connect(self.status_bar.note)
@@ -393,6 +400,15 @@ class MainWindow(QMainWindow):
     def _on_docks_workspaceChanged(self, name: str) -> None:
         self.workspace_tabs.setCurrentIndex(WORKSPACES.index(name))
         self.menu_actions.workspaces[name].setChecked(True)
+
+    def set_theme(self, mode: str) -> None:
+        """View > Theme: "system", "light" or "dark" (saved)."""
+        self.theme.set_mode(mode)
+        self.menu_actions.themes[mode].setChecked(True)
+        store.save_theme(self._settings, mode)
+
+    def _on_theme_triggered(self) -> None:
+        self.set_theme(next(m for m, a in self.menu_actions.themes.items() if a.isChecked()))
 
     def _on_explorer_point(self) -> None:
         # A point picked on the map is decoded by the Point view, which is in Explore.

@@ -21,6 +21,7 @@ _RECENT_RUNS = "runs/recent"
 _EXPORT_DIR = "export/dir"
 RECENT_RUNS = 8  # File > Recent runs lists this many
 _GEOMETRY = "window/geometry"
+_THEME = "view/theme"
 # Each workspace's docks (dock_layout.py). Not "window/state": that held the one layout of
 # earlier versions, with the map in a dock.
 _WORKSPACE = "layout/workspace"
@@ -159,3 +160,13 @@ def _bytes(value) -> QByteArray | None:
     if isinstance(value, (bytes, bytearray)) and value:
         return QByteArray(bytes(value))
     return None
+
+
+def load_theme(settings: QSettings) -> str:
+    """View > Theme: "system" (the default), "light" or "dark"."""
+    value = str(settings.value(_THEME, "system"))
+    return value if value in ("system", "light", "dark") else "system"
+
+
+def save_theme(settings: QSettings, mode: str) -> None:
+    settings.setValue(_THEME, mode)
