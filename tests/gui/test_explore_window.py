@@ -83,7 +83,13 @@ def test_each_convention_is_explored_end_to_end(qtbot, tmp_path, kind):
     np.testing.assert_allclose(m.encoded.latents, want, rtol=1e-6, atol=1e-6)  # the map: the encoder's means
     assert window.explore_mode.description.values["Convention"].text() == kind
     assert not window.menu_actions.start.isVisible() and window.docks.training.windowTitle() == "Model"
-    assert not window.docks.losses.isVisible() and not window.toolbar.isVisible()
+    assert not window.docks.losses.isVisible() and window.docks.workspace == "Explore"
+    window.show_workspace("Train")  # the model's description where the training panel was; no losses
+    assert window.docks.training.isVisible() and not window.docks.losses.isVisible()
+    assert window.explore_mode.description.isVisibleTo(window)
+    window.reset_layout()  # View > Reset layout: still no losses
+    assert not window.docks.losses.isVisible()
+    window.show_workspace("Explore")
 
     # a drag on the map: the point view shows model.decode of the latent under the mouse
     xy = m.encoded.xy

@@ -146,6 +146,7 @@ def test_settings_persist_between_windows(qtbot, make_window, tiny_config):
     first.training_panel.set_config(cfg)
     first.training_panel.set_map_source("train", 70_000)
     first.resize(700, 650)  # within the offscreen screen (800x800): restoreGeometry keeps windows on screen
+    first.show_workspace("Explore")
     first.docks.point.hide()
     first.close()
     second = make_window()
@@ -153,7 +154,12 @@ def test_settings_persist_between_windows(qtbot, make_window, tiny_config):
     assert second.training_panel.config() == cfg.replace(data={"train_limit": None, "test_limit": None})
     assert second.training_panel.map_source() == ("train", 70_000)
     assert (second.width(), second.height()) == (700, 650)
-    assert second.docks.point.isHidden() and not second.docks.map.isHidden()
+    assert second.docks.workspace == "Explore" and second.workspace_tabs.currentIndex() == 1
+    assert second.docks.point.isHidden() and not second.docks.interpolation.isHidden()
+    second.show_workspace("Train")  # the other workspace keeps its own arrangement
+    assert not second.docks.training.isHidden() and second.docks.interpolation.isHidden()
+    second.show_workspace("Explore")
+    assert second.docks.point.isHidden()
     second.reset_layout()
     assert not second.docks.point.isHidden()
 

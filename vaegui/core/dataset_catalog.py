@@ -8,6 +8,7 @@ read from its classes for that reason; a test holds them equal to torchvision's.
 
 from __future__ import annotations
 
+import difflib
 import os
 import urllib.request
 from pathlib import Path
@@ -131,7 +132,12 @@ def download_problem(name: str, timeout: float = 2.0) -> str | None:
 
 
 def unknown_dataset(name: str) -> DataError:
-    return DataError(f"dataset: {name!r} is unknown; use one of {', '.join(DATASET_NAMES)} or folder:PATH")
+    """The error for a dataset name that is none of DATASET_NAMES, with the nearest one when a
+    name is close (a typo: "mnsit")."""
+    close = difflib.get_close_matches(name.strip().lower(), DATASET_NAMES, n=1, cutoff=0.6)
+    guess = f"did you mean {close[0]!r}? " if close else ""
+    return DataError(f"dataset: {name!r} is unknown; {guess}use one of {', '.join(DATASET_NAMES)} "
+                     f"or {FOLDER_PREFIX}PATH")
 
 
 def folder_path(name: str) -> Path:

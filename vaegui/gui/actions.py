@@ -4,11 +4,12 @@ Which are enabled follows the run model's ``controls()``."""
 
 from __future__ import annotations
 
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QMainWindow, QToolBar
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import QMainWindow, QToolBar
 
 from vaegui.core.run_model import RunModel
 
+from .dock_layout import WORKSPACES, DockLayout
 from .icons import icon
 
 
@@ -41,10 +42,28 @@ class Actions:
         self.refresh_map = make("&Refresh map", "refresh", "F5", "Encode the map again with the latest weights")
         self.play = make("&Play / pause animation", None, "Space",
                          "Animate along the interpolation path, or pause")
-        self.reset_layout = make("&Reset layout")
+        self.reset_layout = make("&Reset layout", None, None,
+                                 "Every workspace's docks back to their default places for this screen")
+        # View > Train / Explore (Ctrl+1, Ctrl+2), one checked: the workspace shown.
+        self.workspace_group = QActionGroup(window)
+        self.workspaces = {}
+        for i, name in enumerate(WORKSPACES, start=1):
+            action = make(f"&{name} workspace", None, f"Ctrl+{i}", f"Show the {name} workspace's docks")
+            action.setCheckable(True)
+            self.workspace_group.addAction(action)
+            self.workspaces[name] = action
+        # View > Theme: the system's colour scheme, or one chosen here (saved).
+        self.theme_group = QActionGroup(window)
+        self.themes = {}
+        for mode, text in (("system", "&System"), ("light", "&Light"), ("dark", "&Dark")):
+            action = make(text, None, None, f"Colours: {mode}" if mode != "system" else
+                          "Colours: follow the system's light or dark scheme")
+            action.setCheckable(True)
+            self.theme_group.addAction(action)
+            self.themes[mode] = action
         self.about = make("&About vaegui")
 
-    def build_menus(self, window: QMainWindow, docks: list[QDockWidget]) -> None:
+    def build_menus(self, window: QMainWindow, docks: DockLayout) -> None:
         bar = window.menuBar()
         file_menu = bar.addMenu("&File")
         file_menu.addActions([self.open_run, self.open, self.follow_run])
@@ -62,9 +81,15 @@ class Actions:
         explore_menu = bar.addMenu("&Explore")
         explore_menu.addAction(self.play)
         view_menu = bar.addMenu("&View")
-        view_menu.addActions([dock.toggleViewAction() for dock in docks])
+        view_menu.addActions(list(self.workspaces.values()))
+        for name in WORKSPACES:  # each workspace's docks, to show or hide in the one shown
+            view_menu.addSection(name)
+            view_menu.addActions([docks.docks[key].toggleViewAction() for key in docks.keys_of(name)])
         view_menu.addSeparator()
+        theme_menu = view_menu.addMenu("&Theme")
+        theme_menu.addActions(list(self.themes.values()))
         view_menu.addAction(self.reset_layout)
+        self.view_menu = view_menu
         help_menu = bar.addMenu("&Help")
         help_menu.addAction(self.about)
         self.run.events.state.connect(self._on_run_state)

@@ -1,7 +1,11 @@
 """Entry point of the desktop app: ``python main.py`` or ``vaegui`` with no subcommand.
 
 ``--autostart --screenshot PNG`` makes a scripted run: train, wait for the map of the final
-weights, decode a point, save a picture of the whole window and exit.
+weights, decode a point, save a picture of the whole window and exit. ``--window-size WxH`` opens
+the window at that size, with the default layout for it.
+
+Options apply to this launch only: the saved settings change only when the user changes them in
+the window (see MainWindow.keep_launch_settings).
 
 The window is painted before torch is imported (about 3 s here): the training worker loads it on
 its own thread, and Start is enabled when it is ready (see MainWindow.engine_ready). Nothing the
@@ -12,7 +16,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
+import re
 import signal
 import sys
 import time
@@ -22,7 +28,7 @@ from pathlib import Path
 from PySide6.QtCore import QEvent, QEventLoop, QObject, QSettings, QTimer, QtMsgType, qInstallMessageHandler
 from PySide6.QtWidgets import QApplication
 
-from vaegui.cli.options import OneLineParser, fail, int_at_least, name_the_option
+from vaegui.cli.options import OneLineParser, clip, fail, int_at_least, name_the_option
 from vaegui.core.config import RunConfig
 from vaegui.core.dataset_catalog import (DATASET_NAMES, FOLDER_PREFIX, dataset_available, download_problem,
                               resolve_data_dir)
@@ -32,13 +38,16 @@ from vaegui.core.errors import EXIT_INTERRUPTED, ConfigError, DataError, VaeguiE
 from . import settings as store
 from .icons import icon
 from .main_window import MainWindow
-from .scripted_run import ScriptedRun
+from .scripted_run import SCREENSHOT_SIZE, ScriptedRun
 from .torch_threads import init_threads
 
 # A file the app writes its start-up times to, when this is set (benchmarks/startup.py reads it).
 STARTUP_TIMES_ENV = "VAEGUI_STARTUP_TIMES"
 SIGNAL_POLL_MS = 200  # how often Python gets a chance to run a Ctrl-C handler under Qt's loop
 SHUTDOWN_WAIT_MS = 2000  # after the window closes, how long the training step may take to end
+# --window-size: the smallest window the docks can share, and the largest Qt makes.
+WINDOW_SIZE_RANGE = ((640, 480), (16_384, 16_384))
+log = logging.getLogger("vaegui")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -51,6 +60,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--autostart", action="store_true", help="start training at once")
     parser.add_argument("--screenshot", metavar="PNG",
                         help="save a picture of the window when the run (or opening) is done, then exit")
+    parser.add_argument("--window-size", metavar="WxH", type=window_size,
+                        help="open the window at this size in pixels, e.g. 1280x800, with the "
+                        f"default layout for it (for this launch only; with --screenshot, default "
+                        f"{SCREENSHOT_SIZE[0]}x{SCREENSHOT_SIZE[1]})")
     args = parser.parse_args(argv)
     if args.screenshot is not None:
         check_writable_file("--screenshot", args.screenshot)
@@ -61,6 +74,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         if args.dataset.strip().startswith(FOLDER_PREFIX):
             raise DataError(f"dataset: {args.dataset!r}: the folder does not exist")
     return args
+
+
+def window_size(text: str) -> tuple[int, int]:
+    """An argparse type: WIDTHxHEIGHT in pixels, each within WINDOW_SIZE_RANGE."""
+    match = re.fullmatch(r"\s*(\d{1,6})\s*[xX×]\s*(\d{1,6})\s*", text)
+    if match is None:
+        raise argparse.ArgumentTypeError(f"{clip(text)!r} is not WIDTHxHEIGHT in pixels (e.g. 1280x800)")
+    width, height = int(match[1]), int(match[2])
+    lo, hi = WINDOW_SIZE_RANGE
+    if not (lo[0] <= width <= hi[0] and lo[1] <= height <= hi[1]):
+        raise argparse.ArgumentTypeError(f"{width}x{height}: the window must be from {lo[0]}x{lo[1]} "
+                                         f"to {hi[0]}x{hi[1]} pixels")
+    return width, height
 
 
 def check_writable_file(option: str, path: str) -> None:
@@ -79,7 +105,8 @@ def check_writable_file(option: str, path: str) -> None:
 
 def initial_config(stored: RunConfig | None, args: argparse.Namespace,
                    probe: Callable[[str], str | None] = download_problem) -> tuple[RunConfig, str]:
-    """The settings the window opens with, and a note for the status bar.
+    """The settings the window opens with, and a note for the status bar (its conclusion on the
+    first line, the details after it).
 
     The last-used settings, with the command line on top. On a first launch without --dataset:
     MNIST when its files are on disk or its download server answers (``probe``; the download
@@ -96,11 +123,12 @@ def initial_config(stored: RunConfig | None, args: argparse.Namespace,
             config = config.replace(data={"dataset": "mnist"})
         elif (problem := probe("mnist")) is None:
             config = config.replace(data={"dataset": "mnist"})
-            note = f"MNIST is not in {where} yet: Start downloads it there (about 12 MB)"
+            note = ("Start downloads MNIST first (about 12 MB)\n"
+                    f"MNIST is not in {where} yet: Start downloads it there (about 12 MB)")
         else:
             config = config.replace(data={"dataset": "shapes"})
-            note = (f"MNIST is not in {where} and cannot be downloaded now ({problem}): using the "
-                    "built-in shapes dataset")
+            note = ("Using built-in shapes: MNIST is not downloaded and the server did not answer\n"
+                    f"MNIST is not in {where} and cannot be downloaded now: {problem}")
     if args.epochs:
         config = config.replace(train={"epochs": args.epochs})
     return config, note
@@ -158,6 +186,13 @@ def _run_app(args: argparse.Namespace) -> int:
             interrupts.restore()
         return fail(name_the_option(str(exc)))
     window = MainWindow(settings, config=config, data_dir=args.data_dir)
+    if args.window_size:
+        window.set_window_size(*args.window_size)
+    if args.checkpoint:  # its settings come with this launch: not saved unless changed
+        def keep_checkpoint_settings() -> None:
+            window.checkpointOpened.disconnect(keep_checkpoint_settings)
+            window.keep_launch_settings()
+        window.checkpointOpened.connect(keep_checkpoint_settings)
     if times_file := os.environ.get(STARTUP_TIMES_ENV):
         window._startup_times = _StartupTimes(window, times_file)
     # Never quit an application someone else runs (tests, a host program): QCoreApplication.exit
@@ -166,6 +201,7 @@ def _run_app(args: argparse.Namespace) -> int:
     window.closed.connect(loop.quit)
     window.show()
     if note:
+        log.info(note.replace("\n", ": "))
         window.statusBar().showMessage(note)
     script = ScriptedRun(window, args) if (args.autostart or args.screenshot or args.checkpoint) else None
     if script is not None:

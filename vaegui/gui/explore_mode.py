@@ -11,6 +11,7 @@ from PySide6.QtCore import QObject, Signal
 from vaegui.core.user_model import UserModel
 from vaegui.core.user_snapshot import show_model, user_encoded
 
+from .dock_layout import EXPLORE
 from .map_encoder import MapEncoder
 from .model_description import ModelDescription
 
@@ -26,9 +27,8 @@ class ExploreMode(QObject):
         super().__init__(window)
         self.window, self.model = window, model
         self.description = ModelDescription(model)
-        dock = window.docks.training
-        dock.setWindowTitle("Model")
-        dock.setWidget(self.description)  # the training panel stays, hidden, for the window's settings
+        # The training panel is kept by the window (hidden), for the window's settings.
+        window.docks.set_widget("training", self.description, title="Model")
         self._hide_training(window)
         window.setWindowTitle(f"vaegui: exploring {model.class_name}")
         window.run.set_ready(str(model.device))  # nothing to load: the status bar shows the model's device
@@ -49,14 +49,8 @@ class ExploreMode(QObject):
         for action in window.menuBar().actions():
             if action.text().replace("&", "") == "Train":
                 action.setVisible(False)
-        window.toolbar.hide()  # its actions are all hidden
-        ExploreMode.lay_out(window)
-
-    @staticmethod
-    def lay_out(window) -> None:
-        """After the window's layout is (re)set: no losses dock, the model was trained elsewhere
-        (View shows it again)."""
-        window.docks.losses.hide()
+        window.docks.leave_out("losses")  # the model was trained elsewhere (View shows it if asked)
+        window.show_workspace(EXPLORE)
 
     def shutdown(self) -> None:
         self.encoder.shutdown()

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, QThread, Signal
-from PySide6.QtWidgets import QMainWindow, QMessageBox, QWidget
+from PySide6.QtWidgets import QMainWindow, QMessageBox, QTabBar, QWidget
 
 from vaegui.core.config import RunConfig
 from vaegui.core.ending import stop_word
@@ -29,7 +29,7 @@ from . import settings as store
 from .actions import Actions
 from .after_first_paint import AfterFirstPaint
 from .compare.launcher import CompareLauncher
-from .dock_layout import DockLayout
+from .dock_layout import EXPLORE, TRAIN, WORKSPACES, DockLayout, Panel, default_window_size
 from .explorer.decode_worker import DecodeWorker
 from .explorer.interpolation_view import InterpolationView
 from .explorer.latent_map import LatentMap
@@ -48,6 +48,7 @@ from .run_reports import RunReports
 from .run_status_bar import RunStatusBar
 from .torch_threads import one_torch_thread_here
 from .training_panel import TrainingPanel
+from .theme import Theme
 from .training_worker import TrainingWorker, keep_until_finished
 
 CLOSE_WAIT_MS = 1000  # closing waits this long for a training step to end (the app then leaves anyway)
@@ -81,9 +82,13 @@ class MainWindow(QMainWindow):
         self.run = RunModel()  # the run shown
         self.explorer = ExplorerModel()  # what is explored: one decoding thread for its views
         self._build_views(config or store.load_config(self._settings) or RunConfig())
+        self.keep_launch_settings()
         self.menu_actions = Actions(self, self.run)
-        self.menu_actions.build_menus(self, self.docks.all)
+        self.menu_actions.build_menus(self, self.docks)
         self.toolbar = self.menu_actions.build_toolbar(self)
+        self._build_workspace_tabs()
+        self.theme = Theme(self, store.load_theme(self._settings))
+        self.menu_actions.themes[self.theme.mode].setChecked(True)
         self.recent_runs = RecentRuns(self.menu_actions.recent_menu, self._settings, self.run,
                                       self.open_checkpoint)
         self.exporter = ExportController(self, self._settings, self.explorer, self.run, self.loss_view,
@@ -118,6 +123,7 @@ class MainWindow(QMainWindow):
             from .explore_mode import ExploreMode
 
             self.explore_mode = ExploreMode(self, source)
+        self.theme.apply()
 
     @property
     def engine_ready(self) -> bool:
@@ -140,13 +146,49 @@ class MainWindow(QMainWindow):
         self.traversal_view = TraversalView(explorer, self.decode_worker)
         self.manifold_view = ManifoldView(explorer, self.decode_worker)
         self.samples_view = SamplesView(explorer, self.decode_worker)
-        self.docks = DockLayout(self, training=self.training_panel, loss=self.loss_view,
-                                kl=self.kl_view, latent_map=self.latent_map, point=self.point_view,
-                                interpolation=self.interpolation_view, traversal=self.traversal_view,
-                                manifold=self.manifold_view, samples=self.samples_view)
+        # The map in the centre; each panel in a dock of its workspace (see dock_layout.py).
+        self.docks = DockLayout(self, self.latent_map, [
+            Panel("training", "Training", self.training_panel, TRAIN),
+            Panel("losses", "Losses", self.loss_view, TRAIN),
+            Panel("kl", "KL per dimension", self.kl_view, TRAIN),
+            Panel("point", "Point", self.point_view, EXPLORE),
+            Panel("interpolation", "Interpolation", self.interpolation_view, EXPLORE),
+            Panel("traversal", "Traversal", self.traversal_view, EXPLORE),
+            Panel("manifold", "Manifold grid", self.manifold_view, EXPLORE),
+            Panel("samples", "Samples", self.samples_view, EXPLORE),
+        ])
+
+    def _build_workspace_tabs(self) -> None:
+        self.workspace_tabs = tabs = QTabBar()
+        tabs.setObjectName("workspace_tabs")
+        tabs.setDocumentMode(True)
+        tabs.setDrawBase(False)
+        for name in WORKSPACES:
+            tabs.addTab(name)
+            tabs.setTabToolTip(tabs.count() - 1, f"{name} workspace (Ctrl+{tabs.count()})")
+        self.toolbar.addSeparator()
+        self.toolbar.addWidget(tabs)
+        tabs.currentChanged.connect(self._on_workspace_tabs_currentChanged)
+        self.docks.workspaceChanged.connect(self._on_docks_workspaceChanged)
+
+    def show_workspace(self, name: str) -> None:
+        """Train (the training panel, losses, KL) or Explore (the point, interpolation,
+        traversal, manifold grid, samples), the map in the centre of both."""
+        self.docks.switch(name)
 
     def reset_layout(self) -> None:
+        """View > Reset layout: the window's default size for its screen, and every workspace's
+        default arrangement for that size."""
+        if not (self.isMaximized() or self.isFullScreen()):
+            self.resize(default_window_size(self.screen().availableGeometry().size()))
         self.docks.reset()
+
+    def set_window_size(self, width: int, height: int) -> None:
+        """The window at ``width`` x ``height``, with the default layout for that size
+        (--window-size). Such a size is for this launch only: it is not saved."""
+        self.resize(width, height)
+        self.docks.reset()
+        self._save_geometry = False
 
     def _connect(self) -> None:
         # Worker and follower signals go to bound methods of this window (never lambdas), so that
@@ -157,6 +199,12 @@ class MainWindow(QMainWindow):
                              (a.export_bundle, self.exporter.bundle_dialog), (a.quit, self.close),
                              (a.reset_layout, self.reset_layout), (a.play, self.explorer.toggle_playing)):
             action.triggered.connect(slot)
+        for name, action in a.workspaces.items():
+            action.triggered.connect(getattr(self, f"_on_{name.lower()}_workspace_triggered"))
+        for action in a.themes.values():
+            action.triggered.connect(self._on_theme_triggered)
+        self.mapUpdated.connect(self.theme.restyle)  # a new map's items in the theme's colours
+        self.explorer.events.point.connect(self._on_explorer_point)
         self.file_dialogs = FileDialogs(self, a, lambda: self.worker.runs_dir)
         self.exporter.exported.connect(self.status_bar.note)
         self.exporter.failed.connect(self.show_error)
@@ -195,7 +243,7 @@ class MainWindow(QMainWindow):
         except ConfigError as exc:
             self.show_error(str(exc))
             return
-        store.save_config(self._settings, config)
+        self._remember_config(config)
         self.run.start(config)
         self.worker.start(config)
 
@@ -287,6 +335,7 @@ class MainWindow(QMainWindow):
 
     def _on_worker_checkpointOpened(self, info: RunInfo) -> None:
         self.run.opened(info)
+        self.show_workspace(EXPLORE)  # a model opened is a model to explore
         self.checkpointOpened.emit()
 
     def _on_worker_runFinished(self, final: Progress | None) -> None:
@@ -346,18 +395,62 @@ class MainWindow(QMainWindow):
         else:
             self.pause_training()
 
+    # ---- workspaces -----------------------------------------------------------------------------
+    def _on_workspace_tabs_currentChanged(self, index: int) -> None:
+        self.show_workspace(WORKSPACES[index])
+
+    def _on_train_workspace_triggered(self) -> None:
+        self.show_workspace(TRAIN)
+
+    def _on_explore_workspace_triggered(self) -> None:
+        self.show_workspace(EXPLORE)
+
+    def _on_docks_workspaceChanged(self, name: str) -> None:
+        self.workspace_tabs.setCurrentIndex(WORKSPACES.index(name))
+        self.menu_actions.workspaces[name].setChecked(True)
+
+    def set_theme(self, mode: str) -> None:
+        """View > Theme: "system", "light" or "dark" (saved)."""
+        self.theme.set_mode(mode)
+        self.menu_actions.themes[mode].setChecked(True)
+        store.save_theme(self._settings, mode)
+
+    def _on_theme_triggered(self) -> None:
+        self.set_theme(next(m for m, a in self.menu_actions.themes.items() if a.isChecked()))
+
+    def _on_explorer_point(self) -> None:
+        # A point picked on the map is decoded by the Point view, which is in Explore.
+        if self.docks.workspace != EXPLORE and not self.docks.point.isVisible():
+            self.show_workspace(EXPLORE)
+
     # ---- persistence and shutdown ------------------------------------------------------------
+    def keep_launch_settings(self) -> None:
+        """The settings in the panel now came with the launch (the command line, a checkpoint it
+        opened): they are not saved unless the user changes them in the window."""
+        try:
+            self._opened_with = self.training_panel.config()
+        except ConfigError:
+            self._opened_with = None
+
+    def _remember_config(self, config: RunConfig) -> None:
+        if self._opened_with is None:
+            store.save_config(self._settings, config)
+        else:
+            store.save_config_changes(self._settings, self._opened_with, config)
+
     def _restore_window(self) -> None:
-        geometry, state = store.load_window(self._settings)
+        self._save_geometry = True
+        geometry = store.load_window(self._settings)
         if geometry is None or not self.restoreGeometry(geometry):
-            self.resize(1280, 800)
-        if state is not None:
-            self.restoreState(state)
+            self.resize(default_window_size(self.screen().availableGeometry().size()))
+        self.docks.restore(*store.load_layout(self._settings))
 
     def _save_settings(self) -> None:
-        store.save_window(self._settings, self.saveGeometry(), self.saveState())
+        if self._save_geometry:
+            store.save_window(self._settings, self.saveGeometry())
+            store.save_layout(self._settings, self.docks.workspace, self.docks.states())
         try:
-            store.save_config(self._settings, self.training_panel.config())
+            self._remember_config(self.training_panel.config())
         except ConfigError:
             pass  # an invalid combination is not worth remembering
         store.save_map_source(self._settings, *self.training_panel.map_source())

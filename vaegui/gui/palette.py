@@ -4,6 +4,8 @@ point holds an index into a few pre-made brushes, never a brush of its own).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtGui import QBrush, QColor
@@ -59,3 +61,49 @@ def quantise(values: np.ndarray, levels: int = FACTOR_LEVELS) -> tuple[np.ndarra
     span = hi - lo if hi > lo else 1.0
     bins = np.floor((np.nan_to_num(values, nan=lo) - lo) / span * levels)
     return np.clip(bins, 0, levels - 1).astype(np.int64), lo, hi
+
+
+@dataclass(frozen=True)
+class PlotColors:
+    """The colours of a plot's frame: background, axes and text, grid, legend box."""
+    background: str
+    foreground: str
+    legend_fill: tuple[int, int, int, int]
+    legend_border: tuple[int, int, int, int]
+
+
+_LIGHT = PlotColors(background="#ffffff", foreground="#000000",
+                    legend_fill=(255, 255, 255, 220), legend_border=(0, 0, 0, 60))
+# Not black: a dark grey keeps the darkest curve colours (Tol's indigo, #332288) told apart from
+# the background once they are lightened (see readable()).
+_DARK = PlotColors(background="#1f2226", foreground="#e6e6e6",
+                   legend_fill=(31, 34, 38, 220), legend_border=(255, 255, 255, 70))
+MIN_CONTRAST = 3.0  # WCAG's ratio for graphics; a curve below it on the background is lightened
+
+
+def plot_colors(dark: bool) -> PlotColors:
+    """The plot colours of the light or the dark theme (exported figures use the light ones)."""
+    return _DARK if dark else _LIGHT
+
+
+def contrast(a: QColor, b: QColor) -> float:
+    """WCAG 2 contrast ratio of two colours (1 to 21)."""
+    def luminance(c: QColor) -> float:
+        channels = [v / 255 for v in (c.red(), c.green(), c.blue())]
+        r, g, b = [v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4 for v in channels]
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+    hi, lo = sorted((luminance(a), luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def readable(color: QColor, background: QColor) -> QColor:
+    """``color`` mixed step by step towards white (on a dark background) or black (on a light
+    one) until it stands out from ``background`` by MIN_CONTRAST; its alpha kept."""
+    color = QColor(color)
+    target = 1.0 if background.lightness() < 128 else 0.0
+    for _ in range(12):
+        if contrast(color, background) >= MIN_CONTRAST:
+            break
+        r, g, b, a = color.getRgbF()
+        color = QColor.fromRgbF(*(v + 0.25 * (target - v) for v in (r, g, b)), a)
+    return color

@@ -30,11 +30,9 @@ class ScriptedRun:
         if a.screenshot:
             w.errorShown.connect(self._on_window_errorShown)
             # The same picture whatever size and layout were saved (offscreen, a restored size is
-            # clamped to the platform's 800x800 screen).
-            w.resize(*SCREENSHOT_SIZE)
-            w.reset_layout()
-            if w.explore_mode is not None:
-                w.explore_mode.lay_out(w)
+            # clamped to the platform's 800x800 screen); --window-size has set its own.
+            if getattr(a, "window_size", None) is None:
+                w.set_window_size(*SCREENSHOT_SIZE)
         if a.checkpoint:
             w.open_checkpoint(a.checkpoint, epochs=a.epochs)
         if a.autostart:

@@ -21,7 +21,11 @@ _RECENT_RUNS = "runs/recent"
 _EXPORT_DIR = "export/dir"
 RECENT_RUNS = 8  # File > Recent runs lists this many
 _GEOMETRY = "window/geometry"
-_STATE = "window/state"
+_THEME = "view/theme"
+# Each workspace's docks (dock_layout.py). Not "window/state": that held the one layout of
+# earlier versions, with the map in a dock.
+_WORKSPACE = "layout/workspace"
+_LAYOUTS = "layout/workspaces"
 
 
 def load_config(settings: QSettings) -> RunConfig | None:
@@ -40,6 +44,23 @@ def save_config(settings: QSettings, config: RunConfig) -> None:
     # remembered, they would silently shrink every later run.
     config = config.replace(data={"train_limit": None, "test_limit": None})
     settings.setValue(_CONFIG, json.dumps(config.to_dict()))
+
+
+def save_config_changes(settings: QSettings, opened_with: RunConfig, now: RunConfig) -> None:
+    """Remember the settings the user changed in the window: those of ``now`` that differ from
+    the ones the window ``opened_with``, on top of the saved ones. A setting given on the
+    command line is for that launch only: unchanged in the window, it is not saved."""
+    before, after = opened_with.to_dict(), now.to_dict()
+    changes = {section: {k: v for k, v in values.items() if before[section].get(k) != v}
+               for section, values in after.items()}
+    if not any(changes.values()):
+        return
+    saved = load_config(settings) or RunConfig()
+    try:
+        merged = saved.replace(**{section: c for section, c in changes.items() if c})
+    except ConfigError:  # the saved ones no longer combine with the change: the window's, whole
+        merged = now
+    save_config(settings, merged)
 
 
 def load_map_source(settings: QSettings) -> tuple[str, int | None]:
@@ -105,14 +126,32 @@ def add_recent_run(settings: QSettings, path: str) -> list[str]:
     return runs[:RECENT_RUNS]
 
 
-def load_window(settings: QSettings) -> tuple[QByteArray | None, QByteArray | None]:
-    """(geometry, dock state) as saved by QMainWindow.saveGeometry / saveState."""
-    return _bytes(settings.value(_GEOMETRY)), _bytes(settings.value(_STATE))
+def load_window(settings: QSettings) -> QByteArray | None:
+    """The window's geometry as saved by QMainWindow.saveGeometry."""
+    return _bytes(settings.value(_GEOMETRY))
 
 
-def save_window(settings: QSettings, geometry: QByteArray, state: QByteArray) -> None:
+def save_window(settings: QSettings, geometry: QByteArray) -> None:
     settings.setValue(_GEOMETRY, geometry)
-    settings.setValue(_STATE, state)
+
+
+def load_layout(settings: QSettings) -> tuple[str | None, dict[str, bytes]]:
+    """The workspace shown last and each workspace's dock arrangement (QMainWindow.saveState)."""
+    workspace = settings.value(_WORKSPACE)
+    states = {}
+    settings.beginGroup(_LAYOUTS)
+    for name in settings.childKeys():
+        if (state := _bytes(settings.value(name))) is not None:
+            states[name] = bytes(state.data())
+    settings.endGroup()
+    return (str(workspace) if workspace else None), states
+
+
+def save_layout(settings: QSettings, workspace: str, states: dict[str, bytes]) -> None:
+    settings.setValue(_WORKSPACE, workspace)
+    settings.remove(_LAYOUTS)
+    for name, state in states.items():
+        settings.setValue(f"{_LAYOUTS}/{name}", QByteArray(state))
 
 
 def _bytes(value) -> QByteArray | None:
@@ -121,3 +160,13 @@ def _bytes(value) -> QByteArray | None:
     if isinstance(value, (bytes, bytearray)) and value:
         return QByteArray(bytes(value))
     return None
+
+
+def load_theme(settings: QSettings) -> str:
+    """View > Theme: "system" (the default), "light" or "dark"."""
+    value = str(settings.value(_THEME, "system"))
+    return value if value in ("system", "light", "dark") else "system"
+
+
+def save_theme(settings: QSettings, mode: str) -> None:
+    settings.setValue(_THEME, mode)
