@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pyqtgraph as pg
 import pytest
-from PySide6.QtGui import QColor, QPalette
+from PySide6.QtGui import QColor, QImage, QPalette
 from PySide6.QtWidgets import QApplication
 
 from vaegui.gui import settings as store
@@ -59,6 +59,18 @@ def test_dark_restyles_widgets_and_plots_and_light_puts_them_back(window, settin
     assert [c.name() for c in _curve_pens(window)] == light_pens
     assert QApplication.palette().color(QPalette.ColorRole.Window).lightness() > 180
     assert store.load_theme(settings) == "light"
+
+
+def test_exports_stay_light_under_the_dark_theme(window, tmp_path):
+    window.set_theme("dark")
+    try:
+        path = tmp_path / "losses.png"
+        assert window.exporter.export_plot("losses", str(path))
+        corner = QImage(str(path)).pixelColor(2, 2)
+        assert corner.lightness() > 200, corner.name()  # the light figure, not the window's dark plot
+        assert _backgrounds(window) == {plot_colors(True).background}  # the window stays dark
+    finally:
+        window.set_theme("system")
 
 
 def test_the_saved_theme_is_used_at_the_next_launch(qtbot, settings):

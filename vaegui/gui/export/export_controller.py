@@ -22,6 +22,7 @@ from vaegui.core.export import PLOT_SCALES
 from vaegui.core.run_model import RunModel
 
 from .. import settings as store
+from ..theme import light_plots
 from ..loss_view import LossView
 from . import bundle
 from .bundle_chooser import choose_bundle_folder
@@ -267,7 +268,8 @@ class ExportController(QObject):
 
     def _run(self, write: Callable[[], Path]) -> bool:
         try:
-            path = write()
+            with light_plots(self._window):  # figures for a page stay light under the dark theme
+                path = write()
         except VaeguiError as exc:
             self.failed.emit(str(exc))
             return False
