@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from PySide6.QtGui import QImage, QPainter
 from PySide6.QtWidgets import QAbstractScrollArea, QDockWidget, QScrollArea
+
+from vaegui.gui.explorer.image_canvas import ImageCanvas
 
 
 def layout_problems(window, process_events: Callable[[], None]) -> list[str]:
@@ -47,6 +50,43 @@ def dock_problems(dock: QDockWidget) -> list[str]:
         if content.width() < hint.width() or content.height() < hint.height():
             problems.append(f"content of {_size(content)} below its minimum {_size(hint)}, not scrolled")
     return problems
+
+
+def readability_problems(window) -> list[str]:
+    """What would not read on screen: a shown image drawn below one device pixel per image
+    pixel or outside its view, labels of a grid or an axis that overlap, a legend over data."""
+    problems = []
+    for canvas in window.findChildren(ImageCanvas):
+        if not canvas.isVisible() or canvas.display_scale == 0:
+            continue  # hidden behind a tab, or nothing to draw yet
+        if canvas.display_scale < 1:
+            problems.append(f"{canvas.objectName() or type(canvas.parent()).__name__}: scale {canvas.display_scale}")
+        if not canvas.rect().toRectF().contains(canvas.drawn_rect):
+            problems.append(f"{type(canvas.parent()).__name__}: image drawn outside its view")
+        problems += _overlaps([r.toRectF() for r, _ in canvas.label_rects()], type(canvas.parent()).__name__)
+    for name, view in (("losses", window.loss_view), ("map", window.latent_map)):
+        if view.isVisible() and view.legend.covers_data():
+            problems.append(f"{name}: the legend covers data")
+    for name, plot in (("KL", window.kl_view.plot_widget), ("losses", window.loss_view.plot_widget)):
+        if plot.isVisible():
+            for side in ("bottom", "left"):
+                problems += _overlaps(_axis_labels(plot.getPlotItem().getAxis(side)), f"{name} {side} axis")
+    return problems
+
+
+def _axis_labels(axis) -> list:
+    image = QImage(10, 10, QImage.Format.Format_ARGB32)
+    painter = QPainter(image)
+    try:
+        _, _, texts = axis.generateDrawSpecs(painter)
+    finally:
+        painter.end()
+    return [rect for rect, _, _ in texts]
+
+
+def _overlaps(rects, where: str) -> list[str]:
+    return [f"{where}: labels overlap at {a.getRect()} and {b.getRect()}"
+            for i, a in enumerate(rects) for b in rects[i + 1:] if a.intersects(b)]
 
 
 def _size(thing) -> str:

@@ -15,9 +15,10 @@ from PySide6.QtCore import QSize
 from PySide6.QtWidgets import QApplication
 
 from vaegui.gui.dock_layout import EXPLORE, TRAIN, default_plan, default_window_size
+from vaegui.gui.explorer.image_canvas import ImageCanvas
 from vaegui.gui.main_window import MainWindow
 
-from layout_checks import layout_problems
+from layout_checks import layout_problems, readability_problems
 from layout_probe import fill_views
 
 TIMEOUT = 60_000
@@ -53,6 +54,10 @@ def test_every_view_has_room(qtbot, settings, run_l8, tmp_path, width, height):
         qtbot.waitUntil(lambda: all(window.docks.docks[k].isVisible()
                                     for k in window.docks.keys_of(workspace)), timeout=5000)
         assert layout_problems(window, QApplication.processEvents) == [], workspace
+        assert readability_problems(window) == [], workspace
+        if workspace == EXPLORE:  # the images were there to check
+            drawn = [c for c in window.findChildren(ImageCanvas) if c.isVisible() and c.display_scale >= 1]
+            assert len(drawn) >= 3, drawn
         shot = window.grab()
         assert (shot.width(), shot.height()) == (width, height)
         assert shot.save(str(tmp_path / f"{workspace}-{width}x{height}.png"))
