@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Signal
-from PySide6.QtWidgets import (QAbstractScrollArea, QDockWidget, QFrame, QMainWindow, QScrollArea, QStyle,
+from PySide6.QtWidgets import (QAbstractScrollArea, QDockWidget, QFrame, QMainWindow, QScrollArea, QStyle, QTabBar,
                                QWidget)
 
 TRAIN, EXPLORE = "Train", "Explore"
@@ -252,6 +252,29 @@ class DockLayout(QObject):
         for column in columns:
             firsts = [self.docks[keys[0]] for keys, _ in column]
             w.resizeDocks(firsts, [int(height * share) for _, share in column], Qt.Orientation.Vertical)
+
+
+class WorkspaceTabs(QTabBar):
+    """The workspaces as tabs (for the toolbar), in step with the docks either way."""
+
+    def __init__(self, docks: DockLayout):
+        super().__init__()
+        self.setObjectName("workspace_tabs")
+        self.setDocumentMode(True)
+        self.setDrawBase(False)
+        for i, name in enumerate(WORKSPACES):
+            self.addTab(name)
+            self.setTabToolTip(i, f"{name} workspace (Ctrl+{i + 1})")
+        self.setCurrentIndex(WORKSPACES.index(docks.workspace))
+        self._docks = docks
+        self.currentChanged.connect(self._on_currentChanged)
+        docks.workspaceChanged.connect(self._on_docks_workspaceChanged)
+
+    def _on_currentChanged(self, index: int) -> None:
+        self._docks.switch(WORKSPACES[index])
+
+    def _on_docks_workspaceChanged(self, name: str) -> None:
+        self.setCurrentIndex(WORKSPACES.index(name))
 
 
 def _without(columns: list[Column], keys: set[str]) -> list[Column]:

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, QThread, Signal
-from PySide6.QtWidgets import QMainWindow, QMessageBox, QTabBar, QWidget
+from PySide6.QtWidgets import QMainWindow, QMessageBox, QWidget
 
 from vaegui.core.config import RunConfig
 from vaegui.core.ending import stop_word
@@ -29,7 +29,7 @@ from . import settings as store
 from .actions import Actions
 from .after_first_paint import AfterFirstPaint
 from .compare.launcher import CompareLauncher
-from .dock_layout import EXPLORE, TRAIN, WORKSPACES, DockLayout, Panel, default_window_size
+from .dock_layout import EXPLORE, TRAIN, DockLayout, Panel, WorkspaceTabs, default_window_size
 from .explorer.decode_worker import DecodeWorker
 from .explorer.interpolation_view import InterpolationView
 from .explorer.latent_map import LatentMap
@@ -159,16 +159,9 @@ class MainWindow(QMainWindow):
         ])
 
     def _build_workspace_tabs(self) -> None:
-        self.workspace_tabs = tabs = QTabBar()
-        tabs.setObjectName("workspace_tabs")
-        tabs.setDocumentMode(True)
-        tabs.setDrawBase(False)
-        for name in WORKSPACES:
-            tabs.addTab(name)
-            tabs.setTabToolTip(tabs.count() - 1, f"{name} workspace (Ctrl+{tabs.count()})")
+        self.workspace_tabs = WorkspaceTabs(self.docks)
         self.toolbar.addSeparator()
-        self.toolbar.addWidget(tabs)
-        tabs.currentChanged.connect(self._on_workspace_tabs_currentChanged)
+        self.toolbar.addWidget(self.workspace_tabs)
         self.docks.workspaceChanged.connect(self._on_docks_workspaceChanged)
 
     def show_workspace(self, name: str) -> None:
@@ -396,9 +389,6 @@ class MainWindow(QMainWindow):
             self.pause_training()
 
     # ---- workspaces -----------------------------------------------------------------------------
-    def _on_workspace_tabs_currentChanged(self, index: int) -> None:
-        self.show_workspace(WORKSPACES[index])
-
     def _on_train_workspace_triggered(self) -> None:
         self.show_workspace(TRAIN)
 
@@ -406,7 +396,6 @@ class MainWindow(QMainWindow):
         self.show_workspace(EXPLORE)
 
     def _on_docks_workspaceChanged(self, name: str) -> None:
-        self.workspace_tabs.setCurrentIndex(WORKSPACES.index(name))
         self.menu_actions.workspaces[name].setChecked(True)
 
     def set_theme(self, mode: str) -> None:
