@@ -69,6 +69,10 @@ def test_exports_stay_light_under_the_dark_theme(window, tmp_path):
         corner = QImage(str(path)).pixelColor(2, 2)
         assert corner.lightness() > 200, corner.name()  # the light figure, not the window's dark plot
         assert _backgrounds(window) == {plot_colors(True).background}  # the window stays dark
+        window.exporter.dark_figures.trigger()  # File > Export > Dark figures: as asked
+        assert window.exporter.export_plot("losses", str(path))
+        assert QImage(str(path)).pixelColor(2, 2).name() == QColor(plot_colors(True).background).name()
+        window.exporter.dark_figures.trigger()
     finally:
         window.set_theme("system")
 

@@ -22,6 +22,7 @@ _EXPORT_DIR = "export/dir"
 RECENT_RUNS = 8  # File > Recent runs lists this many
 _GEOMETRY = "window/geometry"
 _THEME = "view/theme"
+_DARK_EXPORTS = "export/dark_figures"
 # Each workspace's docks (dock_layout.py). Not "window/state": that held the one layout of
 # earlier versions, with the map in a dock.
 _WORKSPACE = "layout/workspace"
@@ -170,3 +171,12 @@ def load_theme(settings: QSettings) -> str:
 
 def save_theme(settings: QSettings, mode: str) -> None:
     settings.setValue(_THEME, mode)
+
+
+def load_dark_exports(settings: QSettings) -> bool:
+    """File > Export > Dark figures: exported plots as a dark window draws them (default: light)."""
+    return str(settings.value(_DARK_EXPORTS, "false")).lower() == "true"
+
+
+def save_dark_exports(settings: QSettings, dark: bool) -> None:
+    settings.setValue(_DARK_EXPORTS, "true" if dark else "false")

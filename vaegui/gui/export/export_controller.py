@@ -65,6 +65,15 @@ class ExportController(QObject):
         menu.addAction("Loss history (CSV)…", lambda: self.data_dialog("losses.csv", "CSV (*.csv)"))
         menu.addAction("Latent codes (CSV or NPZ)…",
                        lambda: self.data_dialog("latents.csv", "CSV (*.csv);;NumPy arrays (*.npz)"))
+        menu.addSeparator()
+        self.dark_figures = menu.addAction("Dark figures under the dark theme")
+        self.dark_figures.setCheckable(True)
+        self.dark_figures.setChecked(store.load_dark_exports(self._settings))
+        self.dark_figures.setToolTip("Exported plots as the dark window draws them; off, they stay light for a page")
+        self.dark_figures.toggled.connect(self._on_dark_figures_toggled)
+
+    def _on_dark_figures_toggled(self, checked: bool) -> None:
+        store.save_dark_exports(self._settings, checked)
 
     def install_context_menus(self) -> None:
         """Right-click > Export on every plot (pyqtgraph's own Export… entry, which opens its
@@ -268,8 +277,11 @@ class ExportController(QObject):
 
     def _run(self, write: Callable[[], Path]) -> bool:
         try:
-            with light_plots(self._window):  # figures for a page stay light under the dark theme
+            if store.load_dark_exports(self._settings):
                 path = write()
+            else:
+                with light_plots(self._window):  # figures for a page stay light under the dark theme
+                    path = write()
         except VaeguiError as exc:
             self.failed.emit(str(exc))
             return False
