@@ -123,6 +123,10 @@ def test_each_convention_is_explored_end_to_end(qtbot, tmp_path, kind):
     readme = (tmp_path / "bundle" / "README.md").read_text()
     assert "checkpoint.pt: the model was trained outside vaegui" in readme
     assert not (tmp_path / "bundle" / "checkpoint.pt").exists()
+    # no empty training figures: the README says the model has no losses, and why
+    assert not list((tmp_path / "bundle").glob("losses.*")) and not list((tmp_path / "bundle").glob("kl_per_dimension.*"))
+    assert "losses, kl_per_dimension (figures): the model was trained outside vaegui" in readme
+    assert (tmp_path / "bundle" / "latent_map.png").is_file()
     np.testing.assert_allclose(np.load(tmp_path / "bundle" / "latents.npz")["z"], want, rtol=1e-6, atol=1e-6)
 
 

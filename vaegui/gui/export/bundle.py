@@ -34,6 +34,11 @@ README = "README.md"
 NO_STEPS = "no training steps yet"
 NO_MAP = "no latent map yet (the test set is not encoded)"
 CHECKPOINT = "checkpoint.pt"
+# A user's own model (vaegui.explore, export_bundle) was trained elsewhere: what it cannot have.
+NO_LOSSES = "the model was trained outside vaegui: there are no losses or evaluations of it"
+TRAINING_PLOTS = ("losses", "kl_per_dimension")  # export targets that only a vaegui run fills
+_OUTSIDE = {"losses.csv": NO_LOSSES, "test_losses.csv": NO_LOSSES,
+            "settings.json": "the model was trained outside vaegui: it has no vaegui settings"}
 OVERLAY = "manifold_overlay"  # the latent map with the manifold grid's tiles over its points
 # What each file is, by its stem (figures) or name (data). A target of a later panel that is
 # not listed here is described by its title.
@@ -210,6 +215,14 @@ def _data(report: Report, s: Sources) -> None:
     else:
         export.write_json(folder / "settings.json", s.settings)
         report.add("settings.json")
+
+
+def trained_outside(report: Report, why_no_checkpoint: str) -> None:
+    """Say in ``report`` why a user's own model has no checkpoint, losses or settings (its
+    bundle is written without the training plots)."""
+    report.missing = [(name, _OUTSIDE.get(name, why)) for name, why in report.missing]
+    report.lack(CHECKPOINT, why_no_checkpoint)
+    report.lack(", ".join(TRAINING_PLOTS) + " (figures)", NO_LOSSES)
 
 
 def finish(report: Report, title: str = "vaegui export") -> Path:

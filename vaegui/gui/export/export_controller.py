@@ -213,7 +213,10 @@ class ExportController(QObject):
         README is written once it has (``bundleWritten``)."""
         self._loss_view.flush()
         info = self.run.info
-        sources = bundle.Sources(self.explorer, self.plots, self.images, self.run.history,
+        snapshot = self.explorer.snapshot
+        outside = snapshot is not None and bool(snapshot.why_no_checkpoint)  # a user's own model
+        plots = [p for p in self.plots if not (outside and p.name in bundle.TRAINING_PLOTS)]
+        sources = bundle.Sources(self.explorer, plots, self.images, self.run.history,
                                  self.run.steps_per_epoch, None if info is None else info.config.to_dict())
         # Seconds with a big map (a vector circle per point): say the app is busy, not hung.
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
@@ -224,9 +227,11 @@ class ExportController(QObject):
             return False
         finally:
             QApplication.restoreOverrideCursor()
-        snapshot = self.explorer.snapshot
-        if snapshot is None or snapshot.why_no_checkpoint:  # no model, or a user's own
-            report.lack(bundle.CHECKPOINT, images.NO_MODEL if snapshot is None else snapshot.why_no_checkpoint)
+        if outside:
+            bundle.trained_outside(report, snapshot.why_no_checkpoint)
+            return self._finish(report)
+        if snapshot is None:
+            report.lack(bundle.CHECKPOINT, images.NO_MODEL)
             return self._finish(report)
         self._pending = report
         self._save_checkpoint(str(report.folder / bundle.CHECKPOINT))

@@ -19,8 +19,6 @@ from vaegui.core.projection import ProjectionSpec
 from vaegui.core.user_model import UserModel
 from vaegui.core.user_snapshot import WHY_NO_CHECKPOINT, pick_examples, show_model, user_encoded
 
-NO_LOSSES = "the model was trained outside vaegui: there are no losses or evaluations of it"
-
 
 def export_bundle(model=None, images=None, labels=None, *, out: str | os.PathLike, class_names=None,
                   output: str = "auto", formats=PLOT_FORMATS, projection: str = "pca",
@@ -56,7 +54,7 @@ def write_user_bundle(user: UserModel, out, formats=PLOT_FORMATS, spec: Projecti
 
 
     from ..explorer.latent_map import LatentMap
-    from .bundle import CHECKPOINT, Sources, finish, write_bundle
+    from .bundle import CHECKPOINT, NO_LOSSES, Sources, finish, trained_outside, write_bundle
     from .plot_export import lay_out
     from .targets import find_targets
 
@@ -69,11 +67,7 @@ def write_user_bundle(user: UserModel, out, formats=PLOT_FORMATS, spec: Projecti
         with export.all_or_nothing(out):
             report = write_bundle(out, Sources(explorer, plots), formats, scale, image_scale)
             report.notes.insert(0, "Explored model: " + "; ".join(f"{k.lower()} {v}" for k, v in user.description()))
-            outside = {"losses.csv": NO_LOSSES, "test_losses.csv": NO_LOSSES,
-                       "settings.json": "the model was trained outside vaegui: it has no vaegui settings"}
-            report.missing = [(name, outside.get(name, why)) for name, why in report.missing]
-            report.lack(CHECKPOINT, WHY_NO_CHECKPOINT)
-            report.lack("losses, kl_per_dimension (figures)", NO_LOSSES)
+            trained_outside(report, WHY_NO_CHECKPOINT)
             finish(report, f"vaegui export of {user.class_name}")
     finally:
         latent_map.shutdown()
