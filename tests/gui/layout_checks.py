@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from PySide6.QtCore import QRectF
 from PySide6.QtGui import QImage, QPainter
 from PySide6.QtWidgets import QAbstractScrollArea, QDockWidget, QScrollArea
 
@@ -70,18 +71,19 @@ def readability_problems(window) -> list[str]:
     for name, plot in (("KL", window.kl_view.plot_widget), ("losses", window.loss_view.plot_widget)):
         if plot.isVisible():
             for side in ("bottom", "left"):
-                problems += _overlaps(_axis_labels(plot.getPlotItem().getAxis(side)), f"{name} {side} axis")
+                problems += _overlaps([r for r, _ in axis_labels(plot.getPlotItem().getAxis(side))], f"{name} {side} axis")
     return problems
 
 
-def _axis_labels(axis) -> list:
+def axis_labels(axis) -> list:
+    """The (QRectF, text) of each tick label a pyqtgraph axis draws now."""
     image = QImage(10, 10, QImage.Format.Format_ARGB32)
     painter = QPainter(image)
     try:
         _, _, texts = axis.generateDrawSpecs(painter)
     finally:
         painter.end()
-    return [rect for rect, _, _ in texts]
+    return [(QRectF(rect), text) for rect, _, text in texts]
 
 
 def _overlaps(rects, where: str) -> list[str]:

@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, Qt
-from PySide6.QtGui import QFontMetrics, QImage, QMouseEvent, QPainter
+from PySide6.QtGui import QFontMetrics, QMouseEvent
 from PySide6.QtWidgets import QApplication, QLineEdit, QMessageBox
 
 from vaegui.core import explorer_images
@@ -25,7 +25,7 @@ from vaegui.core.progress import EvalResult
 from vaegui.core.run_model import RunModel
 from vaegui.gui import plot_legend
 from vaegui.gui.explorer.decode_worker import DecodeWorker
-from vaegui.gui.explorer.image_canvas import Grid, ImageCanvas
+from vaegui.gui.explorer.image_canvas import ImageCanvas
 from vaegui.gui.explorer.interpolation_view import HINT_NO_ENDS, InterpolationView
 from vaegui.gui.explorer.latent_map import LatentMap
 from vaegui.gui.explorer.manifold_view import ManifoldView
@@ -38,6 +38,7 @@ from vaegui.gui.export.image_figure import write_image_figure
 from vaegui.gui.kl_view import KLDimView
 from vaegui.gui.loss_view import LossView
 
+from layout_checks import axis_labels
 from test_explorer_views import trained_like
 from test_loss_view import fake_run, make_eval, make_progress
 
@@ -203,16 +204,6 @@ def test_traversal_headers_never_overlap_and_keep_their_minus_signs(explorer, sh
         assert len(texts) == 11
     rows = [t for r, t in labels if r.bottom() >= view.canvas.drawn_rect.top()]
     assert rows[0] == f"{dimension_name(1)}  KL 3.00"
-
-
-def axis_labels(axis) -> list[tuple[QRectF, str]]:
-    image = QImage(10, 10, QImage.Format.Format_ARGB32)
-    painter = QPainter(image)
-    try:
-        _, _, texts = axis.generateDrawSpecs(painter)
-    finally:
-        painter.end()
-    return [(QRectF(rect), text) for rect, _, text in texts]
 
 
 @pytest.mark.parametrize("dims, width, every", [(8, 500, True), (32, 320, False), (32, 1400, True)])
@@ -448,7 +439,7 @@ def test_the_interpolation_hint_is_shown_once(shapes, show_widget):
 def test_the_manifold_overlay_reads_as_a_grid_of_cells(explorer, show_widget, qtbot):
     model, worker = explorer
     map_view = show_widget(LatentMap(model), 900, 400)  # a wide view: wide cells
-    manifold = show_widget(ManifoldView(model, worker), 300, 300)
+    show_widget(ManifoldView(model, worker), 300, 300)  # it decodes the grid the overlay shows
     model.set_grid(size=5, overlay=True)
     overlay = map_view.overlay
     qtbot.waitUntil(lambda: overlay.tiles.isVisible() and model.grid.region is not None

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from .config import RunConfig
-from .errors import RunFolderError, VaeguiError
+from .errors import VaeguiError
 from .latent import Projection
 from .projection import turn_projection
 from .sweep import FAILED, FINISHED, RESULT_KEYS, RUNNING, read_summary
