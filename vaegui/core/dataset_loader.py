@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import io
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +32,7 @@ __all__ = ["DATASET_NAMES", "ENV_VAR", "FOLDER_PREFIX", "ImageData", "check_fits
            "load_folder", "make_shapes", "resolve_data_dir"]
 # Size of the generated shapes dataset (train, test).
 _SHAPES_SIZES = (20000, 5000)
+SHAPES_MAPPED_FROM = 256 << 20  # bytes of shapes above which they are memory-mapped (make_shapes)
 
 
 @dataclass(frozen=True, eq=False)
@@ -84,7 +87,6 @@ def load_dataset(cfg: DataConfig, download: bool = True) -> ImageData:
         # Shapes are generated image by image, so generating only the kept prefix gives the same
         # images; a limit above the default size generates that many (a million for big maps).
         n_train, n_test = (limit or n for n, limit in zip(_SHAPES_SIZES, (cfg.train_limit, cfg.test_limit)))
-        check_fits_in_memory("shapes", (n_train + n_test) * cfg.image_size ** 2)
         data = make_shapes(n_train, n_test, image_size=cfg.image_size, seed=cfg.seed)
     elif name.lower() in TORCHVISION:
         data = _load_torchvision(name.lower(), resolve_data_dir(cfg.data_dir), download)
@@ -211,16 +213,39 @@ def _tensors(ds) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def make_shapes(n_train: int = 20000, n_test: int = 5000, image_size: int = 28, seed: int = 0) -> ImageData:
-    """Squares, ellipses and triangles from random factors (see :mod:`vaegui.core.shapes`)."""
+    """Squares, ellipses and triangles from random factors (see :mod:`vaegui.core.shapes`).
+    A set of more than :data:`SHAPES_MAPPED_FROM` bytes is rendered once into a cache file and
+    memory-mapped (see :func:`image_cache.load_generated`): a million 28 x 28 shapes take half a
+    minute to render and 784 MB, which then need not stay in the process's memory."""
     # Separate streams so train and test are different draws, and each is a prefix-stable sequence.
-    train_rng, test_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
-    splits = []
-    for rng, n in ((train_rng, n_train), (test_rng, n_test)):
-        factors = shapes.draw_factors(rng, n, image_size)
-        images = torch.from_numpy(shapes.render(factors, image_size))
-        splits.append((images, torch.from_numpy(factors["shape"].astype(np.int64)), factors))
-    (tr_x, tr_y, tr_f), (te_x, te_y, te_f) = splits
-    return ImageData("shapes", tr_x, tr_y, te_x, te_y, shapes.SHAPE_NAMES, tr_f, te_f)
+    rngs = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
+    factors = {split: shapes.draw_factors(rng, n, image_size)
+               for split, rng, n in zip(("train", "test"), rngs, (n_train, n_test))}
+    labels = {split: f["shape"].astype(np.int64) for split, f in factors.items()}
+
+    def render(split: str, start: int, stop: int) -> np.ndarray:
+        return shapes.render({k: v[start:stop] for k, v in factors[split].items()}, image_size)
+
+    images = None
+    if (n_train + n_test) * image_size ** 2 > SHAPES_MAPPED_FROM:
+        # The key covers every factor and a rendering of the first images of each split, so a
+        # change to either the draws or the drawing makes a new cache, never a stale one.
+        key = hashlib.sha256(json.dumps(["shapes", n_train, n_test, image_size, seed]).encode())
+        for split in ("train", "test"):
+            for k in sorted(factors[split]):
+                key.update(factors[split][k].tobytes())
+            key.update(render(split, 0, min(64, len(labels[split]))).tobytes())
+        try:
+            c = image_cache.load_generated("shapes", key.hexdigest(), (1, image_size, image_size),
+                                           labels["train"], labels["test"], render)
+            images = c.train_images, c.test_images
+        except OSError:  # no room or no place for a cache: rendered into memory, if it fits
+            pass
+    if images is None:
+        check_fits_in_memory("shapes", (n_train + n_test) * image_size ** 2)
+        images = tuple(torch.from_numpy(render(split, 0, len(labels[split]))) for split in ("train", "test"))
+    return ImageData("shapes", images[0], torch.from_numpy(labels["train"]), images[1],
+                     torch.from_numpy(labels["test"]), shapes.SHAPE_NAMES, factors["train"], factors["test"])
 
 
 # --- image folders --------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from .errors import VaeguiError
 from .evaluate import to_float
 from .latent import EncodedSet, Projection, Snapshot, dataset_split, encoded_set, tile
 from .model import VAE
-from .memory import release_free_memory
+from .memory import release_free_memory, release_mapped_pages
 from .thread_governor import ThreadGovernor
 
 
@@ -61,6 +61,7 @@ def encode_means(model: VAE, images: torch.Tensor, batch_size: int = ENCODE_CHUN
             governor.restore()
         model.train(was_training)
         release_free_memory()  # the chunks' activations (see core.memory)
+        release_mapped_pages()  # the images' pages, where they are a memory-mapped file
     return out.cpu().numpy()
 
 

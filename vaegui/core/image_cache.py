@@ -1,4 +1,5 @@
-"""A folder of images decoded once into a uint8 cache file, memory-mapped on every later load.
+"""A folder of images decoded once into a uint8 cache file, memory-mapped on every later load;
+the same for big generated sets (:func:`load_generated`), rendered once into the user's cache.
 
 Decoding 100,000 PNGs takes minutes and a folder can hold more images than memory. The first
 load decodes them a chunk at a time into a cache file, in the order of the train/test split
@@ -26,7 +27,7 @@ import os
 import struct
 import tempfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,7 @@ import numpy as np
 import torch
 
 from .atomic import atomic_write
+from .memory import map_images
 from .paths import user_cache_dir
 
 MAGIC = b"vaegui image cache\n"
@@ -105,6 +107,54 @@ def cache_path(root: Path, size: int, channels: int) -> Path:
     return outside / name
 
 
+GENERATED_DIR = "generated"  # in the user's cache folder
+KEEP_GENERATED = 2  # generated sets kept there (a million 28 x 28 shapes is 784 MB); the rest go
+GENERATED_CHUNK = 16384  # images rendered at a time while building
+
+
+def load_generated(kind: str, fingerprint: str, shape: tuple[int, int, int], train_labels: np.ndarray,
+                   test_labels: np.ndarray, render: Callable[[str, int, int], np.ndarray]) -> CachedImages:
+    """A generated set's images from its cache in the user's cache folder, rendered into it
+    first (``render(split, start, stop)`` -> uint8 images) when missing or damaged.
+    ``fingerprint`` must change whenever the images would. The :data:`KEEP_GENERATED` most
+    recently used sets are kept. Raises OSError where no cache can be written."""
+    folder = user_cache_dir() / GENERATED_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{kind}-{fingerprint[:24]}.bin"
+    cached = _open(path, fingerprint, shape, [])
+    if cached is None:
+        def blocks() -> Iterator[np.ndarray]:
+            for split, n in (("test", len(test_labels)), ("train", len(train_labels))):
+                for start in range(0, n, GENERATED_CHUNK):
+                    yield render(split, start, min(n, start + GENERATED_CHUNK))
+
+        _write(path, fingerprint, shape, len(test_labels), [], np.concatenate([test_labels, train_labels]),
+               blocks())
+        cached = _open(path, fingerprint, shape, [])
+        if cached is None:
+            raise OSError(f"image cache {path}: unreadable just after it was written")
+        cached = CachedImages(**{**cached.__dict__, "built": True})
+    os.utime(path)  # used now: kept before older sets
+    _prune(folder, KEEP_GENERATED)
+    return cached
+
+
+def _prune(folder: Path, keep: int) -> None:
+    """Remove all but the ``keep`` most recently used caches in ``folder``. A process that maps
+    a removed file keeps reading it; where the system refuses (Windows), it stays."""
+    def used(p: Path) -> float:
+        try:
+            return p.stat().st_mtime
+        except OSError:
+            return 0.0
+
+    for old in sorted(folder.glob("*.bin"), key=used, reverse=True)[keep:]:
+        try:
+            old.unlink()
+        except OSError:
+            pass
+
+
 def _can_write(root: Path, folder: Path) -> bool:
     """Whether a file can be made in ``folder`` (made inside ``root`` if missing). Tried, not
     asked: permissions say nothing of a read-only mount, and root may write anywhere."""
@@ -145,8 +195,7 @@ def _open(path: Path, fingerprint: str, shape: tuple[int, int, int],
     except (OSError, ValueError, KeyError, TypeError, struct.error, UnicodeDecodeError):
         return None
     labels = torch.from_numpy(np.fromfile(path, np.int64, count, offset=offset))
-    # Copy-on-write: a writable array for torch, whose writes never reach the file.
-    images = torch.from_numpy(np.memmap(path, np.uint8, "c", offset + 8 * count, (count, *shape)))
+    images = map_images(path, offset + 8 * count, (count, *shape))
     return CachedImages(images[n_test:], labels[n_test:], images[:n_test], labels[:n_test], skipped,
                         path, built=False)
 
@@ -187,28 +236,40 @@ def _build(path: Path, fingerprint: str, samples: list[tuple[str, int]], size: i
         train, test = split(count, test_fraction, seed)
         order = torch.cat([test, train]).numpy()
         decoded = np.memmap(scratch, np.uint8, "r", 0, (count, per_image))
-        ordered_labels = np.ascontiguousarray(label_array[order], np.int64)
-
-        def write(f) -> None:
-            # The checksum is known only at the end: its place in the header is filled last.
-            header = json.dumps({"format": FORMAT, "fingerprint": fingerprint, "count": count,
-                                 "test": len(test), "shape": list(shape), "crc32": _CRC_BLANK,
-                                 "skipped": skipped[listed:]}).encode()
-            f.write(MAGIC + struct.pack("<Q", len(header)) + header)
-            # A JSON key in quotes appears only as itself: inside strings quotes are escaped.
-            crc_at = len(MAGIC) + 8 + header.index(b'"crc32": "') + len('"crc32": "')
-            f.write(ordered_labels.tobytes())
-            crc = zlib.crc32(ordered_labels.tobytes())
-            for start in range(0, count, CHUNK):
-                block = np.ascontiguousarray(decoded[order[start:start + CHUNK]]).tobytes()
-                crc = zlib.crc32(block, crc)
-                f.write(block)
-            f.seek(crc_at)
-            f.write(f"{crc:0{len(_CRC_BLANK)}d}".encode())
-
-        atomic_write(path, write)
+        blocks = (decoded[order[start:start + CHUNK]] for start in range(0, count, CHUNK))
+        _write(path, fingerprint, shape, len(test), skipped[listed:], label_array[order], blocks)
         del decoded
     return skipped
+
+
+def _write(path: Path, fingerprint: str, shape: tuple[int, int, int], n_test: int,
+           skipped: list[tuple[str, str]], labels: np.ndarray, blocks: Iterable[np.ndarray]) -> None:
+    """Write a cache of ``labels`` and the images ``blocks`` give, in split order (test first),
+    atomically: a killed build leaves no half cache."""
+    labels = np.ascontiguousarray(labels, np.int64)
+
+    def write(f) -> None:
+        # The checksum is known only at the end: its place in the header is filled last.
+        header = json.dumps({"format": FORMAT, "fingerprint": fingerprint, "count": len(labels),
+                             "test": n_test, "shape": list(shape), "crc32": _CRC_BLANK,
+                             "skipped": skipped}).encode()
+        f.write(MAGIC + struct.pack("<Q", len(header)) + header)
+        # A JSON key in quotes appears only as itself: inside strings quotes are escaped.
+        crc_at = len(MAGIC) + 8 + header.index(b'"crc32": "') + len('"crc32": "')
+        f.write(labels.tobytes())
+        crc = zlib.crc32(labels.tobytes())
+        written = 0
+        for block in blocks:
+            block = np.ascontiguousarray(block, np.uint8).tobytes()
+            crc = zlib.crc32(block, crc)
+            f.write(block)
+            written += len(block)
+        if written != len(labels) * int(np.prod(shape)):
+            raise ValueError(f"image cache {path}: {written} bytes of images for {len(labels)} labels")
+        f.seek(crc_at)
+        f.write(f"{crc:0{len(_CRC_BLANK)}d}".encode())
+
+    atomic_write(path, write)
 
 
 _CRC_BLANK = "0" * 10  # a CRC-32 in decimal digits, written over once known

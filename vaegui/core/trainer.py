@@ -26,6 +26,7 @@ from .errors import CheckpointError, ConfigError, DataError, TrainingError
 from .evaluate import IW_DECODES, EvaluationStopped, evaluate, to_float
 from .loss_history import History
 from .loss import elbo_terms
+from .memory import release_mapped_pages
 from .model import VAE, decoder_state
 from .optimizer import load_adam_state, make_adam
 from .progress import EvalResult, Progress, epoch_of_step, steps_per_epoch
@@ -221,6 +222,7 @@ class Trainer:
                 if self.dist.is_main:  # the others go on, and wait for it at the next step
                     result = self.evaluate_test(epoch + 1)
                     self.history.evals.append(result)
+                release_mapped_pages()  # a memory-mapped set's pages the epoch read
                 last_report = time.perf_counter()
                 yield self._snapshot(eval=result)
         final = None
