@@ -134,7 +134,10 @@ def load_generated(kind: str, fingerprint: str, shape: tuple[int, int, int], tra
         if cached is None:
             raise OSError(f"image cache {path}: unreadable just after it was written")
         cached = CachedImages(**{**cached.__dict__, "built": True})
-    os.utime(path)  # used now: kept before older sets
+    try:
+        os.utime(path)  # used now: kept before older sets
+    except OSError:  # a cache that cannot be touched is still whole
+        pass
     _prune(folder, KEEP_GENERATED)
     return cached
 
