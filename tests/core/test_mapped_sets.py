@@ -171,3 +171,13 @@ def test_encoding_the_map_and_an_epoch_give_back_the_pages_they_read(mapped_from
         if p.eval is not None:  # an epoch's end: its images were all read
             ends.append(resident_kb(path))
     assert ends and max(ends) <= 16
+
+
+def test_a_cache_that_would_not_fit_on_disk_is_not_started(mapped_from_small, user_cache, monkeypatch):
+    class Usage:
+        free = image_cache.DISK_MARGIN + 1000  # less than 250 images of 12 x 12 and their labels
+    monkeypatch.setattr(image_cache.shutil, "disk_usage", lambda path: Usage)
+    monkeypatch.setattr(image_cache, "_write", lambda *a: pytest.fail("began writing a cache that cannot fit"))
+    data = D.make_shapes(200, 50, image_size=12)
+    monkeypatch.setattr(D, "SHAPES_MAPPED_FROM", 1 << 40)
+    same(data, in_memory(200, 50, 12))

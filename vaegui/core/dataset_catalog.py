@@ -83,12 +83,12 @@ def image_shape_of(cfg: DataConfig) -> tuple[int, int, int]:
     raise unknown_dataset(cfg.dataset)
 
 
-def check_fits_in_memory(what: str, nbytes: int) -> None:
-    """DataError when ``nbytes`` of images would take more than half of this machine's memory,
+def check_fits_in_memory(what: str, nbytes: int, kind: str = "images") -> None:
+    """DataError when ``nbytes`` of ``kind`` would take more than half of this machine's memory,
     checked before allocating them."""
     ok, budget = limits.fits(nbytes)
     if not ok:
-        raise DataError(f"{what}: {limits.gib(nbytes)} of images would not fit in memory "
+        raise DataError(f"{what}: {limits.gib(nbytes)} of {kind} would not fit in memory "
                         f"({budget} may be used here); use a smaller image size or fewer images")
 
 

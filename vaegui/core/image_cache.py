@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import struct
 import tempfile
 import zlib
@@ -110,6 +111,7 @@ def cache_path(root: Path, size: int, channels: int) -> Path:
 GENERATED_DIR = "generated"  # in the user's cache folder
 KEEP_GENERATED = 2  # generated sets kept there (a million 28 x 28 shapes is 784 MB); the rest go
 GENERATED_CHUNK = 16384  # images rendered at a time while building
+DISK_MARGIN = 1 << 30  # bytes a generated set's cache leaves free on its disk
 
 
 def load_generated(kind: str, fingerprint: str, shape: tuple[int, int, int], train_labels: np.ndarray,
@@ -123,6 +125,12 @@ def load_generated(kind: str, fingerprint: str, shape: tuple[int, int, int], tra
     path = folder / f"{kind}-{fingerprint[:24]}.bin"
     cached = _open(path, fingerprint, shape, [])
     if cached is None:
+        count = len(train_labels) + len(test_labels)
+        needed = count * (8 + int(np.prod(shape)))
+        free = shutil.disk_usage(folder).free
+        if needed + DISK_MARGIN > free:  # refused at once, not after writing most of it
+            raise OSError(f"image cache {path}: needs {needed / 2**30:.1f} GiB, {free / 2**30:.1f} GiB free")
+
         def blocks() -> Iterator[np.ndarray]:
             for split, n in (("test", len(test_labels)), ("train", len(train_labels))):
                 for start in range(0, n, GENERATED_CHUNK):

@@ -24,9 +24,10 @@ import mmap
 import os
 import threading
 import weakref
+from typing import TYPE_CHECKING
 
-import numpy as np
-import torch
+if TYPE_CHECKING:
+    import torch
 
 
 @functools.cache
@@ -54,6 +55,9 @@ def map_images(path: str | os.PathLike, offset: int, shape: tuple[int, ...]) -> 
     """The uint8 array of ``shape`` at byte ``offset`` of ``path``, memory-mapped copy-on-write
     (a writable array for torch, whose writes never reach the file), its pages released by
     :func:`release_mapped_pages`."""
+    import numpy as np
+    import torch  # here: the window imports this module before it needs torch
+
     with open(path, "rb") as f:
         mapping = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
     with _mapped_lock:

@@ -31,6 +31,11 @@ _SUPERSAMPLE = 3
 _CHUNK = 128
 
 
+# Peak bytes an image while its factors are drawn (the draws, float64 temporaries, the float32
+# factors) and kept (the factors, an int64 label): what a set needs in memory besides its images.
+FACTOR_BYTES = 128
+
+
 def draw_factors(rng: np.random.Generator, n: int, image_size: int) -> dict[str, np.ndarray]:
     """Uniform random factors for ``n`` images, each (n,) float32, keyed by :data:`FACTOR_NAMES`."""
     # One row of draws per image, so the first k images do not depend on n (limits stay prefixes).
