@@ -61,7 +61,7 @@ def encode_means(model: VAE, images: torch.Tensor, batch_size: int = ENCODE_CHUN
             governor.restore()
         model.train(was_training)
         release_free_memory()  # the chunks' activations (see core.memory)
-        release_mapped_pages()  # the images' pages, where they are a memory-mapped file
+        release_mapped_pages(images)  # their pages, where they are a memory-mapped file
     return out.cpu().numpy()
 
 

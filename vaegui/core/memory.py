@@ -9,11 +9,12 @@ such free pages within a few dozen pans; ``malloc_trim`` hands them back. Elsewh
 Windows, musl) it does nothing.
 
 Image sets too big to keep in memory (a folder's cache, a million generated shapes) are
-memory-mapped files (:func:`map_images`). Every page a pass touches (encoding the map, an epoch)
-stays mapped into the process afterwards and counts in its resident memory, 784 MB for a million
-28 x 28 images, although the kernel keeps it in its page cache either way.
-:func:`release_mapped_pages` unmaps them (``madvise(MADV_DONTNEED)``): the next read maps them
-again from the page cache, a minor fault per 64 KB or so.
+memory-mapped files (:func:`map_images`). Every page a pass touches stays mapped into the process
+afterwards and counts in its resident memory, 784 MB for a million 28 x 28 images, although the
+kernel keeps it in its page cache either way. :func:`release_mapped_pages` unmaps a tensor's
+pages (``madvise(MADV_DONTNEED)``): the next read maps them again from the page cache. Encoding
+the map gives its images' pages back at once, training its split's when it ends, not at every
+epoch, which would then fault every page in again.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def release_free_memory() -> None:
         trim(0)
 
 
-_mapped: weakref.WeakSet[mmap.mmap] = weakref.WeakSet()  # gone with the last tensor viewing it
+_mapped: weakref.WeakKeyDictionary[mmap.mmap, int] = weakref.WeakKeyDictionary()  # -> its address
 _mapped_lock = threading.Lock()
 
 
@@ -60,23 +61,32 @@ def map_images(path: str | os.PathLike, offset: int, shape: tuple[int, ...]) -> 
 
     with open(path, "rb") as f:
         mapping = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+    whole = np.frombuffer(mapping, np.uint8)  # the tensor keeps it, and it the mapping
     with _mapped_lock:
-        _mapped.add(mapping)
+        _mapped[mapping] = whole.ctypes.data
     count = int(np.prod(shape))
-    return torch.from_numpy(np.frombuffer(mapping, np.uint8, count, offset).reshape(shape))
+    return torch.from_numpy(whole[offset:offset + count].reshape(shape))
 
 
-def release_mapped_pages() -> None:
-    """Unmap the pages of every file :func:`map_images` mapped; the data stays in the kernel's
-    page cache, and the next read maps it again. Safe while other threads read the images (they
-    fault the pages back in). A write to a mapped image would be undone: images are only read."""
+def release_mapped_pages(images: torch.Tensor) -> None:
+    """Unmap the pages ``images`` spans where it views a file :func:`map_images` mapped (a
+    no-op for other tensors); the data stays in the kernel's page cache, and the next read maps
+    it again. Safe while other threads read them (they fault the pages back in). A write to a
+    mapped image would be undone: images are only read."""
     advice = getattr(mmap, "MADV_DONTNEED", None)
-    if advice is None:  # Windows: no madvise; its working-set trimming does the same there
+    if advice is None or images.numel() == 0:  # Windows: no madvise (it trims working sets itself)
         return
+    extent = 1 + sum((n - 1) * step for n, step in zip(images.shape, images.stride()))
+    lo = images.data_ptr()
+    hi = lo + extent * images.element_size()
     with _mapped_lock:
-        mappings = list(_mapped)
-    for mapping in mappings:
+        mappings = list(_mapped.items())
+    for mapping, base in mappings:
+        start, stop = max(lo, base) - base, min(hi, base + len(mapping)) - base
+        if start >= stop:
+            continue
+        start -= start % mmap.PAGESIZE  # madvise starts on a page; the neighbour's share refaults
         try:
-            mapping.madvise(advice)
+            mapping.madvise(advice, start, stop - start)
         except (OSError, ValueError):  # closed meanwhile
             pass

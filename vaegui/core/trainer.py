@@ -222,7 +222,6 @@ class Trainer:
                 if self.dist.is_main:  # the others go on, and wait for it at the next step
                     result = self.evaluate_test(epoch + 1)
                     self.history.evals.append(result)
-                release_mapped_pages()  # a memory-mapped set's pages the epoch read
                 last_report = time.perf_counter()
                 yield self._snapshot(eval=result)
         final = None
@@ -233,6 +232,8 @@ class Trainer:
                 self.history.evals[-1] = final
             except EvaluationStopped:
                 pass
+        for images in (self.data.train_images, self.data.test_images):
+            release_mapped_pages(images)  # a memory-mapped set's pages (see core.memory)
         yield self._snapshot(eval=final, done=True, stopped=self._stopping())
 
     def _thread_control(self):
