@@ -15,6 +15,8 @@ from vaegui.core.model import VAE
 from vaegui.core.explorer import ExplorerModel
 from vaegui.gui.explorer.latent_map import HOVER_RADIUS_PX, LatentMap
 
+from layout_checks import axis_labels
+
 
 @pytest.fixture(scope="module")
 def shapes():
@@ -371,3 +373,17 @@ def test_seventy_thousand_points(latent_map):
     np.testing.assert_array_equal(latent_map.scatter.colours(), enc.labels)
     assert "70,000 training images" in latent_map.readout.text()
     latent_map.grab()  # renders
+
+
+def test_negative_ticks_carry_a_true_minus_sign(latent_map, enc2):
+    latent_map.model.set_encoded(enc2)
+    settle(latent_map)
+    plot = latent_map.plot_widget().getPlotItem()
+    plot.getViewBox().setRange(xRange=(-3, 3), yRange=(-3, 3), padding=0)
+    settle(latent_map)
+    for side in ("left", "bottom"):
+        texts = [t for _, t in axis_labels(plot.getAxis(side))]
+        negative = [t for t in texts if t.startswith("\u2212")]
+        assert negative and not any("-" in t for t in texts), texts
+        # They read as the numbers they are.
+        assert all(float(t.replace("\u2212", "-")) < 0 for t in negative)

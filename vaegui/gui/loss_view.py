@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout
 
 from vaegui.core.progress import LOSS_COLUMNS, EvalResult
 from vaegui.core.run_model import RunModel
-from vaegui.gui.plot_axes import cache_axes, style_axes
+from vaegui.gui.plot_axes import cache_axes, signed_axes, style_axes
 from vaegui.gui.plot_legend import PlacedLegend
 from vaegui.gui.stepped_view_box import SteppedViewBox
 
@@ -156,7 +156,8 @@ class LossView(QWidget):
         self.readout_label.setWordWrap(True)
 
     def _build_plot(self) -> None:
-        self.plot_widget = pg.PlotWidget(background="w", viewBox=SteppedViewBox(X_ROOM, Y_ROOM))
+        self.plot_widget = pg.PlotWidget(background="w", viewBox=SteppedViewBox(X_ROOM, Y_ROOM),
+                                         axisItems=signed_axes())
         self.plot_widget.setObjectName("losses")  # its name as an export target
         plot = self.plot_widget.getPlotItem()
         style_axes(plot, {"left": "nats / image", "bottom": "step"})

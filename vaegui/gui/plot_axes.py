@@ -1,9 +1,30 @@
-"""How the app's plots draw their axes: plain dark labels, and a pixmap cache for repaints."""
+"""How the app's plots draw their axes: plain dark labels, a true minus sign, and a pixmap cache
+for repaints."""
 
 from __future__ import annotations
 
 import pyqtgraph as pg
+from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QGraphicsItem
+
+from vaegui.core.explorer_images import MINUS
+
+
+class SignedAxis(pg.AxisItem):
+    """Tick labels with the minus sign of typeset figures (U+2212, as wide as a plus, and the
+    sign the images' labels use), not a hyphen, where the tick font has it."""
+
+    def tickStrings(self, values, scale, spacing):
+        strings = super().tickStrings(values, scale, spacing)
+        font = self.style["tickFont"] or self.font()
+        if not QFontMetrics(font).inFontUcs4(ord(MINUS)):
+            return strings
+        return [text.replace("-", MINUS) for text in strings]
+
+
+def signed_axes() -> dict[str, SignedAxis]:
+    """The left and bottom axes of a new plot (``axisItems=``)."""
+    return {side: SignedAxis(side) for side in ("left", "bottom")}
 
 
 def style_axes(plot: pg.PlotItem, labels: dict[str, str]) -> None:

@@ -125,12 +125,13 @@ class CompareFigure(pg.GraphicsLayoutWidget):
         self.maps, self.curve_plots, self.curves = [], [], []
         columns = min(MAP_COLUMNS, max(1, len(comparison.runs)))
         for k, run in enumerate(comparison.runs):
-            plot = self.ci.addPlot(row=k // columns, col=k % columns, viewBox=BrushViewBox())
+            plot = self.ci.addPlot(row=k // columns, col=k % columns, viewBox=BrushViewBox(),
+                                   axisItems=plot_axes.signed_axes())
             self.maps.append(MapPlot(plot, self._map_title(k)))
         curve_row = (len(comparison.runs) + columns - 1) // columns
         curve_layout = self.ci.addLayout(row=curve_row, col=0, colspan=columns)
         for c, (key, label) in enumerate(CURVES):
-            plot = curve_layout.addPlot(row=0, col=c)
+            plot = curve_layout.addPlot(row=0, col=c, axisItems=plot_axes.signed_axes())
             plot.showGrid(x=True, y=True, alpha=0.15)
             plot_axes.style_axes(plot, {"bottom": "epoch", "left": label})
             plot.setMenuEnabled(False)

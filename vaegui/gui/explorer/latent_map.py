@@ -28,7 +28,7 @@ from vaegui.core.projection import describe
 from vaegui.core.spatial_index import SpatialIndex, plane_index, prepare
 
 from .. import palette
-from ..plot_axes import cache_axes
+from ..plot_axes import cache_axes, signed_axes
 from ..qimage import to_qimage
 from ..plot_legend import PlacedLegend
 from ..point_cloud import PointCloud
@@ -155,8 +155,8 @@ class LatentMap(QWidget):
         header.addStretch(1)
         header.addWidget(self.readout)
 
-        self._plot = pg.PlotWidget(background=palette.BACKGROUND,
-                                   viewBox=SteppedViewBox(MAP_ROOM, MAP_ROOM))
+        self._plot = pg.PlotWidget(background=palette.BACKGROUND, viewBox=SteppedViewBox(MAP_ROOM, MAP_ROOM),
+                                   axisItems=signed_axes())
         self._plot.setObjectName("latent_map")  # its name as an export target
         # The marker and the interpolation's moving point change place up to 100 times a
         # second; Qt's default BSP index re-files every moved item in a queued update.
