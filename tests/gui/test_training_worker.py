@@ -216,3 +216,15 @@ def test_a_map_asked_for_mid_run_is_a_job_between_steps_and_an_open_waits_for_th
     # still waits depends on the machine's speed.
     qtbot.waitUntil(lambda: log.maps[-1].step == 4, timeout=TIMEOUT)
     assert not log.errors
+
+
+def test_a_map_that_reported_its_progress_says_when_it_is_done(qtbot, worker, tiny_config, signal_log, monkeypatch):
+    log = signal_log(worker)
+    _run(qtbot, log, worker, tiny_config(epochs=1))
+    monkeypatch.setattr(training_worker, "MAP_PROGRESS_S", 0.0)  # every chunk reports
+    worker.set_map_source("train", 200)
+    worker.refresh_map()
+    qtbot.waitUntil(lambda: len(log.maps) == 2, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: "Encoded the map: 200 images" in log.status, timeout=TIMEOUT)
+    said = [m for m in log.status if "the map" in m]
+    assert said[0].startswith("Encoding the map: ") and said[-1] == "Encoded the map: 200 images"

@@ -47,6 +47,27 @@ if TYPE_CHECKING:
     from vaegui.core.trainer import Trainer
 
 
+class _MapProgress:
+    """Says how far encoding the map has come, at most every MAP_PROGRESS_S (a million images
+    take seconds), and that it is done when it said anything: the last count must not stay in
+    the status bar beside the finished map. A quick map says nothing."""
+
+    def __init__(self, say):
+        self._say = say
+        self._last = time.monotonic()
+        self._said = False
+
+    def __call__(self, done: int, total: int) -> None:
+        if time.monotonic() - self._last >= MAP_PROGRESS_S:
+            self._last = time.monotonic()
+            self._said = True
+            self._say(f"Encoding the map: {done:,} of {total:,} images")
+
+    def finish(self, total: int) -> None:
+        if self._said:
+            self._say(f"Encoded the map: {total:,} images")
+
+
 @dataclass(frozen=True)
 class _Job:
     work: Callable[[], None]
@@ -356,21 +377,11 @@ class TrainingWorker(QObject):
         else:
             from vaegui.core.decoder import encode_set
 
-            encoded = encode_set(self._model, self._data, split, limit, step=max(step, 0),
-                                 progress=self._map_progress())
+            progress = _MapProgress(self.statusChanged.emit)
+            encoded = encode_set(self._model, self._data, split, limit, step=max(step, 0), progress=progress)
+            progress.finish(len(encoded.latents))
         self._map_step = step
         self.mapEncoded.emit(encoded)
-
-    def _map_progress(self):
-        """A callback for encoding the map that reports at most every MAP_PROGRESS_S (a million
-        images take half a minute)."""
-        last = [time.monotonic()]
-
-        def report(done: int, total: int) -> None:
-            if time.monotonic() - last[0] >= MAP_PROGRESS_S:  # a quick map says nothing
-                last[0] = time.monotonic()
-                self.statusChanged.emit(f"Encoding the map: {done:,} of {total:,} images")
-        return report
 
     def _save(self, path: str) -> None:
         trainer = self._trainer
