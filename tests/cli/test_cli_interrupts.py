@@ -88,7 +88,9 @@ def test_ctrl_c_during_the_final_iwae_stops_within_a_second_and_saves(tmp_path):
     wait_for_line(proc, "epoch   1")
     wait_until(busy_for(proc, 0.3), "the IWAE evaluation")  # all that is left after epoch 1
     code, out, err, seconds = interrupt(proc)
-    assert code == 130 and seconds < 3, (seconds, err)
+    # Cut short: the bound (as for training's Ctrl-C) includes the exit of a process with torch
+    # loaded, 3.1 s once on a loaded machine; the evaluation alone would take half a minute.
+    assert code == 130 and seconds < 5, (seconds, err)
     assert err == f"vaegui: interrupted: stopped at step 2, saved in {tmp_path / 'run' / 'checkpoint.pt'}\n"
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["stopped"] and "test_nll_iw" not in summary
