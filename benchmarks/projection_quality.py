@@ -158,7 +158,7 @@ def main() -> None:
     reader = RunReader(args.run)
     epoch = reader.map_epochs()[-1]
     z = reader.map_means(epoch)[: args.limit]
-    labels = np.load(args.run / "maps" / "labels.npy", allow_pickle=False)[: len(z)].astype(np.int64)
+    labels = reader.map_labels(len(z))
     joined = re.findall(r"axes:\d+,\d+|[^,]+", args.projections)  # "pca,axes:1,2" -> pca, axes:1,2
     result = {"run": str(args.run), "epoch": epoch, "points": len(z), "latent_dim": int(z.shape[1]),
               "latents_knn_accuracy": round(knn_accuracy(z, labels), 4), "projections": {}}

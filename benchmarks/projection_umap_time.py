@@ -131,7 +131,7 @@ def main() -> None:
 
         reader = RunReader(args.run)
         z = reader.map_means(reader.map_epochs()[-1])[: args.limit]
-        labels = np.load(args.run / "maps" / "labels.npy", allow_pickle=False)[: len(z)].astype(np.int64)
+        labels = reader.map_labels(len(z))
     fits = 1 if args.all_images else 2
     sample = None
     if len(z) > TRUST_SAMPLE:

@@ -218,11 +218,9 @@ def make_shapes(n_train: int = 20000, n_test: int = 5000, image_size: int = 28, 
     memory-mapped (see :func:`image_cache.load_generated`): a million 28 x 28 shapes take half a
     minute to render and 784 MB, which then need not stay in the process's memory."""
     images_bytes = (n_train + n_test) * image_size ** 2
-    mapped = images_bytes > SHAPES_MAPPED_FROM
+    factor_bytes = (n_train + n_test) * shapes.FACTOR_BYTES
     # The factors are drawn in memory either way: refused, like images, before any is.
-    check_fits_in_memory("shapes", (n_train + n_test) * shapes.FACTOR_BYTES, "generating factors")
-    if not mapped:
-        check_fits_in_memory("shapes", images_bytes + (n_train + n_test) * shapes.FACTOR_BYTES)
+    check_fits_in_memory("shapes", factor_bytes, "generating factors")
     # Separate streams so train and test are different draws, and each is a prefix-stable sequence.
     rngs = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
     factors = {split: shapes.draw_factors(rng, n, image_size)
@@ -233,7 +231,7 @@ def make_shapes(n_train: int = 20000, n_test: int = 5000, image_size: int = 28, 
         return shapes.render({k: v[start:stop] for k, v in factors[split].items()}, image_size)
 
     images = None
-    if mapped:
+    if images_bytes > SHAPES_MAPPED_FROM:
         # The key covers every factor and a rendering of the first images of each split, so a
         # change to either the draws or the drawing makes a new cache, never a stale one.
         key = hashlib.sha256(json.dumps(["shapes", n_train, n_test, image_size, seed]).encode())
@@ -248,7 +246,7 @@ def make_shapes(n_train: int = 20000, n_test: int = 5000, image_size: int = 28, 
         except OSError:  # no room or no place for a cache: rendered into memory, if it fits
             pass
     if images is None:
-        check_fits_in_memory("shapes", images_bytes)
+        check_fits_in_memory("shapes", images_bytes + factor_bytes)
         images = tuple(torch.from_numpy(render(split, 0, len(labels[split]))) for split in ("train", "test"))
     return ImageData("shapes", images[0], torch.from_numpy(labels["train"]), images[1],
                      torch.from_numpy(labels["test"]), shapes.SHAPE_NAMES, factors["train"], factors["test"])

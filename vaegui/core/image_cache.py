@@ -267,8 +267,9 @@ def _write(path: Path, fingerprint: str, shape: tuple[int, int, int], n_test: in
         f.write(MAGIC + struct.pack("<Q", len(header)) + header)
         # A JSON key in quotes appears only as itself: inside strings quotes are escaped.
         crc_at = len(MAGIC) + 8 + header.index(b'"crc32": "') + len('"crc32": "')
-        f.write(labels.tobytes())
-        crc = zlib.crc32(labels.tobytes())
+        raw = labels.tobytes()
+        f.write(raw)
+        crc = zlib.crc32(raw)
         written = 0
         for block in blocks:
             block = np.ascontiguousarray(block, np.uint8).tobytes()

@@ -9,6 +9,8 @@ from PySide6.QtWidgets import QGraphicsItem
 
 from vaegui.core.explorer_images import MINUS
 
+from .minus_sign import has_minus
+
 
 class SignedAxis(pg.AxisItem):
     """Tick labels with the minus sign of typeset figures (U+2212, as wide as a plus, and the
@@ -16,8 +18,7 @@ class SignedAxis(pg.AxisItem):
 
     def tickStrings(self, values, scale, spacing):
         strings = super().tickStrings(values, scale, spacing)
-        font = self.style["tickFont"] or self.font()
-        if not QFontMetrics(font).inFontUcs4(ord(MINUS)):
+        if not has_minus(QFontMetrics(self.style["tickFont"] or self.font())):
             return strings
         return [text.replace("-", MINUS) for text in strings]
 

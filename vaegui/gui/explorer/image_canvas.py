@@ -13,8 +13,7 @@ from PySide6.QtCore import QPoint, QRect, QRectF, QSize, Qt
 from PySide6.QtGui import QFontMetrics, QImage, QPainter, QPaintEvent, QPalette
 from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
-from vaegui.core.explorer_images import MINUS
-
+from ..minus_sign import drawable
 from ..qimage import to_qimage
 
 LABEL_GAP = 6  # pixels between labels and the image, and between two column labels
@@ -256,10 +255,7 @@ class ImageCanvas(QWidget):
         return boxes
 
     def _text(self, text: str) -> str:
-        """``text`` as this font can draw it: '-' for a minus sign it lacks."""
-        if MINUS in text and not QFontMetrics(self.font()).inFontUcs4(ord(MINUS)):
-            return text.replace(MINUS, "-")
-        return text
+        return drawable(QFontMetrics(self.font()), text)
 
     def _painted_image(self) -> QImage:
         """The cells that fit, converted once (not at every paint) to the paint engine's 32-bit

@@ -17,6 +17,7 @@ from vaegui.core import explorer_images as images
 from vaegui.core.export import PLOT_FORMATS, SCREEN_DPI, ExportError, default_factor, enlarge, write_bytes
 
 from ..explorer.image_canvas import LABEL_GAP, label_step
+from ..minus_sign import drawable
 from ..qimage import to_qimage
 
 FONT_PX = (12, 36)  # least and most label size; between, a quarter of a cell's height
@@ -27,10 +28,6 @@ def _font(cell_px: float) -> QFont:
     font = QFont()
     font.setPixelSize(int(np.clip(cell_px / 4, *FONT_PX)))
     return font
-
-
-def _text(metrics: QFontMetrics, text: str) -> str:
-    return text if metrics.inFontUcs4(ord(images.MINUS)) else text.replace(images.MINUS, "-")
 
 
 class _Figure:
@@ -44,8 +41,8 @@ class _Figure:
         self.cell_w = self.picture.width() / max(1, len(self.columns))
         self.font = _font(min(self.cell_h, self.cell_w) if self.rows or self.columns else 48)
         m = QFontMetrics(self.font)
-        self.rows = [_text(m, t) for t in self.rows]
-        self.columns = [_text(m, t) for t in self.columns]
+        self.rows = [drawable(m, t) for t in self.rows]
+        self.columns = [drawable(m, t) for t in self.columns]
         left = max((m.horizontalAdvance(t) for t in self.rows), default=0)
         self.left = MARGIN + (left + LABEL_GAP if left else 0)
         self.top = MARGIN + (m.height() + LABEL_GAP if self.columns else 0)
